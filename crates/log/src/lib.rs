@@ -1,1 +1,7 @@
-//! placeholder
+//! poex-log: the pure half of the poex transparency log.
+#![forbid(unsafe_code)]
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
+pub mod hash;
+
+pub use hash::{Hash, empty_root, leaf_hash, node_hash};
