@@ -81,7 +81,7 @@ pub enum DigestError {
 ///
 /// Equality is constant-time, so a digest can be compared with an expected value that an
 /// attacker is probing without leaking how many leading bytes matched.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct Digest {
     algorithm: Algorithm,
     bytes: [u8; 32],
@@ -126,6 +126,14 @@ impl PartialEq for Digest {
     }
 }
 impl Eq for Digest {}
+
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with `eq`: equal digests hash the same.
+        self.algorithm.hash(state);
+        self.bytes.hash(state);
+    }
+}
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -208,20 +216,42 @@ impl DigestSet {
         self.0.is_empty()
     }
 
-    /// Compares two sets on every algorithm both hold. Returns the first pair that differs,
-    /// or `Err(())` when they share no algorithm (nothing can be concluded).
-    pub fn mismatch<'a>(&'a self, other: &'a DigestSet) -> Result<Option<(Digest, Digest)>, ()> {
+    /// Compares two sets on every algorithm both hold.
+    pub fn compare(&self, other: &DigestSet) -> Comparison {
         let mut shared = false;
         for (alg, mine) in &self.0 {
             if let Some(theirs) = other.0.get(alg) {
                 shared = true;
                 if mine != theirs {
-                    return Ok(Some((*mine, *theirs)));
+                    return Comparison::Differ {
+                        ours: *mine,
+                        theirs: *theirs,
+                    };
                 }
             }
         }
-        if shared { Ok(None) } else { Err(()) }
+        if shared {
+            Comparison::Match
+        } else {
+            Comparison::NoCommonAlgorithm
+        }
     }
+}
+
+/// The result of [`DigestSet::compare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// Every algorithm both sets hold agrees (and there is at least one).
+    Match,
+    /// The first algorithm on which they differ, with both values.
+    Differ {
+        /// The value in `self`.
+        ours: Digest,
+        /// The value in `other`.
+        theirs: Digest,
+    },
+    /// The sets share no algorithm, so nothing can be concluded.
+    NoCommonAlgorithm,
 }
 
 impl fmt::Debug for DigestSet {
@@ -328,8 +358,8 @@ mod tests {
         let a = DigestSet::of([Algorithm::Sha256.hash(b"a")]);
         let b = DigestSet::of([Algorithm::Sha256.hash(b"b")]);
         let c = DigestSet::of([Algorithm::Blake3.hash(b"a")]);
-        assert_eq!(a.mismatch(&a), Ok(None));
-        assert!(matches!(a.mismatch(&b), Ok(Some(_))));
-        assert_eq!(a.mismatch(&c), Err(()));
+        assert_eq!(a.compare(&a), Comparison::Match);
+        assert!(matches!(a.compare(&b), Comparison::Differ { .. }));
+        assert_eq!(a.compare(&c), Comparison::NoCommonAlgorithm);
     }
 }
