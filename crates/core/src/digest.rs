@@ -130,8 +130,8 @@ impl Eq for Digest {}
 impl std::hash::Hash for Digest {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Consistent with `eq`: equal digests hash the same.
-        self.algorithm.hash(state);
-        self.bytes.hash(state);
+        std::hash::Hash::hash(&self.algorithm, state);
+        std::hash::Hash::hash(&self.bytes, state);
     }
 }
 
