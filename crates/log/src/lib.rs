@@ -3,6 +3,7 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod hash;
+pub mod note;
 pub mod proof;
 
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};
