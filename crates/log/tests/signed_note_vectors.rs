@@ -102,7 +102,8 @@ fn open_behaviour(v: &Value, peter_v: &Ed25519Verifier, both: &str) {
     assert_eq!(names(&opened.unverified), ["EnochRoot"]);
 
     // No trusted key.
-    let err = open(common::str_of(&cases[1], "signed_note").as_bytes(), &[]).unwrap_err();
+    let err =
+        open(common::str_of(&cases[1], "signed_note").as_bytes(), &[]).expect_err("must fail");
     assert!(
         matches!(err, OpenError::NoVerifiableSignature { ref unverified } if unverified.len() == 2)
     );
@@ -129,7 +130,7 @@ fn open_behaviour(v: &Value, peter_v: &Ed25519Verifier, both: &str) {
     // A known key whose signature does not verify rejects the whole note.
     let mut note = Note::parse(both.as_bytes()).expect("parse");
     note.signatures[0].signature[10] ^= 1;
-    let err = open(note.to_string().as_bytes(), &[peter_v]).unwrap_err();
+    let err = open(note.to_string().as_bytes(), &[peter_v]).expect_err("must fail");
     assert_eq!(
         err.to_string(),
         "invalid signature for key PeterNeumann+c74f20a3"
