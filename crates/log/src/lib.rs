@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+pub mod checkpoint;
 pub mod hash;
 pub mod note;
 pub mod proof;

@@ -1,6 +1,8 @@
 //! signed_note_vectors.json: Go sumdb/note and C2SP signed-note vectors.
 mod common;
 
+use poex_log::checkpoint::{Checkpoint, TreeSize};
+use poex_log::hash::leaf_hash;
 use poex_log::note::{
     Ed25519Signer, Ed25519Verifier, KeyError, Note, NoteError, OpenError, Verifier, cosign, open,
     sign,
