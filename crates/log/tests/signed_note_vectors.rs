@@ -87,6 +87,17 @@ fn signed_note_vectors() {
         &v,
         &[common::str_of(peter, "vkey"), common::str_of(c2sp, "vkey")],
     );
+    go_sumdb_tree_note(&v);
+}
+
+/// The pre-C2SP Go sumdb tree note is a checkpoint body.
+fn go_sumdb_tree_note(v: &Value) {
+    let body = common::str_of(&v["go_sumdb_formats"], "tree_note_text");
+    let checkpoint = Checkpoint::parse(body).expect("tree note");
+    assert_eq!(checkpoint.origin.as_str(), "go.sum database tree");
+    assert_eq!(checkpoint.size, TreeSize(123_456_789_012));
+    assert_eq!(checkpoint.root, leaf_hash(b"hello world"));
+    assert_eq!(checkpoint.to_body(), body);
 }
 
 fn seed(hex_seed: &str) -> [u8; 32] {
