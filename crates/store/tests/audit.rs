@@ -1,6 +1,11 @@
 //! The audit trail: append and query with filters; a torn last line is reported with its
 //! line number, never dropped, and later appends stay intact.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected errors, like the tests"
+)]
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

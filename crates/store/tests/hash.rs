@@ -1,6 +1,11 @@
 //! Streaming file and directory digests: known answers, streaming = in-memory at every
 //! buffer boundary, many small files, refusals.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected errors, like the tests"
+)]
+
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;

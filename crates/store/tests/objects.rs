@@ -1,6 +1,11 @@
 //! The object store: import copies and hashes in one pass, objects are read-only and
 //! world-readable, re-import keeps the existing object, verify catches tampering.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected errors, like the tests"
+)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -106,7 +111,7 @@ fn verify_detects_a_tampered_object() {
 
     // Tampering needs a deliberate chmod first.
     let victim = stored.path.join("sub/data.csv");
-    fs::set_permissions(&stored.path.join("sub"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(stored.path.join("sub"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
     let mut bytes = fs::read(&victim).unwrap();
     bytes[0] ^= 1;

@@ -1,6 +1,11 @@
 //! The write-once registry: create-once, idempotent re-publish, refusal naming both digests,
 //! exactly one winner under concurrency, corrupt files named.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected errors, like the tests"
+)]
+
 use std::fs;
 use std::sync::{Arc, Barrier};
 
