@@ -6,5 +6,6 @@ pub mod checkpoint;
 pub mod hash;
 pub mod note;
 pub mod proof;
+pub mod tile;
 
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};

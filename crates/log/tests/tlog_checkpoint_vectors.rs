@@ -5,8 +5,9 @@ use poex_log::checkpoint::{Checkpoint, TreeSize};
 use poex_log::hash::{Hash, leaf_hash};
 use poex_log::note::{Ed25519Signer, Ed25519Verifier, Note, Verifier};
 use poex_log::proof::{
-    MemoryTree, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
+    MemoryTree, consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
+use poex_log::tile::{EntryBundle, HashTile, MemoryTiles, TileHashReader, integrate};
 use serde_json::Value;
 
 fn entries(log: &Value) -> Vec<Vec<u8>> {
@@ -122,4 +123,82 @@ fn spec_and_cosigned_checkpoints_parse() {
     );
     // The cosigner's witness message is "cosignature/v1\ntime <ts>\n" + this body.
     assert!(common::str_of(cosigned, "signed_message_for_witness").ends_with(&note.text));
+}
+
+/// Rebuilds the Tessera log's level-0 tile, entry bundle and every root from its 15 entries,
+/// one entry per integration (as posix-oneshot built it) and in one batch.
+#[test]
+fn tessera_log_tiles_byte_for_byte() {
+    let v = common::json("tlog_checkpoint_vectors.json");
+    let log = &v["tessera_test_log"];
+    let entries = entries(log);
+    let tile_bytes = common::unhex(common::str_of(log, "tile_0_000_p_15_hex"));
+    let bundle_bytes = common::unhex(common::str_of(log, "entries_000_p_15_hex"));
+    let checkpoints = log["checkpoints"].as_array().expect("checkpoints");
+
+    // One entry at a time: each step's tile and bundle are prefixes of the stored files.
+    let mut store = MemoryTiles::new();
+    let mut bundle: Option<EntryBundle> = None;
+    for (i, entry) in entries.iter().enumerate() {
+        let step = integrate(i as u64, &store, bundle.as_ref(), &[entry]).expect("integrate");
+        let size = i + 1;
+        assert_eq!(step.size, size as u64);
+        assert_eq!(
+            step.root.to_hex(),
+            common::str_of(&checkpoints[size], "root_hex")
+        );
+        assert_eq!(step.tiles.len(), 1);
+        let (id, tile) = &step.tiles[0];
+        assert_eq!(id.path(), format!("tile/0/000.p/{size}"));
+        assert_eq!(tile.to_bytes(), tile_bytes[..32 * size]);
+        assert_eq!(step.bundles.len(), 1);
+        let (bid, b) = &step.bundles[0];
+        assert_eq!(bid.path(), format!("tile/entries/000.p/{size}"));
+        assert!(bundle_bytes.starts_with(&b.encode()));
+        store.apply(&step);
+        bundle = Some(b.clone());
+    }
+    assert_eq!(bundle.expect("bundle").encode(), bundle_bytes);
+    assert_eq!(
+        EntryBundle::decode(&bundle_bytes)
+            .expect("decode")
+            .entries(),
+        entries.as_slice()
+    );
+    assert_eq!(HashTile::from_bytes(&tile_bytes).expect("tile").width(), 15);
+
+    // One batch gives the same files.
+    let batch = integrate(0, &MemoryTiles::new(), None, &entries).expect("integrate");
+    assert_eq!(batch.tiles.len(), 1);
+    assert_eq!(batch.tiles[0].1.to_bytes(), tile_bytes);
+    assert_eq!(batch.bundles[0].1.encode(), bundle_bytes);
+    assert_eq!(
+        batch.root.to_hex(),
+        common::str_of(&checkpoints[15], "root_hex")
+    );
+
+    // Proofs read from the stored tiles equal those from the in-memory tree, for every size.
+    let mut tree = MemoryTree::new();
+    for entry in &entries {
+        tree.push(leaf_hash(entry));
+    }
+    for size in 1..=15u64 {
+        let reader = TileHashReader::new(size, &store);
+        assert_eq!(
+            root(size, &reader).expect("root"),
+            root(size, &tree).expect("root")
+        );
+        for index in 0..size {
+            assert_eq!(
+                inclusion_proof(index, size, &reader).expect("prove"),
+                inclusion_proof(index, size, &tree).expect("prove")
+            );
+        }
+        for size1 in 1..=size {
+            assert_eq!(
+                consistency_proof(size1, size, &reader).expect("prove"),
+                consistency_proof(size1, size, &tree).expect("prove")
+            );
+        }
+    }
 }
