@@ -735,7 +735,7 @@ pub fn integrate_hashes<S: TileSource>(
 
 /// Appends entries to the tree of `old_size` leaves: leaf hashes are `SHA-256(0x00 || entry)`.
 ///
-/// `edge_bundle` is the partial entry bundle of the old tree ([`edge_bundle(old_size)`]), `None`
+/// `edge_bundle` is the partial entry bundle of the old tree ([`edge_bundle(old_size)`](edge_bundle)), `None`
 /// when the old size is a multiple of 256. Returns the grown tiles and bundles and the new root.
 pub fn integrate<S: TileSource, E: AsRef<[u8]>>(
     old_size: u64,
