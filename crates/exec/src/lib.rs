@@ -1,1 +1,12 @@
-//! placeholder
+//! poex-exec: running jobs.
+//!
+//! - [`sandbox`]: the sandbox profile (pure values) and the Linux runner (bubblewrap plus
+//!   rlimits, supervised by the parent): run one command with read-only inputs, one writable
+//!   output folder, no network and resource limits; get back how it ended, what it used, its
+//!   log, and the profile applied.
+//!
+//! What this crate does not do (yet): verify assets or sign receipts; that is the job pipeline.
+#![deny(unsafe_code)] // the sandbox's few FFI calls opt out one by one, each with a SAFETY argument
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
+pub mod sandbox;

@@ -1,0 +1,237 @@
+//! Pure values: what a job asks for ([`Spec`], [`Limits`], [`Mount`]) and what it got
+//! ([`Outcome`], [`Termination`], [`Usage`], [`Profile`]). No I/O here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Resource limits of one job. Each is enforced as described in `docs/sandbox.md`.
+///
+/// Durations serialize as whole milliseconds (`cpu_time_ms`, `wall_time_ms`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// CPU time (user + system) of each process; `RLIMIT_CPU`, rounded up to whole seconds.
+    /// At the limit the process gets `SIGXCPU`, one second later `SIGKILL`.
+    #[serde(rename = "cpu_time_ms", with = "millis")]
+    pub cpu_time: Duration,
+    /// Address space of each process (`RLIMIT_AS`): allocations beyond it fail inside the
+    /// job. The total is bounded by `processes x memory_bytes`, not by this figure alone.
+    pub memory_bytes: u64,
+    /// Wall-clock time from launch, enforced by the parent, which kills the whole sandbox.
+    #[serde(rename = "wall_time_ms", with = "millis")]
+    pub wall_time: Duration,
+    /// Processes (threads count too) the job may run at once (`RLIMIT_NPROC`).
+    pub processes: u32,
+    /// Bytes the job may leave in the output folder: exact per file (`RLIMIT_FSIZE`), and for
+    /// the total a watcher that polls every 50 ms and kills on excess (bounded overshoot).
+    pub output_bytes: u64,
+    /// Bytes of interleaved stdout/stderr kept as the log; the rest is counted and dropped.
+    pub log_bytes: u64,
+    /// Size of the private `/tmp` (a tmpfs; writes beyond it fail with `ENOSPC`).
+    pub tmp_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cpu_time: Duration::from_secs(60),
+            memory_bytes: 2 << 30,
+            wall_time: Duration::from_secs(120),
+            processes: 64,
+            output_bytes: 1 << 30,
+            log_bytes: 1 << 20,
+            tmp_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A host file or directory mounted read-only inside the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Path on the host. Its parent directories need not be accessible to the sandbox user.
+    pub host: PathBuf,
+    /// Absolute path inside the sandbox, outside the reserved system paths
+    /// (`/usr`, `/etc`, `/proc`, `/dev`, `/tmp`, `/out`, ...), e.g. `/data/census`.
+    pub sandbox: PathBuf,
+}
+
+/// Everything needed to run one job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// Program and arguments, as seen inside the sandbox (e.g. `["python3", "/algo/main.py"]`).
+    pub argv: Vec<String>,
+    /// Read-only mounts: algorithm and datasets.
+    pub read_only: Vec<Mount>,
+    /// Host directory mounted writable at `/out`; it must exist.
+    pub output: PathBuf,
+    /// Working directory inside the sandbox (absolute), e.g. `/out`.
+    pub workdir: PathBuf,
+    /// Extra environment variables, on top of `PATH`, `HOME` and `LANG` (which they may override).
+    pub env: Vec<(String, String)>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// How a job ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+#[non_exhaustive]
+pub enum Termination {
+    /// The job's main process exited with this status, as bubblewrap reports it: a main
+    /// process killed by signal `N` shows as `128 + N` (the shell convention), since
+    /// bubblewrap folds the two together.
+    Exited(i32),
+    /// The sandbox itself (bubblewrap) was killed by this signal from outside poex.
+    Signaled(i32),
+    /// The parent killed the job at its wall-time limit.
+    WallTimeExceeded,
+    /// A process reached its CPU-time limit: the main process died of `SIGXCPU` or `SIGKILL`
+    /// and the measured CPU time reached the limit (both are required).
+    CpuTimeExceeded,
+    /// The output folder exceeded its limit: the watcher killed the job, or a write past the
+    /// per-file limit raised `SIGXFSZ`, or the folder was over the limit when the job ended.
+    OutputLimitExceeded,
+}
+
+impl Termination {
+    /// True for `Exited(0)`, the only successful end.
+    pub fn success(&self) -> bool {
+        matches!(self, Termination::Exited(0))
+    }
+}
+
+/// Resources a job used.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// User CPU time of all processes of the sandbox that were reaped (normally all).
+    #[serde(rename = "user_cpu_ms", with = "millis")]
+    pub user_cpu: Duration,
+    /// System CPU time, same scope.
+    #[serde(rename = "system_cpu_ms", with = "millis")]
+    pub system_cpu: Duration,
+    /// Wall time from launch to the end of the last sandbox process.
+    #[serde(rename = "wall_ms", with = "millis")]
+    pub wall: Duration,
+    /// Largest resident set of any single process, in bytes.
+    pub max_rss_bytes: u64,
+    /// Bytes in regular files left in the output folder (apparent size).
+    pub output_bytes: u64,
+    /// Regular files left in the output folder.
+    pub output_files: u64,
+}
+
+/// The result of [`run`](super::run): how the job ended, what it used, what it printed, and
+/// the sandbox it ran in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// How the job ended.
+    pub termination: Termination,
+    /// Resources used.
+    pub usage: Usage,
+    /// The first [`Limits::log_bytes`] of stdout and stderr, interleaved as written.
+    #[serde(skip)]
+    pub log: Vec<u8>,
+    /// Total bytes the job wrote to stdout and stderr, kept or not.
+    pub log_total_bytes: u64,
+    /// True when `log` holds less than the job wrote.
+    pub log_truncated: bool,
+    /// The sandbox actually applied.
+    pub profile: Profile,
+}
+
+/// Read-only or writable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Access {
+    /// Read-only.
+    Ro,
+    /// Writable.
+    Rw,
+}
+
+/// What is mounted at one sandbox path. Host paths are left out on purpose: the profile goes
+/// into a public receipt, and the digests of the mounted bytes are recorded elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProfileMount {
+    /// Path inside the sandbox.
+    pub path: String,
+    /// `host-system` (same path on the host), `input`, `output`, `tmpfs`, `proc`, `dev`, `symlink`.
+    pub kind: String,
+    /// Read-only or writable.
+    pub access: Access,
+}
+
+/// A description of the sandbox actually applied, for the receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Profile {
+    /// The isolation engine and its version as it reports it, e.g. `bubblewrap 0.8.0`.
+    pub engine: String,
+    /// Namespaces created for the job.
+    pub namespaces: Vec<String>,
+    /// Whether the job may create further user namespaces (bubblewrap `--disable-userns`).
+    pub nested_user_namespaces: bool,
+    /// Network access: `none` (a fresh network namespace with only a loopback device).
+    pub network: String,
+    /// Host uid the sandbox runs as (65534 when poex runs as root, else the caller's).
+    pub uid: u32,
+    /// Host gid the sandbox runs as.
+    pub gid: u32,
+    /// Hostname inside the sandbox.
+    pub hostname: String,
+    /// Mounts, in the order applied.
+    pub mounts: Vec<ProfileMount>,
+    /// The limits requested.
+    pub limits: Limits,
+    /// `RLIMIT_NPROC` actually set: `limits.processes` + 2 for bubblewrap's own processes +
+    /// the tasks the sandbox uid already had at launch (the kernel counts per host uid).
+    pub nproc_rlimit: u64,
+    /// Names of the environment variables the job sees (values left out).
+    pub env_keys: Vec<String>,
+    /// Seccomp filter applied: `none` for now.
+    pub seccomp: String,
+}
+
+/// `Duration` as whole milliseconds, the unit receipts use.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_round_trip_in_milliseconds() {
+        let limits = Limits::default();
+        let json = serde_json::to_value(&limits).unwrap();
+        assert_eq!(json["cpu_time_ms"], 60_000);
+        assert_eq!(json["wall_time_ms"], 120_000);
+        let back: Limits = serde_json::from_value(json).unwrap();
+        assert_eq!(back, limits);
+    }
+
+    #[test]
+    fn termination_serializes_tagged() {
+        let json = serde_json::to_string(&Termination::Exited(3)).unwrap();
+        assert_eq!(json, r#"{"kind":"exited","value":3}"#);
+        let json = serde_json::to_string(&Termination::WallTimeExceeded).unwrap();
+        assert_eq!(json, r#"{"kind":"wall_time_exceeded"}"#);
+        assert!(Termination::Exited(0).success());
+        assert!(!Termination::CpuTimeExceeded.success());
+    }
+}

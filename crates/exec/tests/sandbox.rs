@@ -1,0 +1,506 @@
+//! Containment tests against the real bubblewrap: each job tries to break out or exhaust a
+//! resource, and the test checks it was stopped, recorded, and left the host as it was.
+//!
+//! The jobs run one at a time (a process-wide lock): they share the sandbox uid's process
+//! budget, and the machine has few cores.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of tests: a failed unwrap is a failed test"
+)]
+
+use std::fs;
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use poex_exec::sandbox::{self, Limits, Mount, Outcome, SandboxError, Spec, Termination};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A dataset folder, an output folder, and a place outside both.
+struct Job {
+    _guard: MutexGuard<'static, ()>,
+    root: tempfile::TempDir,
+}
+
+impl Job {
+    fn new() -> Job {
+        let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir(root.path().join("data")).unwrap();
+        fs::write(root.path().join("data/numbers.csv"), "1\n2\n3\n").unwrap();
+        fs::create_dir(root.path().join("out")).unwrap();
+        Job {
+            _guard: guard,
+            root,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    fn spec(&self, argv: &[&str], limits: Limits) -> Spec {
+        Spec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            read_only: vec![Mount {
+                host: self.path("data"),
+                sandbox: "/data".into(),
+            }],
+            output: self.path("out"),
+            workdir: "/out".into(),
+            env: vec![],
+            limits,
+        }
+    }
+
+    fn run(&self, argv: &[&str], limits: Limits) -> Outcome {
+        sandbox::run(&self.spec(argv, limits)).unwrap()
+    }
+}
+
+fn quick() -> Limits {
+    Limits {
+        cpu_time: Duration::from_secs(5),
+        wall_time: Duration::from_secs(10),
+        memory_bytes: 512 << 20,
+        processes: 16,
+        output_bytes: 16 << 20,
+        log_bytes: 64 << 10,
+        tmp_bytes: 8 << 20,
+    }
+}
+
+fn log(outcome: &Outcome) -> String {
+    String::from_utf8_lossy(&outcome.log).into_owned()
+}
+
+fn python(job: &Job, code: &str, limits: Limits) -> Outcome {
+    job.run(&["python3", "-c", code], limits)
+}
+
+/// Processes whose command line contains `marker`, excluding this test process.
+fn processes_with(marker: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| {
+            fs::read(e.path().join("cmdline"))
+                .ok()
+                .map(|c| (e.file_name(), c))
+        })
+        .filter(|(_, c)| String::from_utf8_lossy(c).contains(marker))
+        .map(|(pid, c)| format!("{}: {}", pid.to_string_lossy(), String::from_utf8_lossy(&c)))
+        .collect()
+}
+
+fn running_as_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap()
+}
+
+#[test]
+fn python_reads_dataset_and_writes_result() {
+    let job = Job::new();
+    let outcome = python(
+        &job,
+        "total = sum(int(l) for l in open('/data/numbers.csv'))\nopen('/out/result.txt', 'w').write(f'{total}\\n')\nprint('ok')",
+        quick(),
+    );
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "log: {}",
+        log(&outcome)
+    );
+    assert_eq!(
+        fs::read_to_string(job.path("out/result.txt")).unwrap(),
+        "6\n"
+    );
+    assert_eq!(log(&outcome), "ok\n");
+    assert_eq!(outcome.usage.output_files, 1);
+    assert_eq!(outcome.usage.output_bytes, 2);
+    // Usage covers the job itself, not only bubblewrap (python takes ~10 MiB and ~20 ms).
+    assert!(outcome.usage.max_rss_bytes > 5 << 20, "{:?}", outcome.usage);
+    assert!(
+        outcome.usage.user_cpu + outcome.usage.system_cpu > Duration::from_millis(5),
+        "{:?}",
+        outcome.usage
+    );
+    assert!(
+        outcome.profile.engine.starts_with("bubblewrap "),
+        "{:?}",
+        outcome.profile
+    );
+    assert_eq!(outcome.profile.network, "none");
+    let json = serde_json::to_value(&outcome.profile).unwrap();
+    assert!(
+        json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["path"] == "/data" && m["access"] == "ro")
+    );
+    assert!(
+        json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["path"] == "/out" && m["access"] == "rw")
+    );
+}
+
+#[test]
+fn network_to_host_loopback_is_blocked() {
+    let job = Job::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let code = format!(
+        "import socket\ns = socket.socket()\ns.settimeout(2)\ntry:\n    s.connect(('127.0.0.1', {port}))\n    print('CONNECTED')\nexcept OSError as e:\n    print('blocked:', e)"
+    );
+    let outcome = python(&job, &code, quick());
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(
+        log(&outcome).starts_with("blocked:"),
+        "log: {}",
+        log(&outcome)
+    );
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        ErrorKind::WouldBlock,
+        "the listener saw a connection"
+    );
+}
+
+#[test]
+fn reads_outside_the_mounts_fail() {
+    let job = Job::new();
+    let secret_dir = job.path("secret");
+    fs::create_dir(&secret_dir).unwrap();
+    let secret = secret_dir.join("key.txt");
+    fs::write(&secret, "do not read").unwrap();
+    let before = fs::metadata(&secret).unwrap().modified().unwrap();
+    let code = format!(
+        "import os\nfor p in ['/etc/shadow', {secret:?}, {dir:?}, '/root', '/home']:\n    try:\n        print('READ', p, open(p).read() if os.path.isfile(p) else os.listdir(p))\n    except OSError as e:\n        print('denied', p, type(e).__name__)",
+        secret = secret.to_str().unwrap(),
+        dir = secret_dir.to_str().unwrap(),
+    );
+    let outcome = python(&job, &code, quick());
+    let text = log(&outcome);
+    assert_eq!(outcome.termination, Termination::Exited(0), "log: {text}");
+    assert!(!text.contains("READ"), "log: {text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("denied")).count(),
+        5,
+        "log: {text}"
+    );
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "do not read");
+    assert_eq!(fs::metadata(&secret).unwrap().modified().unwrap(), before);
+}
+
+#[test]
+fn writes_into_the_dataset_fail() {
+    let job = Job::new();
+    let code = "import os\nfor p in ['/data/numbers.csv', '/data/new.txt']:\n    try:\n        open(p, 'w').write('x')\n        print('WROTE', p)\n    except OSError as e:\n        print('denied', p, e.strerror)\ntry:\n    os.remove('/data/numbers.csv'); print('REMOVED')\nexcept OSError as e:\n    print('denied remove', e.strerror)";
+    let outcome = python(&job, code, quick());
+    let text = log(&outcome);
+    assert_eq!(outcome.termination, Termination::Exited(0), "log: {text}");
+    assert!(
+        !text.contains("WROTE") && !text.contains("REMOVED"),
+        "log: {text}"
+    );
+    assert!(text.contains("Read-only file system"), "log: {text}");
+    assert_eq!(
+        fs::read_to_string(job.path("data/numbers.csv")).unwrap(),
+        "1\n2\n3\n"
+    );
+    let names: Vec<_> = fs::read_dir(job.path("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["numbers.csv"]);
+}
+
+#[test]
+fn fork_bomb_is_contained() {
+    let job = Job::new();
+    let limits = Limits {
+        wall_time: Duration::from_secs(2),
+        cpu_time: Duration::from_secs(2),
+        ..quick()
+    };
+    let started = Instant::now();
+    let outcome = job.run(
+        &["sh", "-c", "b() { b | b & }; b; sleep 30 # poex-fork-bomb"],
+        limits,
+    );
+    assert!(
+        matches!(
+            outcome.termination,
+            Termination::WallTimeExceeded | Termination::CpuTimeExceeded
+        ),
+        "{:?} log: {}",
+        outcome.termination,
+        log(&outcome)
+    );
+    assert!(
+        log(&outcome).contains("Cannot fork"),
+        "the process limit was never hit: {}",
+        log(&outcome)
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(processes_with("poex-fork-bomb"), Vec::<String>::new());
+    // The host can still start processes.
+    assert!(
+        std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn unbounded_allocation_is_contained() {
+    let job = Job::new();
+    let limits = Limits {
+        memory_bytes: 256 << 20,
+        ..quick()
+    };
+    let outcome = python(
+        &job,
+        "a = []\nwhile True:\n    a.append(bytearray(10_000_000))",
+        limits,
+    );
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(1),
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(
+        log(&outcome).contains("MemoryError"),
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(
+        outcome.usage.max_rss_bytes < 256 << 20,
+        "{:?}",
+        outcome.usage
+    );
+}
+
+#[test]
+fn infinite_loop_hits_the_cpu_limit() {
+    let job = Job::new();
+    let limits = Limits {
+        cpu_time: Duration::from_secs(1),
+        ..quick()
+    };
+    let outcome = python(&job, "while True: pass", limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::CpuTimeExceeded,
+        "{:?} log: {}",
+        outcome.usage,
+        log(&outcome)
+    );
+    let cpu = outcome.usage.user_cpu + outcome.usage.system_cpu;
+    assert!(
+        cpu >= Duration::from_secs(1) && cpu < Duration::from_secs(3),
+        "{:?}",
+        outcome.usage
+    );
+}
+
+#[test]
+fn sleeping_forever_hits_the_wall_limit_and_leaves_nothing() {
+    let job = Job::new();
+    let limits = Limits {
+        wall_time: Duration::from_secs(1),
+        ..quick()
+    };
+    let outcome = job.run(&["sh", "-c", "sleep 987654 & sleep 987653"], limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::WallTimeExceeded,
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(
+        outcome.usage.wall >= Duration::from_secs(1) && outcome.usage.wall < Duration::from_secs(3)
+    );
+    assert_eq!(processes_with("98765"), Vec::<String>::new());
+}
+
+#[test]
+fn writing_10_gb_to_one_file_stops_at_the_output_limit() {
+    let job = Job::new();
+    let limits = Limits {
+        output_bytes: 10 << 20,
+        ..quick()
+    };
+    let started = Instant::now();
+    let outcome = job.run(
+        &["dd", "if=/dev/zero", "of=/out/big", "bs=1M", "count=10240"],
+        limits,
+    );
+    assert_eq!(
+        outcome.termination,
+        Termination::OutputLimitExceeded,
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(fs::metadata(job.path("out/big")).unwrap().len(), 10 << 20);
+}
+
+#[test]
+fn writing_10_gb_in_many_files_is_stopped_by_the_watcher() {
+    let job = Job::new();
+    let limits = Limits {
+        output_bytes: 20 << 20,
+        ..quick()
+    };
+    let started = Instant::now();
+    let code = "chunk = b'x' * (1 << 20)\nfor i in range(10240):\n    with open(f'/out/part{i}', 'wb') as f:\n        f.write(chunk)";
+    let outcome = python(&job, code, limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::OutputLimitExceeded,
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Overshoot is bounded by what the job writes in one polling interval.
+    assert!(
+        outcome.usage.output_bytes < 200 << 20,
+        "{:?}",
+        outcome.usage
+    );
+    assert!(outcome.usage.output_bytes > 20 << 20, "{:?}", outcome.usage);
+}
+
+#[test]
+fn a_chatty_job_gets_a_bounded_log() {
+    let job = Job::new();
+    let code = "import sys\nline = b'y' * 1023 + b'\\n'\nfor _ in range(100 * 1024):\n    sys.stdout.buffer.write(line)\nsys.stderr.write('done\\n')";
+    let outcome = python(&job, code, quick());
+    assert_eq!(outcome.termination, Termination::Exited(0));
+    assert_eq!(outcome.log.len(), 64 << 10);
+    assert!(outcome.log_truncated);
+    assert_eq!(outcome.log_total_bytes, 100 * 1024 * 1024 + 5);
+}
+
+#[test]
+#[expect(unsafe_code, reason = "std::env::set_var is unsafe in edition 2024")]
+fn environment_is_scrubbed() {
+    let job = Job::new();
+    // SAFETY: every test takes SERIAL before touching the environment or spawning, so no
+    // other thread of this process reads the environment while it changes.
+    unsafe { std::env::set_var("POEX_SECRET_TEST", "hunter2") };
+    let mut spec = job.spec(&["sh", "-c", "env | sort"], quick());
+    spec.env.push(("ALGO_ARG".into(), "1".into()));
+    let outcome = sandbox::run(&spec).unwrap();
+    let text = log(&outcome);
+    assert!(
+        !text.contains("POEX_SECRET_TEST") && !text.contains("hunter2"),
+        "log: {text}"
+    );
+    let keys: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["ALGO_ARG", "HOME", "LANG", "PATH", "PWD"],
+        "log: {text}"
+    );
+    assert_eq!(
+        outcome.profile.env_keys,
+        ["ALGO_ARG", "HOME", "LANG", "PATH"]
+    );
+}
+
+#[test]
+fn inputs_under_a_private_parent_are_reachable() {
+    let job = Job::new();
+    let private = job.path("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let data = private.join("dataset");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("a.txt"), "hello").unwrap();
+    let mut spec = job.spec(&["cat", "/data/a.txt"], quick());
+    spec.read_only = vec![Mount {
+        host: data,
+        sandbox: "/data".into(),
+    }];
+    let outcome = sandbox::run(&spec).unwrap();
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "log: {}",
+        log(&outcome)
+    );
+    assert_eq!(log(&outcome), "hello");
+}
+
+#[test]
+fn an_unreadable_input_is_refused_by_name_when_root() {
+    if !running_as_root() {
+        eprintln!("skipped: only root drops to another uid");
+        return;
+    }
+    let job = Job::new();
+    let file = job.path("data/numbers.csv");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let err = sandbox::run(&job.spec(&["true"], quick())).unwrap_err();
+    match &err {
+        SandboxError::NotReadable { path, uid } => {
+            assert_eq!(path, &file);
+            assert_eq!(*uid, 65534);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("chmod"), "{err}");
+}
+
+#[test]
+fn a_missing_program_is_a_setup_error() {
+    let job = Job::new();
+    let err = sandbox::run(&job.spec(&["/no/such/program"], quick())).unwrap_err();
+    assert!(matches!(err, SandboxError::SetupFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("/no/such/program"), "{err}");
+}
+
+#[test]
+fn reserved_mount_points_are_refused() {
+    let job = Job::new();
+    let mut spec = job.spec(&["true"], quick());
+    spec.read_only[0].sandbox = "/etc/shadow".into();
+    assert!(matches!(
+        sandbox::run(&spec),
+        Err(SandboxError::InvalidSpec { .. })
+    ));
+    spec.read_only[0].sandbox = "/data/../etc".into();
+    assert!(matches!(
+        sandbox::run(&spec),
+        Err(SandboxError::InvalidSpec { .. })
+    ));
+}
