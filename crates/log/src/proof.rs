@@ -339,6 +339,7 @@ pub fn verify_consistency(
     // level `shift`, where the old tree's rightmost complete subtree sits. When the old tree is
     // itself that complete subtree (a power of two) its root is the seed and is not repeated.
     let inner = inner - shift;
+    // check_consistency_sizes refused an empty proof for size1 < size2, so proof[0] exists.
     let (seed, rest) = if size1 == 1 << shift {
         (*root1, proof)
     } else {

@@ -600,7 +600,8 @@ impl<S: TileSource> HashReader for TileHashReader<S> {
     }
 }
 
-/// Root of a perfect subtree over `hashes` (a power-of-two count, at least 1).
+/// Root of a perfect subtree over `hashes` (a power-of-two count, at least 1: callers pass a
+/// full tile or a `2^r` slice of one).
 fn perfect_root(hashes: &[Hash]) -> Hash {
     let mut level = hashes.to_vec();
     while level.len() > 1 {
