@@ -87,7 +87,8 @@ pub enum Termination {
     /// The parent killed the job at its wall-time limit.
     WallTimeExceeded,
     /// A process reached its CPU-time limit: the main process died of `SIGXCPU` or `SIGKILL`
-    /// and the measured CPU time reached the limit (both are required).
+    /// and the measured CPU time reached the limit (both are required; the measure may read
+    /// up to 10% short, as rusage samples what the kernel's limit counts exactly).
     CpuTimeExceeded,
     /// The output folder exceeded its limit: the watcher killed the job, or a write past the
     /// per-file limit raised `SIGXFSZ`, or the folder was over the limit when the job ended.
