@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use poex_core::{Algorithm, Digest, DigestSet};
 use rayon::prelude::*;
@@ -143,6 +144,7 @@ impl Objects {
         let tree = match kind {
             Layout::File => {
                 let (digests, size) = copy_file(src, temp.path(), progress)?;
+                sync_files(&[temp.path().to_path_buf()])?;
                 let name = src
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -185,6 +187,9 @@ impl Objects {
                         })
                     })
                     .collect::<Result<Vec<_>, ObjectError>>()?;
+                let copies: Vec<PathBuf> =
+                    walk.files.iter().map(|rel| temp.path().join(rel)).collect();
+                sync_files(&copies)?;
                 // Seal children before parents; each directory is fsynced once its entries
                 // and its own mode are final.
                 for d in walk.dirs.iter().rev() {
@@ -273,8 +278,8 @@ impl Objects {
     }
 }
 
-/// Copies one regular file to `dst` (which must not exist), hashing it in the same pass, then
-/// makes it read-only and fsyncs it. Returns its digests and size.
+/// Copies one regular file to `dst` (which must not exist), hashing it in the same pass, and
+/// makes it read-only. Returns its digests and size. The caller fsyncs it ([`sync_files`]).
 fn copy_file(
     src: &Path,
     dst: &Path,
@@ -296,8 +301,43 @@ fn copy_file(
     // Set the mode explicitly: the umask must not take the read bit from other uids.
     out.set_permissions(fs::Permissions::from_mode(FILE_MODE))
         .map_err(io_err(dst))?;
-    out.sync_all().map_err(io_err(dst))?;
     Ok((hasher.finalize(), size))
+}
+
+/// Most concurrent fsyncs [`sync_files`] issues.
+const SYNC_THREADS: usize = 32;
+
+/// fsyncs every file in `paths` (data and mode) before any of them gets its final name.
+///
+/// fsync is waiting on the disk, not work for the CPU, and a journaling filesystem commits
+/// concurrent fsyncs together; so this runs on up to [`SYNC_THREADS`] plain threads rather
+/// than on the two-core rayon pool. Measured here (docs/performance.md): importing 10,000
+/// small files took 1.2 s this way against 2.3-3.4 s with an fsync per file on the pool.
+fn sync_files(paths: &[PathBuf]) -> Result<(), ObjectError> {
+    let next = AtomicUsize::new(0);
+    let threads = paths.len().clamp(1, SYNC_THREADS);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), ObjectError> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else {
+                            return Ok(());
+                        };
+                        // fsync through a read-only descriptor flushes the file all the same.
+                        File::open(path)
+                            .and_then(|f| f.sync_all())
+                            .map_err(io_err(path))?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
 }
 
 fn seal_dir(dir: &Path) -> Result<(), ObjectError> {
