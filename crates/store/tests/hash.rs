@@ -130,6 +130,7 @@ fn streaming_equals_in_memory_at_buffer_boundaries() {
         BUFFER_SIZE - 1,
         BUFFER_SIZE,
         BUFFER_SIZE + 1,
+        2 * BUFFER_SIZE, // where reading moves to a helper thread
         3 * BUFFER_SIZE + 7,
     ];
     for size in sizes {
@@ -279,4 +280,32 @@ fn missing_path_is_an_io_error_naming_it() {
         hash_tree(Path::new("/"), &[], &no_progress),
         Err(HashError::NoAlgorithm)
     ));
+}
+
+/// The worked example of docs/digests.md, so the document cannot drift from the code.
+/// SHA-256 values from coreutils 9.1; BLAKE3 values are what b3sum prints for the same files.
+#[test]
+fn docs_worked_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = tmp.path();
+    fs::write(demo.join("a.txt"), "hello\n").unwrap();
+    fs::create_dir(demo.join("sub")).unwrap();
+    fs::write(demo.join("sub/data.csv"), "x,y\n1,2\n").unwrap();
+    let file = hash_tree(&demo.join("a.txt"), &BOTH, &no_progress).unwrap();
+    assert_eq!(
+        file.digests.to_string(),
+        "blake3:8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99 \
+         sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    );
+    let tree = hash_tree(demo, &BOTH, &no_progress).unwrap();
+    assert_eq!(
+        hash::manifest(Algorithm::Sha256, &tree.files).unwrap(),
+        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  a.txt\n\
+         81bf9fa83c6f7f151bd491a98cd7d933de3965289e3ebd77c6c425f7eaa16392  sub/data.csv\n"
+    );
+    assert_eq!(
+        tree.digests.to_string(),
+        "blake3:2cf0d2c4c0ee163815420fc9a84fe5e59cc0e6447eb6f291fd5be993d196907e \
+         sha256:7ddd736f3060856b72968feb34f8bb7c091ea228bf3df1f92157acc3d123436e"
+    );
 }
