@@ -1,1 +1,38 @@
-fn main() {}
+//! The `poex` command: a thin layer that parses arguments, calls the crates, and prints.
+//!
+//! Exit codes: 0 success; 1 error (bad input, missing file, I/O); 2 the job was refused
+//! before running; 3 the job ran and failed (non-zero exit, a limit); 4 verification failed.
+#![forbid(unsafe_code)]
+
+mod args;
+mod cmd;
+mod home;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// A command finished; this is the exit code it asks for.
+pub struct Done(pub u8);
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match cmd::dispatch(cli) {
+        Ok(Done(code)) => ExitCode::from(code),
+        Err(err) => {
+            // A closed pipe (poex audit | head) is not an error worth a message.
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("poex: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         argv,
         read_only: vec![],
         output: out.path().to_path_buf(),
+        output_at: "/out".into(),
         workdir: "/out".into(),
         env: vec![],
         limits: Limits::default(),

@@ -5,8 +5,11 @@
 //!   output folder, no network and resource limits; get back how it ended, what it used, its
 //!   log, and the profile applied.
 //!
-//! What this crate does not do (yet): verify assets or sign receipts; that is the job pipeline.
+//! - [`pipeline`]: the job pipeline on top of the sandbox: verify the request and the stored
+//!   bytes against the registry, run, hash the results and the log, write audit events, and
+//!   sign the receipt (or a failure receipt when a check refuses the job).
 #![deny(unsafe_code)] // the sandbox's few FFI calls opt out one by one, each with a SAFETY argument
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+pub mod pipeline;
 pub mod sandbox;

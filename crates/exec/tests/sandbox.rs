@@ -52,6 +52,7 @@ impl Job {
                 sandbox: "/data".into(),
             }],
             output: self.path("out"),
+            output_at: "/out".into(),
             workdir: "/out".into(),
             env: vec![],
             limits,

@@ -24,7 +24,9 @@ pub enum KeyFileError {
     )]
     BadName(String),
     /// No key of that name.
-    #[error("no key named {name:?} in {dir} (see 'poex key list', or create it with 'poex key new {name}')")]
+    #[error(
+        "no key named {name:?} in {dir} (see 'poex key list', or create it with 'poex key new {name}')"
+    )]
     NotFound {
         /// The name asked for.
         name: String,
@@ -123,7 +125,9 @@ impl Keystore {
         }
         let key = SecretKey::generate().map_err(KeyFileError::Generate)?;
         let pem = key.to_pkcs8_pem();
-        let tmp = self.dir.join(format!(".{name}.key.tmp-{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".{name}.key.tmp-{}", std::process::id()));
         {
             // Mode 0600 from the first byte: the secret is never briefly world-readable.
             let mut f = OpenOptions::new()
@@ -259,22 +263,37 @@ mod tests {
         let alice = ks.create("alice").unwrap();
         assert_eq!(ks.public("alice").unwrap(), alice);
         let path = ks.secret_path("alice").unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(matches!(ks.create("alice"), Err(KeyFileError::Exists { .. })));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(
+            ks.create("alice"),
+            Err(KeyFileError::Exists { .. })
+        ));
         assert_eq!(ks.public("alice").unwrap(), alice, "not overwritten");
         ks.create("bob").unwrap();
         let names: Vec<_> = ks.list().unwrap().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["alice", "bob"]);
         for bad in ["../x", "a/b", ".hidden", "", "-x"] {
-            assert!(matches!(ks.create(bad), Err(KeyFileError::BadName(_))), "{bad}");
+            assert!(
+                matches!(ks.create(bad), Err(KeyFileError::BadName(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(ks.load("carol"), Err(KeyFileError::NotFound { .. })));
+        assert!(matches!(
+            ks.load("carol"),
+            Err(KeyFileError::NotFound { .. })
+        ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = ks.load("alice").unwrap_err();
         assert!(matches!(err, KeyFileError::TooOpen { mode: 0o644, .. }));
         assert!(err.to_string().contains("chmod 600"));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         fs::write(&path, "garbage").unwrap();
-        assert!(matches!(ks.load("alice"), Err(KeyFileError::Malformed { .. })));
+        assert!(matches!(
+            ks.load("alice"),
+            Err(KeyFileError::Malformed { .. })
+        ));
     }
 }

@@ -14,6 +14,9 @@
 //!   published dataset or algorithm; a name never changes content.
 //! - [`audit`]: [`audit::AuditLog`], the append-only JSON-lines trail of
 //!   [`audit::Event`]s (publish, reads, results, refusals, runs).
+//! - [`keystore`]: Ed25519 key files (PKCS#8 PEM, mode 0600, refused when others can read
+//!   them); used by the binaries, which pass keys inward as a `Signer`. Keys live beside the
+//!   store root, never under it.
 //! - [`Store`] ties the three stores together under one root:
 //!
 //! ```text
@@ -69,6 +72,7 @@
 pub mod audit;
 mod fsutil;
 pub mod hash;
+pub mod keystore;
 pub mod objects;
 pub mod registry;
 

@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{
-    Access, Outcome, Profile, ProfileMount, RESERVED_PATHS, SandboxError, Spec, Termination,
+    Access, Mount, Outcome, Profile, ProfileMount, RESERVED_PATHS, SandboxError, Spec, Termination,
     UNPRIVILEGED_ID, Usage,
 };
 
@@ -127,7 +127,7 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
     }
     mounts.push(Opened {
         file: above_stdio(out_file)?,
-        sandbox: PathBuf::from("/out"),
+        sandbox: spec.output_at.clone(),
         writable: true,
         is_dir: true,
         staged: None,
@@ -575,6 +575,15 @@ fn bwrap_args(
             access,
         );
     }
+    // The working directory may be a folder no mount provides (poex exec keeps the caller's
+    // directory): create it, empty, on the sandbox's private root.
+    if !RESERVED_PATHS
+        .iter()
+        .any(|r| spec.workdir.starts_with(r) && *r != "/tmp")
+    {
+        add(&mut args, &["--dir"]);
+        args.push(spec.workdir.clone().into_os_string());
+    }
     add(&mut args, &["--chdir"]);
     args.push(spec.workdir.clone().into_os_string());
     add(&mut args, &["--json-status-fd"]);
@@ -610,7 +619,11 @@ fn validate(spec: &Spec) -> Result<(), SandboxError> {
         ));
     }
     let mut seen = Vec::new();
-    for m in &spec.read_only {
+    let output = Mount {
+        host: spec.output.clone(),
+        sandbox: spec.output_at.clone(),
+    };
+    for m in spec.read_only.iter().chain(std::iter::once(&output)) {
         let p = &m.sandbox;
         if !is_clean_absolute(p) || p == Path::new("/") {
             return invalid(format!(
@@ -618,7 +631,13 @@ fn validate(spec: &Spec) -> Result<(), SandboxError> {
                 p.display()
             ));
         }
-        if let Some(r) = RESERVED_PATHS.iter().find(|r| p.starts_with(r)) {
+        // Below /tmp is allowed: binds are applied after the private tmpfs, on top of it.
+        let below_tmp = p.starts_with("/tmp") && p != Path::new("/tmp");
+        if let Some(r) = RESERVED_PATHS.iter().find(|r| {
+            p.starts_with(r)
+                && !(below_tmp && **r == "/tmp")
+                && !(p == Path::new("/out") && **r == "/out")
+        }) {
             return invalid(format!(
                 "mount point {} is inside the reserved {r}; use e.g. /data/NAME or /algo",
                 p.display()

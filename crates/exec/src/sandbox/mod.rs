@@ -27,6 +27,7 @@
 //!         Mount { host: "data".into(), sandbox: "/data".into() },
 //!     ],
 //!     output: "out".into(),
+//!     output_at: "/out".into(),
 //!     workdir: "/out".into(),
 //!     env: vec![],
 //!     limits: Limits::default(),

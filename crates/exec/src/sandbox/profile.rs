@@ -63,8 +63,11 @@ pub struct Spec {
     pub argv: Vec<String>,
     /// Read-only mounts: algorithm and datasets.
     pub read_only: Vec<Mount>,
-    /// Host directory mounted writable at `/out`; it must exist.
+    /// Host directory mounted writable at [`Spec::output_at`]; it must exist.
     pub output: PathBuf,
+    /// Where the output folder appears inside the sandbox (normally `/out`; `poex exec` uses
+    /// the host path so that commands keep their own paths).
+    pub output_at: PathBuf,
     /// Working directory inside the sandbox (absolute), e.g. `/out`.
     pub workdir: PathBuf,
     /// Extra environment variables, on top of `PATH`, `HOME` and `LANG` (which they may override).

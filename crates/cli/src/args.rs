@@ -1,0 +1,232 @@
+//! Command-line arguments, as clap parses them. Turning them into settings happens in the
+//! command modules; this file only says what the user can type.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// poex: proof of execution for compute-to-data.
+///
+/// Data stays with its owner, algorithms travel to it, and every run leaves a signed,
+/// verifiable receipt of what ran, on what, for whom, when, and what came out.
+#[derive(Debug, Parser)]
+#[command(name = "poex", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The poex home: keys, object store, registry, audit trail, jobs.
+    /// Default: $POEX_HOME, else $XDG_DATA_HOME/poex, else ~/.local/share/poex.
+    #[arg(long, global = true, env = "POEX_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print only errors (no progress, no summaries).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the home and the processor's key (and a default user key).
+    Init,
+    /// Create, list and show keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Publish a dataset or an algorithm into the write-once registry.
+    #[command(subcommand)]
+    Publish(PublishCommand),
+    /// Show a registry record (dataset or algorithm) by name.
+    Show {
+        /// The registered name.
+        name: String,
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a registered algorithm on registered datasets, in the sandbox, with a receipt.
+    Run(RunArgs),
+    /// Wrap any command the way in-toto-run does: hash inputs, run sandboxed, sign a receipt.
+    Exec(ExecArgs),
+    /// Check a receipt: signature, statement, request, and any files you hold.
+    Verify(VerifyArgs),
+    /// Query the audit trail.
+    Audit(AuditArgs),
+    /// Publish a sample dataset and algorithm, run, verify, and say where everything is.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a new Ed25519 key (private key file mode 0600).
+    New {
+        /// Name of the key (A-Z a-z 0-9 . _ -).
+        name: String,
+    },
+    /// List keys with their ids.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a public key.
+    Show {
+        /// Name of the key.
+        name: String,
+        /// Print it as SubjectPublicKeyInfo PEM (for openssl and other tools).
+        #[arg(long)]
+        pem: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PublishCommand {
+    /// Publish a dataset (file or folder) with its policy.
+    Dataset {
+        /// The file or folder to publish (copied into the store, read-only).
+        path: PathBuf,
+        /// Registry name (write-once).
+        #[arg(long)]
+        name: String,
+        /// An algorithm allowed to run on this dataset: a registered name or a sha256 digest.
+        #[arg(long = "allow", value_name = "ALGORITHM")]
+        allow: Vec<String>,
+        /// A key allowed to request jobs besides you: a local key name or a key id.
+        #[arg(long = "allow-requester", value_name = "KEY")]
+        allow_requester: Vec<String>,
+        /// The key you publish as.
+        #[arg(long = "as", value_name = "KEY", default_value = "default")]
+        as_key: String,
+    },
+    /// Publish an algorithm (file or folder) with its entrypoint.
+    Algorithm {
+        /// The file or folder to publish.
+        path: PathBuf,
+        /// Registry name (write-once).
+        #[arg(long)]
+        name: String,
+        /// Command line run inside the sandbox, from the algorithm's folder (/algo),
+        /// e.g. "python3 stats.py".
+        #[arg(long)]
+        entrypoint: String,
+        /// The key you publish as.
+        #[arg(long = "as", value_name = "KEY", default_value = "default")]
+        as_key: String,
+    },
+}
+
+/// Limits a job may ask for (the processor may grant less).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// CPU seconds per process.
+    #[arg(long, value_name = "SECONDS")]
+    pub cpu_seconds: Option<u64>,
+    /// Memory (address space) per process, in MiB.
+    #[arg(long, value_name = "MIB")]
+    pub memory_mib: Option<u64>,
+    /// Wall-clock seconds for the whole job.
+    #[arg(long, value_name = "SECONDS")]
+    pub wall_seconds: Option<u64>,
+    /// Processes at once.
+    #[arg(long, value_name = "N")]
+    pub processes: Option<u32>,
+    /// Total output, in MiB.
+    #[arg(long, value_name = "MIB")]
+    pub output_mib: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The registered algorithm to run.
+    #[arg(long)]
+    pub algorithm: String,
+    /// A registered dataset (repeat for several; mounted at /data/NAME).
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<String>,
+    /// The key you request the job as.
+    #[arg(long = "as", value_name = "KEY", default_value = "default")]
+    pub as_key: String,
+    /// Where the receipt, log and results go (must not exist or be empty).
+    /// Default: <home>/jobs/<job id>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Arguments appended to the algorithm's entrypoint.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// An input file or folder: hashed (SHA-256), then visible read-only at its own path.
+    #[arg(long = "dataset", value_name = "PATH")]
+    pub datasets: Vec<PathBuf>,
+    /// Code the command runs (a script, a folder): hashed and visible like a dataset.
+    #[arg(long = "algorithm", value_name = "PATH")]
+    pub algorithms: Vec<PathBuf>,
+    /// The output folder (created; must be empty), writable at its own path.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where to write the receipt. Default: OUT.receipt.json beside the folder.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// The key you request as (the processor key signs the receipt).
+    #[arg(long = "as", value_name = "KEY", default_value = "default")]
+    pub as_key: String,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A receipt (receipt.json) or a job folder holding one.
+    pub proof: PathBuf,
+    /// A folder of results to check against the receipt's subjects (every file must match,
+    /// and every subject must be there). Default for a job folder: its results/.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// A single file to check (a result or the execution log), matched by digest.
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// The processor's public key (PEM) to trust. Default: this home's processor key.
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<PathBuf>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only events by this actor (key id).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this operation (publish, read-dataset, read-algorithm, write-result, refuse,
+    /// run-started, run-finished).
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Only events about this object (name or path).
+    #[arg(long)]
+    pub object: Option<String>,
+    /// Only events of this job.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Print JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,66 @@
+//! `poex init` and `poex key ...`.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::Done;
+use crate::args::KeyCommand;
+use crate::home::{DEFAULT_KEY, Home, PROCESSOR_KEY};
+
+pub fn init(root: &Path, quiet: bool) -> Result<Done> {
+    let (home, created) = Home::init(root)?;
+    if !quiet {
+        let verb = if created {
+            "initialized"
+        } else {
+            "already initialized"
+        };
+        println!("poex home {verb}: {}", home.root.display());
+        for name in [PROCESSOR_KEY, DEFAULT_KEY] {
+            let key = home.keys.public(name)?;
+            println!("  key {name:<10} {}", key.key_id());
+        }
+        println!("  store      {}", home.root.join("store").display());
+    }
+    Ok(Done(0))
+}
+
+pub fn key(root: &Path, command: KeyCommand) -> Result<Done> {
+    let home = Home::open(root)?;
+    match command {
+        KeyCommand::New { name } => {
+            let key = home.keys.create(&name)?;
+            println!("created key {name} {}", key.key_id());
+            println!(
+                "  private key {} (mode 0600)",
+                home.keys.secret_path(&name)?.display()
+            );
+        }
+        KeyCommand::List { json } => {
+            for (name, key) in home.keys.list()? {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"name": name, "keyId": key.key_id(), "publicKey": key.to_base64()})
+                    );
+                } else {
+                    println!("{name:<16} {}", key.key_id());
+                }
+            }
+        }
+        KeyCommand::Show { name, pem } => {
+            let key = home.keys.public(&name)?;
+            if pem {
+                print!("{}", key.to_spki_pem());
+            } else {
+                println!("name        {name}");
+                println!("key id      {}", key.key_id());
+                println!("algorithm   Ed25519");
+                println!("public key  {}", key.to_base64());
+            }
+        }
+    }
+    Ok(Done(0))
+}

@@ -1,0 +1,172 @@
+//! `poex publish dataset|algorithm` and `poex show`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use poex_core::{Digest, Signer as _};
+use poex_exec::pipeline::Reporter as _;
+use poex_store::audit::{Event, Operation};
+use poex_store::registry::{Added, AssetKind, Name, Policy, Record};
+
+use crate::Done;
+use crate::args::PublishCommand;
+use crate::home::Home;
+use crate::progress::Bars;
+
+pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done> {
+    let home = Home::open(root)?;
+    let (kind, path, name, as_key) = match &command {
+        PublishCommand::Dataset {
+            path, name, as_key, ..
+        } => (AssetKind::Dataset, path, name, as_key),
+        PublishCommand::Algorithm {
+            path, name, as_key, ..
+        } => (AssetKind::Algorithm, path, name, as_key),
+    };
+    let name = Name::new(name.as_str())?;
+    let publisher = home.secret(as_key)?.public_key().key_id().to_string();
+
+    // Settle everything that can fail on the arguments before copying any bytes.
+    let (policy, entrypoint) = match &command {
+        PublishCommand::Dataset {
+            allow,
+            allow_requester,
+            ..
+        } => {
+            let mut allowed_algorithms = Vec::new();
+            for a in allow {
+                allowed_algorithms.push(algorithm_digest(&home, a)?);
+            }
+            let mut allowed_requesters = Vec::new();
+            for r in allow_requester {
+                allowed_requesters.push(home.key_id(r)?);
+            }
+            (
+                Some(Policy {
+                    allowed_algorithms,
+                    allowed_requesters,
+                }),
+                None,
+            )
+        }
+        PublishCommand::Algorithm { entrypoint, .. } => {
+            let argv: Vec<String> = entrypoint.split_whitespace().map(str::to_owned).collect();
+            if argv.is_empty() {
+                bail!(
+                    "--entrypoint is empty; give the command to run, e.g. --entrypoint \"python3 main.py\""
+                );
+            }
+            (None, Some(argv))
+        }
+    };
+    if !path.exists() {
+        bail!("{} does not exist", path.display());
+    }
+
+    let bars = Bars::new(quiet);
+    let total = poex_store::hash::total_size(path)?;
+    bars.begin_bytes(&format!("importing {}", path.display()), total);
+    let stored = home.store.objects().import(path, &|n| bars.advance(n));
+    bars.end_bytes();
+    let stored = stored?;
+    let tree = &stored.tree;
+    let record = Record {
+        kind,
+        name: name.clone(),
+        digests: tree.digests.clone(),
+        layout: tree.kind,
+        size: tree.total_bytes,
+        file_count: tree.files.len() as u64,
+        published_at: poex_store::now_rfc3339(),
+        publisher: publisher.clone(),
+        entrypoint,
+        policy,
+    };
+    let added = home.store.registry().add(&record)?;
+    let mut event = Event::now(&publisher, Operation::Publish, name.as_str());
+    event.digest = tree.digests.sha256().copied();
+    event.detail = Some(match &added {
+        Added::Created => format!("{kind} published"),
+        _ => format!("{kind} already published with the same content"),
+    });
+    home.store.audit().append(&[event])?;
+    if !quiet {
+        match added {
+            Added::Created => println!("published {kind} {name}"),
+            _ => println!("{kind} {name} was already published with this content; nothing changed"),
+        }
+        for d in tree.digests.iter() {
+            println!("  {d}");
+        }
+        println!("  {} file(s), {} bytes", tree.files.len(), tree.total_bytes);
+    }
+    Ok(Done(0))
+}
+
+/// `--allow` takes a registered algorithm name or a sha256 digest.
+fn algorithm_digest(home: &Home, text: &str) -> Result<Digest> {
+    if text.contains(':') {
+        let d: Digest = text.parse()?;
+        if d.algorithm() != poex_core::Algorithm::Sha256 {
+            bail!("--allow {text}: give the algorithm's sha256 digest (or its registered name)");
+        }
+        return Ok(d);
+    }
+    let name = Name::new(text)?;
+    let record = home
+        .store
+        .registry()
+        .get(AssetKind::Algorithm, &name)?
+        .with_context(|| format!("--allow {text}: no algorithm of that name is published (publish it first, or give its sha256 digest)"))?;
+    record
+        .digests
+        .sha256()
+        .copied()
+        .context("registry record without sha256")
+}
+
+pub fn show(root: &Path, name: &str, json: bool) -> Result<Done> {
+    let home = Home::open(root)?;
+    let parsed = Name::new(name)?;
+    let mut found = Vec::new();
+    for kind in [AssetKind::Dataset, AssetKind::Algorithm] {
+        if let Some(r) = home.store.registry().get(kind, &parsed)? {
+            found.push(r);
+        }
+    }
+    if found.is_empty() {
+        bail!(
+            "nothing named {name:?} is published (poex publish dataset|algorithm PATH --name {name})"
+        );
+    }
+    for r in found {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            continue;
+        }
+        println!("{} {}", r.kind, r.name);
+        for d in r.digests.iter() {
+            println!("  digest      {d}");
+        }
+        println!(
+            "  layout      {:?}, {} file(s), {} bytes",
+            r.layout, r.file_count, r.size
+        );
+        println!("  published   {} by {}", r.published_at, r.publisher);
+        if let Some(e) = &r.entrypoint {
+            println!("  entrypoint  {}", e.join(" "));
+        }
+        if let Some(p) = &r.policy {
+            if p.allowed_algorithms.is_empty() {
+                println!("  allows      no algorithm (deny by default)");
+            }
+            for a in &p.allowed_algorithms {
+                println!("  allows      {a}");
+            }
+            for q in &p.allowed_requesters {
+                println!("  requester   {q}");
+            }
+        }
+    }
+    Ok(Done(0))
+}

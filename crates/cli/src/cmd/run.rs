@@ -1,0 +1,178 @@
+//! `poex run` (a registered algorithm on registered datasets) and `poex exec` (any command).
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use poex_core::Signer as _;
+use poex_core::receipt::rfc3339;
+use poex_core::request::{
+    AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest, random_hex16,
+};
+use poex_exec::pipeline::{ExecRequest, JobReport, JobStatus, Processor};
+use poex_exec::sandbox::Limits;
+use poex_store::registry::{AssetKind, Name};
+use serde_json::json;
+
+use crate::Done;
+use crate::args::{ExecArgs, LimitArgs, RunArgs};
+use crate::home::Home;
+use crate::progress::Bars;
+
+fn requested(l: &LimitArgs) -> RequestedLimits {
+    RequestedLimits {
+        cpu_seconds: l.cpu_seconds,
+        memory_bytes: l.memory_mib.map(|m| m << 20),
+        wall_seconds: l.wall_seconds,
+        processes: l.processes,
+        output_bytes: l.output_mib.map(|m| m << 20),
+    }
+}
+
+/// Looks a name up to pin its sha256 in the request.
+fn asset_ref(home: &Home, kind: AssetKind, name: &str) -> Result<AssetRef> {
+    let record = home
+        .store
+        .registry()
+        .get(kind, &Name::new(name)?)?
+        .with_context(|| {
+            format!("no {kind} named {name:?} is published (see 'poex show {name}')")
+        })?;
+    Ok(AssetRef {
+        name: name.to_owned(),
+        digest: *record
+            .digests
+            .sha256()
+            .context("registry record without sha256")?,
+    })
+}
+
+pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
+    let home = Home::open(root)?;
+    let requester = home.secret(&args.as_key)?;
+    let request = JobRequest {
+        type_: REQUEST_TYPE.into(),
+        requester: Requester {
+            key_id: requester.public_key().key_id(),
+            public_key: requester.public_key(),
+        },
+        algorithm: asset_ref(&home, AssetKind::Algorithm, &args.algorithm)?,
+        datasets: args
+            .datasets
+            .iter()
+            .map(|d| asset_ref(&home, AssetKind::Dataset, d))
+            .collect::<Result<_>>()?,
+        arguments: args.args.clone(),
+        limits: requested(&args.limits),
+        requested_at: rfc3339(time::OffsetDateTime::now_utc()),
+        nonce: random_hex16()?,
+    };
+    let signed = SignedRequest::sign(request, &requester)?;
+    let processor_key = home.processor()?;
+    let processor = Processor {
+        store: &home.store,
+        signer: &processor_key,
+        jobs_dir: home.jobs_dir(),
+        ceiling: Limits::default(),
+    };
+    let bars = Bars::new(quiet || args.json);
+    let report = processor.run_job(signed.envelope, args.out.clone(), &bars)?;
+    print_report(&report, args.json, quiet)
+}
+
+pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
+    let (home, created) = Home::init(root)?;
+    if created && !quiet {
+        eprintln!(
+            "poex: created a new home with a processor key at {}",
+            home.root.display()
+        );
+    }
+    let requester = home.secret(&args.as_key)?;
+    let processor_key = home.processor()?;
+    let processor = Processor {
+        store: &home.store,
+        signer: &processor_key,
+        jobs_dir: home.jobs_dir(),
+        ceiling: Limits::default(),
+    };
+    let mut materials: Vec<(std::path::PathBuf, &'static str)> = args
+        .datasets
+        .iter()
+        .map(|p| (p.clone(), "dataset"))
+        .collect();
+    materials.extend(args.algorithms.iter().map(|p| (p.clone(), "algorithm")));
+    let request = ExecRequest {
+        argv: args.command.clone(),
+        materials,
+        out: args.out.clone(),
+        receipt: args.receipt.clone(),
+        workdir: std::env::current_dir().context("the current directory")?,
+        limits: requested(&args.limits),
+    };
+    let bars = Bars::new(quiet || args.json);
+    let report = processor.exec(&request, &requester, &bars)?;
+    print_report(&report, args.json, quiet)
+}
+
+pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Done> {
+    let code = match report.status {
+        JobStatus::Succeeded => 0,
+        JobStatus::Refused { .. } => 2,
+        _ => 3,
+    };
+    if as_json {
+        let usage = report.outcome.as_ref().map(|o| &o.usage);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "jobId": report.job_id,
+                "status": report.status.word(),
+                "reason": match &report.status {
+                    JobStatus::Failed { reason, .. } | JobStatus::Refused { reason } => Some(reason),
+                    _ => None,
+                },
+                "receipt": report.receipt_path,
+                "results": report.results_dir,
+                "log": report.log_path,
+                "usage": usage,
+            }))?
+        );
+        return Ok(Done(code));
+    }
+    match &report.status {
+        JobStatus::Succeeded if !quiet => println!("job {} succeeded", report.job_id),
+        JobStatus::Succeeded => {}
+        JobStatus::Failed { status, reason } => {
+            eprintln!("poex: job {} {status}: {reason}", report.job_id)
+        }
+        JobStatus::Refused { reason } => {
+            eprintln!(
+                "poex: job {} refused, nothing was run: {reason}",
+                report.job_id
+            )
+        }
+    }
+    if !quiet {
+        if let Some(o) = &report.outcome {
+            let u = &o.usage;
+            println!(
+                "  usage    cpu {:.3}s user + {:.3}s sys, wall {:.3}s, max rss {} KiB, output {} bytes in {} file(s)",
+                u.user_cpu.as_secs_f64(),
+                u.system_cpu.as_secs_f64(),
+                u.wall.as_secs_f64(),
+                u.max_rss_bytes >> 10,
+                u.output_bytes,
+                u.output_files
+            );
+        }
+        if !matches!(report.status, JobStatus::Refused { .. }) {
+            println!("  results  {}", report.results_dir.display());
+        }
+        if let Some(log) = &report.log_path {
+            println!("  log      {}", log.display());
+        }
+        println!("  receipt  {}", report.receipt_path.display());
+        println!("  verify   poex verify {}", report.receipt_path.display());
+    }
+    Ok(Done(code))
+}

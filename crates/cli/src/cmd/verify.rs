@@ -1,0 +1,487 @@
+//! `poex verify`: check a receipt and the files a user holds against it.
+//!
+//! Every check is listed, passed or failed, with what it found; the exit code is 4 if any
+//! failed. Nothing here trusts the receipt before its signature has verified under a key the
+//! user chose (`--key`, or this home's processor key).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use poex_core::dsse::Envelope;
+use poex_core::receipt::{self, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_NAME, ReceiptStatement};
+use poex_core::request::SignedRequest;
+use poex_core::statement::ResourceDescriptor;
+use poex_core::{Algorithm, DigestSet, PublicKey, digest::Comparison};
+use poex_store::hash::{hash_file, hash_tree, no_progress};
+use poex_store::keystore::load_public_file;
+use serde_json::{Value, json};
+
+use crate::Done;
+use crate::args::VerifyArgs;
+use crate::home::{Home, PROCESSOR_KEY};
+
+struct Check {
+    name: String,
+    ok: bool,
+    detail: String,
+}
+
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+        });
+    }
+    fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.0.push(Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+        });
+    }
+    fn all_ok(&self) -> bool {
+        self.0.iter().all(|c| c.ok)
+    }
+}
+
+/// The receipt file, and the results folder and log that conventionally sit with it.
+struct Located {
+    receipt: PathBuf,
+    results: Option<PathBuf>,
+    log: Option<PathBuf>,
+}
+
+fn locate(proof: &Path) -> Result<Located> {
+    if proof.is_dir() {
+        let receipt = proof.join("receipt.json");
+        if !receipt.exists() {
+            bail!(
+                "{} is a folder without receipt.json; give the receipt file itself",
+                proof.display()
+            );
+        }
+        let results = Some(proof.join("results")).filter(|p| p.is_dir());
+        let log = Some(proof.join(LOG_NAME)).filter(|p| p.is_file());
+        return Ok(Located {
+            receipt,
+            results,
+            log,
+        });
+    }
+    if !proof.exists() {
+        bail!("{} does not exist", proof.display());
+    }
+    // `poex exec --out OUT` writes OUT.receipt.json and OUT.log beside OUT.
+    let text = proof.to_string_lossy();
+    let (results, log) = match text.strip_suffix(".receipt.json") {
+        Some(stem) => (
+            Some(PathBuf::from(stem)).filter(|p| p.is_dir()),
+            Some(PathBuf::from(format!("{stem}.log"))).filter(|p| p.is_file()),
+        ),
+        None => (None, None),
+    };
+    Ok(Located {
+        receipt: proof.to_owned(),
+        results,
+        log,
+    })
+}
+
+fn trusted_key(root: &Path, flag: Option<&Path>) -> Result<(PublicKey, String)> {
+    if let Some(path) = flag {
+        return Ok((load_public_file(path)?, format!("--key {}", path.display())));
+    }
+    let home = Home::open(root).context(
+        "no processor key to trust: pass --key PROCESSOR.pub (the processor's public key, PEM)",
+    )?;
+    Ok((
+        home.keys.public(PROCESSOR_KEY)?,
+        format!("this home's processor key ({})", home.root.display()),
+    ))
+}
+
+pub fn verify(root: &Path, args: VerifyArgs, quiet: bool) -> Result<Done> {
+    let located = locate(&args.proof)?;
+    let (key, key_source) = trusted_key(root, args.key.as_deref())?;
+    let mut checks = Checks::default();
+
+    let bytes = std::fs::read(&located.receipt)
+        .with_context(|| format!("reading {}", located.receipt.display()))?;
+    let envelope: Envelope = match serde_json::from_slice(&bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            checks.fail(
+                "envelope",
+                format!("{} is not a DSSE envelope: {e}", located.receipt.display()),
+            );
+            return finish(checks, None, args.json, quiet);
+        }
+    };
+    let statement = match receipt::open(&envelope, &key) {
+        Ok(s) => {
+            checks.pass(
+                "signature",
+                format!("signed by processor {} ({key_source})", key.key_id()),
+            );
+            checks.pass(
+                "statement",
+                "in-toto Statement v1 with a valid SLSA Provenance v1 predicate",
+            );
+            s
+        }
+        Err(e) => {
+            checks.fail(
+                "signature",
+                format!("{e} (trusted key {}, from {key_source})", key.key_id()),
+            );
+            return finish(checks, None, args.json, quiet);
+        }
+    };
+    check_request(&statement, &mut checks);
+
+    let subjects: Vec<&ResourceDescriptor> = statement
+        .subject
+        .iter()
+        .filter(|s| s.name.as_deref() != Some("poex:job-request"))
+        .collect();
+    let byproducts = &statement.predicate.run_details.byproducts;
+    let results_dir = args.results.clone().or(located.results);
+    if let Some(dir) = &results_dir {
+        check_results(dir, &subjects, &mut checks)?;
+    }
+    let log_rd = byproducts
+        .iter()
+        .find(|b| b.name.as_deref() == Some(LOG_NAME));
+    let mut files = args.files.clone();
+    if let Some(log) = located.log.filter(|l| !files.contains(l)) {
+        files.push(log);
+    }
+    for file in &files {
+        check_file(file, &subjects, log_rd, &mut checks)?;
+    }
+    finish(checks, Some(&statement), args.json, quiet)
+}
+
+/// For jobs: the embedded request verifies under the requester's key, and what it pinned is
+/// what the processor says it resolved.
+fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
+    let bd = &statement.predicate.build_definition;
+    if bd.build_type != BUILD_TYPE_JOB {
+        return;
+    }
+    let Some(env) = bd.external_parameters.get("jobRequest") else {
+        checks.fail("request", "the receipt carries no jobRequest");
+        return;
+    };
+    let signed = match serde_json::from_value::<Envelope>(env.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|e| SignedRequest::open(e).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            checks.fail(
+                "request",
+                format!("the embedded job request does not verify: {e}"),
+            );
+            return;
+        }
+    };
+    let req = &signed.request;
+    checks.pass(
+        "request",
+        format!(
+            "signed by requester {} at {}",
+            req.requester.key_id, req.requested_at
+        ),
+    );
+    let resolved: BTreeMap<(&str, &str), &ResourceDescriptor> = bd
+        .resolved_dependencies
+        .iter()
+        .filter_map(|r| {
+            Some((
+                (r.annotations.get("role")?.as_str()?, r.name.as_deref()?),
+                r,
+            ))
+        })
+        .collect();
+    let wanted = std::iter::once(("algorithm", &req.algorithm))
+        .chain(req.datasets.iter().map(|d| ("dataset", d)));
+    let mut all = true;
+    for (role, asset) in wanted {
+        let got = resolved
+            .get(&(role, asset.name.as_str()))
+            .and_then(|r| r.digests().ok())
+            .and_then(|d| d.sha256().copied());
+        if got != Some(asset.digest) {
+            all = false;
+            checks.fail(
+                "request",
+                format!(
+                    "{role} {}: requested {} but the receipt records {}",
+                    asset.name,
+                    asset.digest,
+                    got.map(|d| d.to_string())
+                        .unwrap_or_else(|| "nothing".into())
+                ),
+            );
+        }
+    }
+    if all {
+        checks.pass(
+            "inputs",
+            "the algorithm and datasets run are the ones the requester pinned",
+        );
+    }
+}
+
+fn digests_of(rd: &ResourceDescriptor) -> DigestSet {
+    rd.digests().unwrap_or_default()
+}
+
+fn check_results(dir: &Path, subjects: &[&ResourceDescriptor], checks: &mut Checks) -> Result<()> {
+    let tree = match hash_tree(dir, &[Algorithm::Sha256], &no_progress) {
+        Ok(t) => t,
+        Err(e) => {
+            checks.fail("results", format!("{}: {e}", dir.display()));
+            return Ok(());
+        }
+    };
+    let on_disk: BTreeMap<&str, &DigestSet> = tree
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), &f.digests))
+        .collect();
+    let mut bad = 0;
+    for s in subjects {
+        let name = s.name.as_deref().unwrap_or("");
+        match on_disk.get(name) {
+            None => {
+                bad += 1;
+                checks.fail(
+                    "results",
+                    format!("{name}: in the receipt but missing from {}", dir.display()),
+                );
+            }
+            Some(found) => match digests_of(s).compare(found) {
+                Comparison::Match => {}
+                Comparison::Differ { ours, theirs } => {
+                    bad += 1;
+                    checks.fail(
+                        "results",
+                        format!("{name}: modified — the receipt says {ours}, the file is {theirs}"),
+                    );
+                }
+                Comparison::NoCommonAlgorithm => {
+                    bad += 1;
+                    checks.fail(
+                        "results",
+                        format!("{name}: the receipt has no sha256 to compare"),
+                    );
+                }
+            },
+        }
+    }
+    let attested: std::collections::BTreeSet<&str> =
+        subjects.iter().filter_map(|s| s.name.as_deref()).collect();
+    for path in on_disk.keys().filter(|p| !attested.contains(*p)) {
+        bad += 1;
+        checks.fail(
+            "results",
+            format!(
+                "{path}: in {} but not in the receipt (added after the job)",
+                dir.display()
+            ),
+        );
+    }
+    if bad == 0 {
+        checks.pass(
+            "results",
+            format!(
+                "all {} file(s) in {} match the receipt",
+                subjects.len(),
+                dir.display()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn check_file(
+    file: &Path,
+    subjects: &[&ResourceDescriptor],
+    log: Option<&ResourceDescriptor>,
+    checks: &mut Checks,
+) -> Result<()> {
+    let digests = match hash_file(file, &[Algorithm::Sha256], &no_progress) {
+        Ok(d) => d,
+        Err(e) => {
+            checks.fail("file", e.to_string());
+            return Ok(());
+        }
+    };
+    let is_log = file
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(".log"));
+    let candidates = subjects.iter().copied().chain(log);
+    match candidates
+        .clone()
+        .find(|rd| digests_of(rd).compare(&digests) == Comparison::Match)
+    {
+        Some(rd) => checks.pass(
+            "file",
+            format!(
+                "{} matches {}",
+                file.display(),
+                rd.name.as_deref().unwrap_or("a subject")
+            ),
+        ),
+        None => {
+            let what = if is_log {
+                log.map(|l| format!("the execution log recorded as {}", digests_of(l)))
+                    .unwrap_or_else(|| "no execution log in the receipt".into())
+            } else {
+                "any result in the receipt".into()
+            };
+            checks.fail(
+                "file",
+                format!(
+                    "{} ({}) does not match {what}",
+                    file.display(),
+                    digests
+                        .sha256()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn summary(st: &ReceiptStatement) -> Value {
+    let p = &st.predicate;
+    let outcome = p
+        .run_details
+        .byproducts
+        .iter()
+        .find(|b| b.name.as_deref() == Some(OUTCOME_NAME))
+        .map(|b| Value::Object(b.annotations.clone()))
+        .unwrap_or(Value::Null);
+    let deps: Vec<Value> = p
+        .build_definition
+        .resolved_dependencies
+        .iter()
+        .map(|r| json!({"role": r.annotations.get("role"), "name": r.name, "digest": r.digest}))
+        .collect();
+    json!({
+        "job": p.run_details.metadata.invocation_id,
+        "buildType": p.build_definition.build_type,
+        "processor": p.run_details.builder.id,
+        "startedOn": p.run_details.metadata.started_on,
+        "finishedOn": p.run_details.metadata.finished_on,
+        "inputs": deps,
+        "results": st.subject.iter().map(|s| json!({"name": s.name, "digest": s.digest})).collect::<Vec<_>>(),
+        "outcome": outcome,
+    })
+}
+
+fn finish(
+    checks: Checks,
+    st: Option<&ReceiptStatement>,
+    as_json: bool,
+    quiet: bool,
+) -> Result<Done> {
+    let ok = checks.all_ok();
+    if as_json {
+        let list: Vec<Value> = checks
+            .0
+            .iter()
+            .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "verified": ok,
+                "checks": list,
+                "summary": st.map(summary),
+            }))?
+        );
+        return Ok(Done(if ok { 0 } else { 4 }));
+    }
+    if !quiet || !ok {
+        for c in &checks.0 {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            println!("{mark} {:<10} {}", c.name, c.detail);
+        }
+    }
+    if let (Some(st), false) = (st, quiet) {
+        let s = summary(st);
+        println!();
+        println!("what the processor attests:");
+        println!("  job        {}", s["job"].as_str().unwrap_or("?"));
+        println!("  processor  {}", s["processor"].as_str().unwrap_or("?"));
+        if let Some(inputs) = s["inputs"].as_array() {
+            for i in inputs {
+                println!(
+                    "  {:<10} {}  sha256:{}",
+                    i["role"].as_str().unwrap_or("input"),
+                    i["name"].as_str().unwrap_or("?"),
+                    i["digest"]["sha256"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        println!(
+            "  ran        {} -> {}",
+            s["startedOn"].as_str().unwrap_or("(not started)"),
+            s["finishedOn"].as_str().unwrap_or("?")
+        );
+        let o = &s["outcome"];
+        println!(
+            "  status     {}{}",
+            o["status"].as_str().unwrap_or("?"),
+            o.get("exitCode")
+                .map(|c| format!(", exit code {c}"))
+                .unwrap_or_default()
+        );
+        if let Some(u) = o.get("resourceUsage") {
+            println!(
+                "  usage      cpu {}s user + {}s sys, wall {}s, max rss {} bytes, output {} bytes",
+                u["userCpuSeconds"],
+                u["systemCpuSeconds"],
+                u["wallSeconds"],
+                u["maxRssBytes"],
+                u["outputBytes"]
+            );
+        }
+        if let Some(results) = s["results"].as_array() {
+            for r in results {
+                println!(
+                    "  result     {}  sha256:{}",
+                    r["name"].as_str().unwrap_or("?"),
+                    r["digest"]["sha256"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        println!();
+        println!(
+            "{}",
+            if ok {
+                "verified: every check passed"
+            } else {
+                "NOT VERIFIED: see the failed checks above"
+            }
+        );
+        println!(
+            "trust: this rests on the processor's signature (the processor attests what it ran; it is not proof the processor did not lie)"
+        );
+    } else if !ok {
+        println!("NOT VERIFIED");
+    }
+    Ok(Done(if ok { 0 } else { 4 }))
+}

@@ -1,0 +1,961 @@
+//! The job pipeline: verify before running, run in the sandbox, record, sign.
+//!
+//! [`Processor::run_job`] takes a requester-signed job request and
+//!
+//! 1. checks the request signature, looks the algorithm and datasets up in the registry,
+//!    compares the digests the requester pinned with the registry's, and checks each
+//!    dataset's policy (allowed algorithm digests, allowed requesters);
+//! 2. re-hashes the stored algorithm and dataset bytes (BLAKE3, both cores) exactly as the
+//!    sandbox will mount them and compares them with the registry;
+//! 3. runs the entrypoint in the sandbox with the datasets read-only;
+//! 4. hashes the results and the execution log, writes audit events, and signs the receipt.
+//!
+//! Any failed check in 1-2 refuses the job: nothing runs, the refusal is an audit event and a
+//! signed failure receipt, and the [`JobReport`] names the asset, the expected and the actual
+//! digest. [`Processor::exec`] is the ad-hoc variant (`poex exec`): no registry, the
+//! materials are hashed with SHA-256 on the way in.
+//!
+//! Output layout of a job (`OUT` is `--out` or `<home>/jobs/<job id>`):
+//!
+//! ```text
+//! OUT/request.json     the signed job request (DSSE)
+//! OUT/receipt.json     the signed receipt (DSSE over in-toto/SLSA)
+//! OUT/execution.log    stdout and stderr, interleaved, bounded
+//! OUT/results/         what the job wrote to /out
+//! ```
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use poex_core::dsse::Envelope;
+use poex_core::receipt::{
+    BUILD_TYPE_EXEC, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_MEDIA_TYPE, OUTCOME_NAME, ReceiptFacts,
+    rfc3339,
+};
+use poex_core::request::{RequestedLimits, SignedRequest, random_hex16};
+use poex_core::statement::ResourceDescriptor;
+use poex_core::{Algorithm, Digest, DigestSet, Signer};
+use poex_store::Store;
+use poex_store::audit::{Event, Operation};
+use poex_store::hash::{Layout, Tree, hash_tree, total_size};
+use poex_store::registry::{AssetKind, Name, Record};
+use serde_json::{Map, Value, json};
+
+use crate::sandbox::{self, Limits, Mount, Outcome, Spec, Termination};
+
+/// Receives progress from a long job; every method has a do-nothing default.
+pub trait Reporter: Sync {
+    /// A new stage starts (`"verifying dataset cohort"`).
+    fn stage(&self, _what: &str) {}
+    /// A byte-counted step of `total` bytes starts.
+    fn begin_bytes(&self, _what: &str, _total: u64) {}
+    /// `n` more bytes of the current step are done (called from several threads).
+    fn advance(&self, _n: u64) {}
+    /// The byte-counted step is over.
+    fn end_bytes(&self) {}
+}
+
+/// A [`Reporter`] that reports nothing.
+pub struct Quiet;
+impl Reporter for Quiet {}
+
+/// How a job ended, in the receipt's words. Complete by definition: a job either ran and
+/// succeeded, ran and failed, or was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Ran and exited 0.
+    Succeeded,
+    /// Ran and ended otherwise (non-zero exit, a limit, a signal, bad output).
+    Failed {
+        /// `failed`, `cpu-time-exceeded`, `wall-time-exceeded`, `output-limit-exceeded`,
+        /// `killed`, or `invalid-output`.
+        status: String,
+        /// Human explanation.
+        reason: String,
+    },
+    /// Refused before running; nothing ran.
+    Refused {
+        /// What check failed, naming the asset and digests.
+        reason: String,
+    },
+}
+
+impl JobStatus {
+    /// The status word recorded in the receipt.
+    pub fn word(&self) -> &str {
+        match self {
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed { status, .. } => status,
+            JobStatus::Refused { .. } => "refused",
+        }
+    }
+}
+
+/// What [`Processor::run_job`] and [`Processor::exec`] return: the job ended with a receipt.
+#[derive(Clone, Debug)]
+pub struct JobReport {
+    /// The job id (the receipt's `invocationId`).
+    pub job_id: String,
+    /// How it ended.
+    pub status: JobStatus,
+    /// Where the results are (`OUT/results` for jobs, the `--out` folder for exec).
+    pub results_dir: PathBuf,
+    /// Where the signed receipt is.
+    pub receipt_path: PathBuf,
+    /// Where the execution log is (`None` when nothing ran).
+    pub log_path: Option<PathBuf>,
+    /// The signed receipt.
+    pub receipt: Envelope,
+    /// Resource usage, when the job ran.
+    pub outcome: Option<Outcome>,
+}
+
+/// Errors that prevent a job from ending with a receipt at all (the home is unusable, the
+/// output folder is taken). Refusals and failed runs are not errors: they end in a
+/// [`JobReport`] with a failure receipt.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The output folder exists and is not empty: poex never writes over files.
+    #[error(
+        "output folder {0} exists and is not empty; choose a new --out folder (poex never overwrites results)"
+    )]
+    OutputNotEmpty(PathBuf),
+    /// A file operation on the home or the output folder failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The sandbox could not be started at all.
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+    /// A material given to `exec` could not be hashed.
+    #[error("hashing {path}: {message}")]
+    Material {
+        /// The material.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Writing an audit event failed.
+    #[error("audit trail: {0}")]
+    Audit(String),
+    /// Signing or serializing the receipt failed.
+    #[error("receipt: {0}")]
+    Receipt(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PipelineError + '_ {
+    move |source| PipelineError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A processor: a store, a signing key, where jobs go, and the limits it grants.
+pub struct Processor<'a> {
+    /// Objects, registry and audit trail.
+    pub store: &'a Store,
+    /// The processor's key: signs every receipt.
+    pub signer: &'a dyn Signer,
+    /// Default parent of job output folders.
+    pub jobs_dir: PathBuf,
+    /// The most a job may get; a request may ask for less, never more.
+    pub ceiling: Limits,
+}
+
+/// An ad-hoc command for [`Processor::exec`].
+#[derive(Clone, Debug)]
+pub struct ExecRequest {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Input files or folders with their role (`dataset`, `algorithm`): hashed, then mounted
+    /// read-only at their own absolute paths.
+    pub materials: Vec<(PathBuf, &'static str)>,
+    /// Output folder (created; must be empty), mounted writable at its own absolute path.
+    pub out: PathBuf,
+    /// Where to write the receipt (default `OUT.receipt.json` beside the folder).
+    pub receipt: Option<PathBuf>,
+    /// Working directory inside the sandbox (an absolute path; created empty if no mount
+    /// provides it).
+    pub workdir: PathBuf,
+    /// Limits asked for (capped by the processor's ceiling).
+    pub limits: RequestedLimits,
+}
+
+impl Processor<'_> {
+    fn audit(&self, events: &[Event]) -> Result<(), PipelineError> {
+        self.store
+            .audit()
+            .append(events)
+            .map_err(|e| PipelineError::Audit(e.to_string()))
+    }
+
+    fn event(&self, op: Operation, actor: &str, object: &str, job: &str) -> Event {
+        Event {
+            time: now(),
+            actor: actor.to_owned(),
+            operation: op,
+            object: object.to_owned(),
+            digest: None,
+            job: Some(job.to_owned()),
+            detail: None,
+        }
+    }
+
+    /// Verifies, runs and records one requester-signed job.
+    pub fn run_job(
+        &self,
+        envelope: Envelope,
+        out: Option<PathBuf>,
+        reporter: &dyn Reporter,
+    ) -> Result<JobReport, PipelineError> {
+        let job_id = random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let out = out.unwrap_or_else(|| self.jobs_dir.join(&job_id));
+        prepare_out(&out)?;
+        write_atomic(&out.join("request.json"), &to_json(&envelope)?)?;
+        let processor_id = self.signer.public_key().key_id().to_string();
+
+        reporter.stage("checking the request signature and the registry");
+        let checked = match self.check_request(envelope.clone(), &job_id, reporter) {
+            Ok(c) => c,
+            Err(refusal) => {
+                let requester = refusal
+                    .requester
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into());
+                let mut ev = self.event(Operation::Refuse, &requester, &refusal.object, &job_id);
+                ev.digest = refusal.actual;
+                ev.detail = Some(refusal.reason.clone());
+                self.audit(&[ev])?;
+                let mut ext = Map::new();
+                ext.insert(
+                    "jobRequest".into(),
+                    serde_json::to_value(&envelope).unwrap_or(Value::Null),
+                );
+                return self.finish_refused(
+                    &job_id,
+                    &out,
+                    ext,
+                    refusal.resolved,
+                    &envelope.payload,
+                    refusal.reason,
+                );
+            }
+        };
+
+        // Record every read before the job can read anything.
+        let mut reads = vec![{
+            let mut e = self.event(
+                Operation::ReadAlgorithm,
+                &checked.requester,
+                checked.algorithm.name.as_str(),
+                &job_id,
+            );
+            e.digest = checked.algorithm.digests.sha256().copied();
+            e
+        }];
+        for ds in &checked.datasets {
+            let mut e = self.event(
+                Operation::ReadDataset,
+                &checked.requester,
+                ds.name.as_str(),
+                &job_id,
+            );
+            e.digest = ds.digests.sha256().copied();
+            reads.push(e);
+        }
+        reads.push(self.event(
+            Operation::RunStarted,
+            &processor_id,
+            checked.algorithm.name.as_str(),
+            &job_id,
+        ));
+        self.audit(&reads)?;
+
+        // The sandbox view: algorithm at /algo, datasets at /data/<name>, results at /out.
+        let alg = &checked.algorithm;
+        let alg_path = self
+            .store
+            .objects()
+            .path_of(blake3_of(alg))
+            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let (alg_mount, workdir) = match alg.layout {
+            Layout::Directory => (PathBuf::from("/algo"), PathBuf::from("/algo")),
+            _ => (
+                PathBuf::from(format!("/algo/{}", alg.name)),
+                PathBuf::from("/algo"),
+            ),
+        };
+        let mut read_only = vec![Mount {
+            host: alg_path,
+            sandbox: alg_mount,
+        }];
+        let mut data_paths = Vec::new();
+        for ds in &checked.datasets {
+            let host = self
+                .store
+                .objects()
+                .path_of(blake3_of(ds))
+                .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+            let at = format!("/data/{}", ds.name);
+            data_paths.push(at.clone());
+            read_only.push(Mount {
+                host,
+                sandbox: PathBuf::from(at),
+            });
+        }
+        let mut argv = alg.entrypoint.clone().unwrap_or_default();
+        argv.extend(checked.request.request.arguments.iter().cloned());
+        let results_dir = out.join("results");
+        fs::create_dir(&results_dir).map_err(io_err(&results_dir))?;
+        let spec = Spec {
+            argv,
+            read_only,
+            output: results_dir.clone(),
+            output_at: PathBuf::from("/out"),
+            workdir,
+            env: vec![
+                ("POEX_JOB_ID".into(), job_id.clone()),
+                ("POEX_OUT".into(), "/out".into()),
+                ("POEX_DATA".into(), "/data".into()),
+                ("POEX_DATASETS".into(), data_paths.join(":")),
+            ],
+            limits: apply_limits(&self.ceiling, &checked.request.request.limits),
+        };
+        reporter.stage("running in the sandbox");
+        let started = now();
+        let outcome = sandbox::run(&spec)?;
+        let finished = now();
+
+        let mut ext = Map::new();
+        ext.insert(
+            "jobRequest".into(),
+            serde_json::to_value(&checked.request.envelope)
+                .map_err(|e| PipelineError::Receipt(e.to_string()))?,
+        );
+        let paths = FinishPaths {
+            results: results_dir,
+            receipt: out.join("receipt.json"),
+            log: out.join(LOG_NAME),
+        };
+        self.finish(
+            paths,
+            BUILD_TYPE_JOB,
+            &job_id,
+            ext,
+            checked.resolved,
+            &checked.requester,
+            &checked.request.envelope.payload,
+            started,
+            finished,
+            outcome,
+            reporter,
+        )
+    }
+
+    /// Runs an ad-hoc command the way `in-toto-run` does, in the sandbox, with a receipt.
+    pub fn exec(
+        &self,
+        request: &ExecRequest,
+        requester: &dyn Signer,
+        reporter: &dyn Reporter,
+    ) -> Result<JobReport, PipelineError> {
+        let job_id = random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let out = absolute(&request.out)?;
+        prepare_out(&out)?;
+        let requester_id = requester.public_key().key_id().to_string();
+
+        let mut resolved = Vec::new();
+        let mut read_only = Vec::new();
+        let mut reads = Vec::new();
+        for (material, role) in &request.materials {
+            let path = fs::canonicalize(material).map_err(|e| PipelineError::Material {
+                path: material.clone(),
+                message: e.to_string(),
+            })?;
+            let tree = hash_with_progress(&path, &[Algorithm::Sha256], reporter)?;
+            let name = path.to_string_lossy().into_owned();
+            let mut rd = ResourceDescriptor::new(&name, &tree.digests).annotate("role", *role);
+            if tree.kind == Layout::Directory {
+                rd = rd
+                    .annotate("layout", "directory")
+                    .annotate("files", tree.files.len());
+            }
+            resolved.push(rd);
+            let op = if *role == "algorithm" {
+                Operation::ReadAlgorithm
+            } else {
+                Operation::ReadDataset
+            };
+            let mut ev = self.event(op, &requester_id, &name, &job_id);
+            ev.digest = tree.digests.sha256().copied();
+            reads.push(ev);
+            read_only.push(Mount {
+                host: path.clone(),
+                sandbox: path,
+            });
+        }
+        self.audit(&reads)?;
+
+        let spec = Spec {
+            argv: request.argv.clone(),
+            read_only,
+            output: out.clone(),
+            output_at: out.clone(),
+            workdir: request.workdir.clone(),
+            env: vec![("POEX_JOB_ID".into(), job_id.clone())],
+            limits: apply_limits(&self.ceiling, &request.limits),
+        };
+        let mut ext = Map::new();
+        ext.insert("command".into(), json!(request.argv));
+        ext.insert("workingDirectory".into(), json!(request.workdir));
+        ext.insert(
+            "requester".into(),
+            json!({
+                "keyId": requester_id,
+                "publicKey": requester.public_key().to_base64(),
+            }),
+        );
+        reporter.stage("running in the sandbox");
+        let started = now();
+        let outcome = sandbox::run(&spec)?;
+        let finished = now();
+        let receipt_path = request
+            .receipt
+            .clone()
+            .unwrap_or_else(|| sibling(&out, ".receipt.json"));
+        let log_path = sibling(&out, ".log");
+        let argv_json = serde_json::to_vec(&request.argv).unwrap_or_default();
+        self.finish(
+            FinishPaths {
+                results: out.clone(),
+                receipt: receipt_path,
+                log: log_path,
+            },
+            BUILD_TYPE_EXEC,
+            &job_id,
+            ext,
+            resolved,
+            &requester_id,
+            &argv_json,
+            started,
+            finished,
+            outcome,
+            reporter,
+        )
+    }
+}
+
+/// Where a finished job's files go.
+struct FinishPaths {
+    results: PathBuf,
+    receipt: PathBuf,
+    log: PathBuf,
+}
+
+/// A job that passed every check.
+struct Checked {
+    request: SignedRequest,
+    requester: String,
+    algorithm: Record,
+    datasets: Vec<Record>,
+    resolved: Vec<ResourceDescriptor>,
+}
+
+/// Why a job was refused, with the evidence for the audit event.
+struct Refusal {
+    requester: Option<String>,
+    object: String,
+    actual: Option<Digest>,
+    reason: String,
+    resolved: Vec<ResourceDescriptor>,
+}
+
+impl Refusal {
+    fn new(requester: Option<&str>, object: &str, reason: String) -> Box<Self> {
+        Box::new(Refusal {
+            requester: requester.map(str::to_owned),
+            object: object.to_owned(),
+            actual: None,
+            reason,
+            resolved: Vec::new(),
+        })
+    }
+}
+
+impl Processor<'_> {
+    fn lookup(&self, kind: AssetKind, name: &str, requester: &str) -> Result<Record, Box<Refusal>> {
+        let parsed = Name::new(name)
+            .map_err(|e| Refusal::new(Some(requester), name, format!("{kind} name: {e}")))?;
+        match self.store.registry().get(kind, &parsed) {
+            Ok(Some(record)) => Ok(record),
+            Ok(None) => Err(Refusal::new(
+                Some(requester),
+                name,
+                format!("{kind} {name:?} is not in the registry (see 'poex show {name}')"),
+            )),
+            Err(e) => Err(Refusal::new(Some(requester), name, e.to_string())),
+        }
+    }
+
+    /// Every check of step 1 and 2; on failure the refusal names the asset and digests.
+    fn check_request(
+        &self,
+        envelope: Envelope,
+        job_id: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Checked, Box<Refusal>> {
+        let request = SignedRequest::open(envelope)
+            .map_err(|e| Refusal::new(None, "job-request", e.to_string()))?;
+        let req = &request.request;
+        let requester = req.requester.key_id.to_string();
+        let algorithm = self.lookup(AssetKind::Algorithm, &req.algorithm.name, &requester)?;
+        pinned(&algorithm, &req.algorithm.digest, &requester)?;
+        let mut datasets = Vec::new();
+        for wanted in &req.datasets {
+            let ds = self.lookup(AssetKind::Dataset, &wanted.name, &requester)?;
+            pinned(&ds, &wanted.digest, &requester)?;
+            let alg_sha = algorithm.digests.sha256().copied();
+            if !alg_sha.is_some_and(|d| ds.allows_algorithm(&d)) {
+                return Err(Refusal::new(
+                    Some(&requester),
+                    &wanted.name,
+                    format!(
+                        "dataset {:?} does not allow algorithm {:?} ({}); its owner must publish a dataset whose policy lists it (--allow)",
+                        wanted.name,
+                        algorithm.name.as_str(),
+                        algorithm
+                            .digests
+                            .sha256()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+            if !ds.allows_requester(&requester) {
+                return Err(Refusal::new(
+                    Some(&requester),
+                    &wanted.name,
+                    format!(
+                        "dataset {:?} does not allow requester {requester}; its owner must list the key with --allow-requester",
+                        wanted.name
+                    ),
+                ));
+            }
+            datasets.push(ds);
+        }
+        // Re-hash the stored bytes exactly as the sandbox will mount them.
+        let mut resolved = Vec::new();
+        for (record, role) in std::iter::once((&algorithm, "algorithm"))
+            .chain(datasets.iter().map(|d| (d, "dataset")))
+        {
+            let name = record.name.as_str();
+            reporter.begin_bytes(&format!("verifying {role} {name}"), record.size);
+            let verified = self
+                .store
+                .objects()
+                .verify(blake3_of(record), &|n| reporter.advance(n));
+            reporter.end_bytes();
+            let expected = *blake3_of(record);
+            let actual = match verified {
+                Ok(tree) => tree.digests.blake3().copied(),
+                Err(e) => {
+                    let mut r = Refusal::new(
+                        Some(&requester),
+                        name,
+                        format!("{role} {name:?}: stored bytes cannot be verified: {e}"),
+                    );
+                    r.resolved = resolved;
+                    return Err(r);
+                }
+            };
+            if actual != Some(expected) {
+                let actual_text = actual
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "none".into());
+                let mut r = Refusal::new(
+                    Some(&requester),
+                    name,
+                    format!(
+                        "{role} {name:?} does not match the registry: expected {expected}, found {actual_text}; the stored copy was modified — nothing was run"
+                    ),
+                );
+                r.actual = actual;
+                r.resolved = resolved;
+                return Err(r);
+            }
+            resolved.push(descriptor(record, role));
+        }
+        let _ = job_id;
+        Ok(Checked {
+            request,
+            requester,
+            algorithm,
+            datasets,
+            resolved,
+        })
+    }
+
+    fn finish_refused(
+        &self,
+        job_id: &str,
+        out: &Path,
+        ext: Map<String, Value>,
+        resolved: Vec<ResourceDescriptor>,
+        request_bytes: &[u8],
+        reason: String,
+    ) -> Result<JobReport, PipelineError> {
+        let outcome = json!({ "status": "refused", "reason": reason });
+        let facts = ReceiptFacts {
+            build_type: BUILD_TYPE_JOB,
+            invocation_id: job_id.to_owned(),
+            external_parameters: ext,
+            internal_parameters: Map::new(),
+            resolved_dependencies: resolved,
+            started_on: None,
+            finished_on: now(),
+            results: Vec::new(),
+            byproducts: vec![outcome_descriptor(outcome)],
+            fallback_subject: request_subject(request_bytes),
+        };
+        let receipt = facts
+            .sign(self.signer)
+            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let receipt_path = out.join("receipt.json");
+        write_atomic(&receipt_path, &to_json(&receipt)?)?;
+        Ok(JobReport {
+            job_id: job_id.to_owned(),
+            status: JobStatus::Refused { reason },
+            results_dir: out.join("results"),
+            receipt_path,
+            log_path: None,
+            receipt,
+            outcome: None,
+        })
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per job kind; a struct would only rename them"
+    )]
+    fn finish(
+        &self,
+        paths: FinishPaths,
+        build_type: &'static str,
+        job_id: &str,
+        ext: Map<String, Value>,
+        resolved: Vec<ResourceDescriptor>,
+        requester: &str,
+        request_bytes: &[u8],
+        started: String,
+        finished: String,
+        outcome: Outcome,
+        reporter: &dyn Reporter,
+    ) -> Result<JobReport, PipelineError> {
+        let processor_id = self.signer.public_key().key_id().to_string();
+        write_atomic(&paths.log, &outcome.log)?;
+        let log_digests = DigestSet::of([
+            Algorithm::Sha256.hash(&outcome.log),
+            Algorithm::Blake3.hash(&outcome.log),
+        ]);
+
+        // The job's output is untrusted: a symlink or fifo in it fails the job, it is not
+        // followed and not attested.
+        reporter.stage("hashing results");
+        let mut status = status_of(&outcome);
+        let mut results = Vec::new();
+        let mut writes = Vec::new();
+        match hash_with_progress(
+            &paths.results,
+            &[Algorithm::Sha256, Algorithm::Blake3],
+            reporter,
+        ) {
+            Ok(tree) => {
+                for f in &tree.files {
+                    results.push(ResourceDescriptor::new(&f.path, &f.digests));
+                    let mut ev = self.event(Operation::WriteResult, &processor_id, &f.path, job_id);
+                    ev.digest = f.digests.sha256().copied();
+                    writes.push(ev);
+                }
+            }
+            Err(e) => {
+                status = JobStatus::Failed {
+                    status: "invalid-output".into(),
+                    reason: format!("{e}; the results are not attested"),
+                };
+            }
+        }
+        let mut done = self.event(Operation::RunFinished, &processor_id, status.word(), job_id);
+        done.detail = Some(match &status {
+            JobStatus::Failed { reason, .. } | JobStatus::Refused { reason } => reason.clone(),
+            JobStatus::Succeeded => "succeeded".into(),
+        });
+        writes.push(done);
+        self.audit(&writes)?;
+
+        let u = &outcome.usage;
+        let mut outcome_json = json!({
+            "status": status.word(),
+            "termination": outcome.termination,
+            "resourceUsage": {
+                "userCpuSeconds": secs(u.user_cpu),
+                "systemCpuSeconds": secs(u.system_cpu),
+                "wallSeconds": secs(u.wall),
+                "maxRssBytes": u.max_rss_bytes,
+                "outputBytes": u.output_bytes,
+                "outputFiles": u.output_files,
+                "logBytes": outcome.log_total_bytes,
+            },
+            "logTruncated": outcome.log_truncated,
+        });
+        if let (JobStatus::Failed { reason, .. }, Some(obj)) =
+            (&status, outcome_json.as_object_mut())
+        {
+            obj.insert("reason".into(), Value::from(reason.clone()));
+        }
+        if let (Termination::Exited(code), Some(obj)) =
+            (outcome.termination, outcome_json.as_object_mut())
+        {
+            obj.insert("exitCode".into(), Value::from(code));
+        }
+        let log_rd = ResourceDescriptor::new(LOG_NAME, &log_digests)
+            .annotate("bytes", outcome.log.len())
+            .annotate("truncated", outcome.log_truncated);
+        let mut log_rd = log_rd;
+        log_rd.media_type = Some("text/plain".into());
+        let mut internal = Map::new();
+        internal.insert(
+            "sandbox".into(),
+            serde_json::to_value(&outcome.profile)
+                .map_err(|e| PipelineError::Receipt(e.to_string()))?,
+        );
+        let facts = ReceiptFacts {
+            build_type,
+            invocation_id: job_id.to_owned(),
+            external_parameters: ext,
+            internal_parameters: internal,
+            resolved_dependencies: resolved,
+            started_on: Some(started),
+            finished_on: finished,
+            results,
+            byproducts: vec![log_rd, outcome_descriptor(outcome_json)],
+            fallback_subject: request_subject(request_bytes),
+        };
+        let _ = requester;
+        let receipt = facts
+            .sign(self.signer)
+            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        write_atomic(&paths.receipt, &to_json(&receipt)?)?;
+        Ok(JobReport {
+            job_id: job_id.to_owned(),
+            status,
+            results_dir: paths.results,
+            receipt_path: paths.receipt,
+            log_path: Some(paths.log),
+            receipt,
+            outcome: Some(outcome),
+        })
+    }
+}
+
+fn status_of(outcome: &Outcome) -> JobStatus {
+    let failed = |status: &str, reason: String| JobStatus::Failed {
+        status: status.into(),
+        reason,
+    };
+    match outcome.termination {
+        Termination::Exited(0) => JobStatus::Succeeded,
+        Termination::Exited(code) => {
+            failed("failed", format!("the algorithm exited with status {code}"))
+        }
+        Termination::Signaled(sig) => {
+            failed("killed", format!("the sandbox was killed by signal {sig}"))
+        }
+        Termination::WallTimeExceeded => failed(
+            "wall-time-exceeded",
+            format!(
+                "stopped at the wall-time limit of {:?}",
+                outcome.profile.limits.wall_time
+            ),
+        ),
+        Termination::CpuTimeExceeded => failed(
+            "cpu-time-exceeded",
+            format!(
+                "stopped at the CPU-time limit of {:?}",
+                outcome.profile.limits.cpu_time
+            ),
+        ),
+        Termination::OutputLimitExceeded => failed(
+            "output-limit-exceeded",
+            format!(
+                "stopped at the output limit of {} bytes",
+                outcome.profile.limits.output_bytes
+            ),
+        ),
+    }
+}
+
+/// The request's digest as a subject, for receipts of jobs without results.
+fn request_subject(request_bytes: &[u8]) -> ResourceDescriptor {
+    ResourceDescriptor::new(
+        "poex:job-request",
+        &DigestSet::of([Algorithm::Sha256.hash(request_bytes)]),
+    )
+    .annotate(
+        "note",
+        "the job produced no attested result; this receipt is about its request",
+    )
+}
+
+fn outcome_descriptor(outcome: Value) -> ResourceDescriptor {
+    let mut rd = ResourceDescriptor {
+        name: Some(OUTCOME_NAME.into()),
+        media_type: Some(OUTCOME_MEDIA_TYPE.into()),
+        ..Default::default()
+    };
+    if let Value::Object(map) = outcome {
+        rd.annotations = map;
+    }
+    rd
+}
+
+fn descriptor(record: &Record, role: &str) -> ResourceDescriptor {
+    let mut rd = ResourceDescriptor::new(record.name.as_str(), &record.digests)
+        .annotate("role", role)
+        .annotate(
+            "layout",
+            serde_json::to_value(record.layout).unwrap_or(Value::Null),
+        )
+        .annotate("bytes", record.size)
+        .annotate("files", record.file_count)
+        .annotate("publisher", record.publisher.clone());
+    rd.uri = Some(format!("poex:{}/{}", record.kind, record.name));
+    rd
+}
+
+fn pinned(record: &Record, wanted: &Digest, requester: &str) -> Result<(), Box<Refusal>> {
+    let have = record.digests.sha256().copied();
+    if have == Some(*wanted) {
+        return Ok(());
+    }
+    let mut r = Refusal::new(
+        Some(requester),
+        record.name.as_str(),
+        format!(
+            "{} {:?}: the request pins {wanted} but the registry has {}",
+            record.kind,
+            record.name.as_str(),
+            have.map(|d| d.to_string())
+                .unwrap_or_else(|| "no sha256".into())
+        ),
+    );
+    r.actual = have;
+    Err(r)
+}
+
+fn blake3_of(record: &Record) -> &Digest {
+    // Registry records always carry both digests (Registry::add refuses others).
+    record.digests.blake3().unwrap_or_else(|| {
+        record
+            .digests
+            .sha256()
+            .expect("registry records carry sha256 and blake3")
+    })
+}
+
+fn apply_limits(ceiling: &Limits, asked: &RequestedLimits) -> Limits {
+    let mut l = ceiling.clone();
+    if let Some(s) = asked.cpu_seconds {
+        l.cpu_time = l.cpu_time.min(Duration::from_secs(s));
+    }
+    if let Some(b) = asked.memory_bytes {
+        l.memory_bytes = l.memory_bytes.min(b);
+    }
+    if let Some(s) = asked.wall_seconds {
+        l.wall_time = l.wall_time.min(Duration::from_secs(s));
+    }
+    if let Some(p) = asked.processes {
+        l.processes = l.processes.min(p);
+    }
+    if let Some(b) = asked.output_bytes {
+        l.output_bytes = l.output_bytes.min(b);
+    }
+    l
+}
+
+fn hash_with_progress(
+    path: &Path,
+    algorithms: &[Algorithm],
+    reporter: &dyn Reporter,
+) -> Result<Tree, PipelineError> {
+    let material = |e: &dyn std::fmt::Display| PipelineError::Material {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let total = total_size(path).map_err(|e| material(&e))?;
+    reporter.begin_bytes(&format!("hashing {}", path.display()), total);
+    let tree = hash_tree(path, algorithms, &|n| reporter.advance(n));
+    reporter.end_bytes();
+    tree.map_err(|e| material(&e))
+}
+
+fn prepare_out(out: &Path) -> Result<(), PipelineError> {
+    match fs::read_dir(out) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(PipelineError::OutputNotEmpty(out.to_owned()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(out).map_err(io_err(out))
+        }
+        Err(e) => Err(io_err(out)(e)),
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, PipelineError> {
+    std::path::absolute(path).map_err(io_err(path))
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+fn to_json(envelope: &Envelope) -> Result<Vec<u8>, PipelineError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(envelope).map_err(|e| PipelineError::Receipt(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` via a synced temp file and a rename, so a reader sees the old
+/// file or the whole new one, never a torn one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    let tmp = sibling(path, ".tmp");
+    {
+        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e6
+}
+
+fn now() -> String {
+    rfc3339(time::OffsetDateTime::now_utc())
+}
