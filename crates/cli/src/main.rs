@@ -4,6 +4,22 @@
 //! before running; 3 the job ran and failed (non-zero exit, a limit); 4 verification failed.
 #![forbid(unsafe_code)]
 
+/// `println!` that returns a broken pipe as an error (a clean exit) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` with the same broken-pipe handling as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod args;
 mod cmd;
 mod home;

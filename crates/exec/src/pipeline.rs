@@ -330,7 +330,10 @@ impl Processor<'_> {
         };
         reporter.stage("running in the sandbox");
         let started = now();
-        let outcome = sandbox::run(&spec)?;
+        let owner = fs::metadata(&out).map_err(io_err(&out))?;
+        let outcome = sandbox::run(&spec);
+        restore_owner(&spec.output, &owner)?;
+        let outcome = outcome?;
         let finished = now();
 
         let mut ext = Map::new();
@@ -424,7 +427,10 @@ impl Processor<'_> {
         );
         reporter.stage("running in the sandbox");
         let started = now();
-        let outcome = sandbox::run(&spec)?;
+        let owner = fs::metadata(&out).map_err(io_err(&out))?;
+        let outcome = sandbox::run(&spec);
+        restore_owner(&spec.output, &owner)?;
+        let outcome = outcome?;
         let finished = now();
         let receipt_path = request
             .receipt
@@ -903,6 +909,26 @@ fn hash_with_progress(
     let tree = hash_tree(path, algorithms, &|n| reporter.advance(n));
     reporter.end_bytes();
     tree.map_err(|e| material(&e))
+}
+
+/// Hands the output folder back from the sandbox uid to the owner of `out` (a no-op unless
+/// poex runs as root). The tree was written by the job, so links are changed, not followed.
+fn restore_owner(dir: &Path, owner: &fs::Metadata) -> Result<(), PipelineError> {
+    use std::os::unix::fs::{MetadataExt as _, lchown};
+    let (uid, gid) = (owner.uid(), owner.gid());
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        if meta.uid() != uid || meta.gid() != gid {
+            lchown(&path, Some(uid), Some(gid)).map_err(io_err(&path))?;
+        }
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path).map_err(io_err(&path))? {
+                stack.push(entry.map_err(io_err(&path))?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn prepare_out(out: &Path) -> Result<(), PipelineError> {

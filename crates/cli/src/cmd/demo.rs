@@ -36,12 +36,13 @@ fn sample_csv() -> String {
 
 pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
     let (home, _) = Home::init(root)?;
-    let say = |msg: &str| {
+    let say = |msg: &str| -> Result<()> {
         if !quiet {
-            println!("{msg}");
+            outln!("{msg}");
         }
+        Ok(())
     };
-    say(&format!("poex demo — home {}", home.root.display()));
+    say(&format!("poex demo — home {}", home.root.display()))?;
 
     // 1. The data owner's dataset and the researcher's algorithm, as plain files.
     let src = home.root.join("demo-src");
@@ -54,7 +55,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
     std::fs::write(alg_dir.join("stats.py"), STATS_PY)?;
     drop(home);
 
-    say("\n1. publish the algorithm and the dataset (write-once registry)");
+    say("\n1. publish the algorithm and the dataset (write-once registry)")?;
     super::publish::publish(
         root,
         PublishCommand::Algorithm {
@@ -77,7 +78,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
         quiet,
     )?;
 
-    say("\n2. run it in the sandbox: verify hashes and policy, run, sign the receipt");
+    say("\n2. run it in the sandbox: verify hashes and policy, run, sign the receipt")?;
     let home = Home::open(root)?;
     let out = home
         .jobs_dir()
@@ -100,7 +101,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
         return Ok(done);
     }
 
-    say("\n3. verify the receipt and the results, as anyone holding them could");
+    say("\n3. verify the receipt and the results, as anyone holding them could")?;
     let verified = super::verify::verify(
         root,
         VerifyArgs {
@@ -113,12 +114,12 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
         quiet,
     )?;
     if let Ok(report) = std::fs::read_to_string(out.join("results/report.txt")) {
-        say("\nthe result (only aggregates leave the sandbox):");
-        say(report.trim_end());
+        say("\nthe result (only aggregates leave the sandbox):")?;
+        say(report.trim_end())?;
     }
-    say(&format!("\nresults  {}", out.join("results").display()));
-    say(&format!("receipt  {}", out.join("receipt.json").display()));
-    say(&format!("log      {}", out.join("execution.log").display()));
-    say("audit    poex audit");
+    say(&format!("\nresults  {}", out.join("results").display()))?;
+    say(&format!("receipt  {}", out.join("receipt.json").display()))?;
+    say(&format!("log      {}", out.join("execution.log").display()))?;
+    say("audit    poex audit")?;
     Ok(verified)
 }

@@ -17,12 +17,12 @@ pub fn init(root: &Path, quiet: bool) -> Result<Done> {
         } else {
             "already initialized"
         };
-        println!("poex home {verb}: {}", home.root.display());
+        outln!("poex home {verb}: {}", home.root.display());
         for name in [PROCESSOR_KEY, DEFAULT_KEY] {
             let key = home.keys.public(name)?;
-            println!("  key {name:<10} {}", key.key_id());
+            outln!("  key {name:<10} {}", key.key_id());
         }
-        println!("  store      {}", home.root.join("store").display());
+        outln!("  store      {}", home.root.join("store").display());
     }
     Ok(Done(0))
 }
@@ -32,8 +32,8 @@ pub fn key(root: &Path, command: KeyCommand) -> Result<Done> {
     match command {
         KeyCommand::New { name } => {
             let key = home.keys.create(&name)?;
-            println!("created key {name} {}", key.key_id());
-            println!(
+            outln!("created key {name} {}", key.key_id());
+            outln!(
                 "  private key {} (mode 0600)",
                 home.keys.secret_path(&name)?.display()
             );
@@ -41,24 +41,24 @@ pub fn key(root: &Path, command: KeyCommand) -> Result<Done> {
         KeyCommand::List { json } => {
             for (name, key) in home.keys.list()? {
                 if json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"name": name, "keyId": key.key_id(), "publicKey": key.to_base64()})
                     );
                 } else {
-                    println!("{name:<16} {}", key.key_id());
+                    outln!("{name:<16} {}", key.key_id());
                 }
             }
         }
         KeyCommand::Show { name, pem } => {
             let key = home.keys.public(&name)?;
             if pem {
-                print!("{}", key.to_spki_pem());
+                out!("{}", key.to_spki_pem());
             } else {
-                println!("name        {name}");
-                println!("key id      {}", key.key_id());
-                println!("algorithm   Ed25519");
-                println!("public key  {}", key.to_base64());
+                outln!("name        {name}");
+                outln!("key id      {}", key.key_id());
+                outln!("algorithm   Ed25519");
+                outln!("public key  {}", key.to_base64());
             }
         }
     }

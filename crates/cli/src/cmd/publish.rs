@@ -92,13 +92,13 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
     home.store.audit().append(&[event])?;
     if !quiet {
         match added {
-            Added::Created => println!("published {kind} {name}"),
-            _ => println!("{kind} {name} was already published with this content; nothing changed"),
+            Added::Created => outln!("published {kind} {name}"),
+            _ => outln!("{kind} {name} was already published with this content; nothing changed"),
         }
         for d in tree.digests.iter() {
-            println!("  {d}");
+            outln!("  {d}");
         }
-        println!("  {} file(s), {} bytes", tree.files.len(), tree.total_bytes);
+        outln!("  {} file(s), {} bytes", tree.files.len(), tree.total_bytes);
     }
     Ok(Done(0))
 }
@@ -141,30 +141,32 @@ pub fn show(root: &Path, name: &str, json: bool) -> Result<Done> {
     }
     for r in found {
         if json {
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            outln!("{}", serde_json::to_string_pretty(&r)?);
             continue;
         }
-        println!("{} {}", r.kind, r.name);
+        outln!("{} {}", r.kind, r.name);
         for d in r.digests.iter() {
-            println!("  digest      {d}");
+            outln!("  digest      {d}");
         }
-        println!(
+        outln!(
             "  layout      {:?}, {} file(s), {} bytes",
-            r.layout, r.file_count, r.size
+            r.layout,
+            r.file_count,
+            r.size
         );
-        println!("  published   {} by {}", r.published_at, r.publisher);
+        outln!("  published   {} by {}", r.published_at, r.publisher);
         if let Some(e) = &r.entrypoint {
-            println!("  entrypoint  {}", e.join(" "));
+            outln!("  entrypoint  {}", e.join(" "));
         }
         if let Some(p) = &r.policy {
             if p.allowed_algorithms.is_empty() {
-                println!("  allows      no algorithm (deny by default)");
+                outln!("  allows      no algorithm (deny by default)");
             }
             for a in &p.allowed_algorithms {
-                println!("  allows      {a}");
+                outln!("  allows      {a}");
             }
             for q in &p.allowed_requesters {
-                println!("  requester   {q}");
+                outln!("  requester   {q}");
             }
         }
     }

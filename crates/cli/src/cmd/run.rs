@@ -122,7 +122,7 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
     };
     if as_json {
         let usage = report.outcome.as_ref().map(|o| &o.usage);
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "jobId": report.job_id,
@@ -140,7 +140,7 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
         return Ok(Done(code));
     }
     match &report.status {
-        JobStatus::Succeeded if !quiet => println!("job {} succeeded", report.job_id),
+        JobStatus::Succeeded if !quiet => outln!("job {} succeeded", report.job_id),
         JobStatus::Succeeded => {}
         JobStatus::Failed { status, reason } => {
             eprintln!("poex: job {} {status}: {reason}", report.job_id)
@@ -155,7 +155,7 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
     if !quiet {
         if let Some(o) = &report.outcome {
             let u = &o.usage;
-            println!(
+            outln!(
                 "  usage    cpu {:.3}s user + {:.3}s sys, wall {:.3}s, max rss {} KiB, output {} bytes in {} file(s)",
                 u.user_cpu.as_secs_f64(),
                 u.system_cpu.as_secs_f64(),
@@ -166,13 +166,13 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
             );
         }
         if !matches!(report.status, JobStatus::Refused { .. }) {
-            println!("  results  {}", report.results_dir.display());
+            outln!("  results  {}", report.results_dir.display());
         }
         if let Some(log) = &report.log_path {
-            println!("  log      {}", log.display());
+            outln!("  log      {}", log.display());
         }
-        println!("  receipt  {}", report.receipt_path.display());
-        println!("  verify   poex verify {}", report.receipt_path.display());
+        outln!("  receipt  {}", report.receipt_path.display());
+        outln!("  verify   poex verify {}", report.receipt_path.display());
     }
     Ok(Done(code))
 }

@@ -404,7 +404,7 @@ fn finish(
             .iter()
             .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail}))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "verified": ok,
@@ -417,18 +417,18 @@ fn finish(
     if !quiet || !ok {
         for c in &checks.0 {
             let mark = if c.ok { "ok  " } else { "FAIL" };
-            println!("{mark} {:<10} {}", c.name, c.detail);
+            outln!("{mark} {:<10} {}", c.name, c.detail);
         }
     }
     if let (Some(st), false) = (st, quiet) {
         let s = summary(st);
-        println!();
-        println!("what the processor attests:");
-        println!("  job        {}", s["job"].as_str().unwrap_or("?"));
-        println!("  processor  {}", s["processor"].as_str().unwrap_or("?"));
+        outln!();
+        outln!("what the processor attests:");
+        outln!("  job        {}", s["job"].as_str().unwrap_or("?"));
+        outln!("  processor  {}", s["processor"].as_str().unwrap_or("?"));
         if let Some(inputs) = s["inputs"].as_array() {
             for i in inputs {
-                println!(
+                outln!(
                     "  {:<10} {}  sha256:{}",
                     i["role"].as_str().unwrap_or("input"),
                     i["name"].as_str().unwrap_or("?"),
@@ -436,13 +436,13 @@ fn finish(
                 );
             }
         }
-        println!(
+        outln!(
             "  ran        {} -> {}",
             s["startedOn"].as_str().unwrap_or("(not started)"),
             s["finishedOn"].as_str().unwrap_or("?")
         );
         let o = &s["outcome"];
-        println!(
+        outln!(
             "  status     {}{}",
             o["status"].as_str().unwrap_or("?"),
             o.get("exitCode")
@@ -450,7 +450,7 @@ fn finish(
                 .unwrap_or_default()
         );
         if let Some(u) = o.get("resourceUsage") {
-            println!(
+            outln!(
                 "  usage      cpu {}s user + {}s sys, wall {}s, max rss {} bytes, output {} bytes",
                 u["userCpuSeconds"],
                 u["systemCpuSeconds"],
@@ -461,15 +461,15 @@ fn finish(
         }
         if let Some(results) = s["results"].as_array() {
             for r in results {
-                println!(
+                outln!(
                     "  result     {}  sha256:{}",
                     r["name"].as_str().unwrap_or("?"),
                     r["digest"]["sha256"].as_str().unwrap_or("?")
                 );
             }
         }
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{}",
             if ok {
                 "verified: every check passed"
@@ -477,11 +477,11 @@ fn finish(
                 "NOT VERIFIED: see the failed checks above"
             }
         );
-        println!(
+        outln!(
             "trust: this rests on the processor's signature (the processor attests what it ran; it is not proof the processor did not lie)"
         );
     } else if !ok {
-        println!("NOT VERIFIED");
+        outln!("NOT VERIFIED");
     }
     Ok(Done(if ok { 0 } else { 4 }))
 }
