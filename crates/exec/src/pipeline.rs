@@ -40,6 +40,7 @@ use poex_core::{Algorithm, Digest, DigestSet, Signer};
 use poex_store::Store;
 use poex_store::audit::{Event, Operation};
 use poex_store::hash::{Layout, Tree, hash_tree, total_size};
+use poex_store::objects::ObjectError;
 use poex_store::registry::{AssetKind, Name, Record};
 use serde_json::{Map, Value, json};
 
@@ -571,6 +572,7 @@ impl Processor<'_> {
             let expected = *blake3_of(record);
             let actual = match verified {
                 Ok(tree) => tree.digests.blake3().copied(),
+                Err(ObjectError::Tampered { actual, .. }) => Some(actual),
                 Err(e) => {
                     let mut r = Refusal::new(
                         Some(&requester),

@@ -200,6 +200,28 @@ fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
             req.requester.key_id, req.requested_at
         ),
     );
+    let outcome = statement
+        .predicate
+        .run_details
+        .byproducts
+        .iter()
+        .find(|b| b.name.as_deref() == Some(OUTCOME_NAME));
+    if let Some(o) =
+        outcome.filter(|o| o.annotations.get("status") == Some(&Value::from("refused")))
+    {
+        // A refusal receipt records what was checked before anything ran; its inputs list
+        // stops at the asset that failed, so there is nothing further to match.
+        let reason = o
+            .annotations
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        checks.pass(
+            "refusal",
+            format!("the processor refused this job before running it: {reason}"),
+        );
+        return;
+    }
     let resolved: BTreeMap<(&str, &str), &ResourceDescriptor> = bd
         .resolved_dependencies
         .iter()

@@ -320,6 +320,9 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
                 Termination::CpuTimeExceeded
             } else if (code == 128 + libc::SIGXFSZ && out.largest >= spec.limits.output_bytes)
                 || out.bytes > spec.limits.output_bytes
+                // A job that ignores SIGXFSZ (Python does) gets EFBIG instead and fails on
+                // its own; a file that reached the limit exactly tells why.
+                || (code != 0 && out.largest >= spec.limits.output_bytes)
             {
                 Termination::OutputLimitExceeded
             } else {
