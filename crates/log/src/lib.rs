@@ -57,6 +57,7 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod checkpoint;
+pub mod file;
 pub mod hash;
 pub mod note;
 pub mod proof;

@@ -1,0 +1,363 @@
+//! The storage trait under a [`Log`](super::Log) and its local-disk and in-memory implementations.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::tile::{BundleId, TileId};
+
+/// Path of the signed checkpoint in the tlog-tiles layout.
+pub const CHECKPOINT_PATH: &str = "checkpoint";
+
+/// How a [`TileStore::write`] must land. Names follow Tessera's POSIX driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// Full tiles and full entry bundles: their content never changes once written.
+    ///
+    /// If the path does not exist, the file appears with exactly `data` or not at all (never a
+    /// prefix). If it exists with identical bytes, the write succeeds without touching it
+    /// (idempotent create, so a retried or recovered write is harmless). If it exists with other
+    /// bytes, the write fails with [`io::ErrorKind::AlreadyExists`] and the old file stays.
+    CreateOnce,
+    /// Partial tiles, partial bundles and the checkpoint: readers see the old or the new bytes,
+    /// never a mix or a prefix.
+    AtomicOverwrite,
+}
+
+/// Where a log's tiles, entry bundles and checkpoint live, addressed by their tlog-tiles paths
+/// (`tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]`, `checkpoint`).
+///
+/// # Implementation notes
+///
+/// - **Durability.** When [`write`](Self::write) returns `Ok`, the data *and its directory entry*
+///   survive a crash or power loss (file synced, then its directory synced, including any
+///   directory created on the way). Writes that returned `Ok` are durable in the order they
+///   returned; the log relies on this to make the checkpoint the commit point: it writes the
+///   checkpoint only after every tile and bundle it covers returned `Ok`.
+/// - **Atomicity.** See [`WriteMode`]: no reader or recovery ever sees a torn file.
+/// - **Errors.** A failed write may or may not have landed (the log treats both alike: it stops
+///   and recovers on the next open). `read` returns `Ok(None)` only for a path that does not
+///   exist; any other failure is an error.
+/// - **Concurrency.** One [`Log`](super::Log) writes at a time; reads may run concurrently with
+///   writes and must see either the old or the new file.
+/// - [`list`](Self::list) returns every stored path (tiles, bundles, checkpoint, anything else
+///   under the log's namespace) except the store's own temporary files, so that `validate` can
+///   report extra files.
+pub trait TileStore: Send + Sync {
+    /// Reads a whole file; `Ok(None)` if there is none at `path`.
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Writes a whole file durably; see [`WriteMode`] for what each mode promises.
+    fn write(&self, path: &str, data: &[u8], mode: WriteMode) -> io::Result<()>;
+    /// Every stored path, `/`-separated, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+}
+
+impl<T: TileStore + ?Sized> TileStore for &T {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).read(path)
+    }
+    fn write(&self, path: &str, data: &[u8], mode: WriteMode) -> io::Result<()> {
+        (**self).write(path, data, mode)
+    }
+    fn list(&self) -> io::Result<Vec<String>> {
+        (**self).list()
+    }
+}
+
+impl<T: TileStore + ?Sized> TileStore for std::sync::Arc<T> {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).read(path)
+    }
+    fn write(&self, path: &str, data: &[u8], mode: WriteMode) -> io::Result<()> {
+        (**self).write(path, data, mode)
+    }
+    fn list(&self) -> io::Result<Vec<String>> {
+        (**self).list()
+    }
+}
+
+/// The write mode a tile takes: create-once when full, atomic overwrite when partial.
+pub fn tile_mode(id: TileId) -> WriteMode {
+    if id.is_full() {
+        WriteMode::CreateOnce
+    } else {
+        WriteMode::AtomicOverwrite
+    }
+}
+
+/// The write mode a bundle takes: create-once when full, atomic overwrite when partial.
+pub fn bundle_mode(id: BundleId) -> WriteMode {
+    if id.is_full() {
+        WriteMode::CreateOnce
+    } else {
+        WriteMode::AtomicOverwrite
+    }
+}
+
+/// Temporary files live here, inside the root (same filesystem, so rename and link are atomic).
+const TMP_DIR: &str = ".tmp";
+
+/// A [`TileStore`] on local disk: the tlog-tiles layout under a root directory.
+///
+/// Every write goes to a temporary file in `<root>/.tmp/`, which is synced, then moved into place
+/// (`link` for [`WriteMode::CreateOnce`], which fails if the target exists; `rename` for
+/// [`WriteMode::AtomicOverwrite`]); then the target's directory is synced. Directories are
+/// created on demand and their parents synced. The root can be served as-is by a static web
+/// server (`.tmp` aside).
+#[derive(Debug)]
+pub struct FileStore {
+    /// The root directory; immutable.
+    root: PathBuf,
+    /// Directories known to exist and be durable. Guarded by its mutex; only grows.
+    known_dirs: Mutex<HashSet<PathBuf>>,
+    /// Counter for unique temporary names within this process.
+    tmp_counter: AtomicU64,
+}
+
+impl FileStore {
+    /// Opens (creating if needed) a store rooted at `root`. Leftover temporary files of an
+    /// earlier process are removed: they were never linked into the log, so nothing refers to them.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        let store = Self {
+            root,
+            known_dirs: Mutex::new(HashSet::new()),
+            tmp_counter: AtomicU64::new(0),
+        };
+        let tmp = store.root.join(TMP_DIR);
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| with_path(e, &tmp))?;
+        }
+        store.ensure_dir(&tmp)?;
+        Ok(store)
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file a tlog-tiles path maps to. Refuses paths that could leave the root.
+    pub fn file_path(&self, path: &str) -> io::Result<PathBuf> {
+        if path.is_empty()
+            || path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".." || c.starts_with('.') && c != ".p")
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{path:?} is not a store path"),
+            ));
+        }
+        Ok(self.root.join(path))
+    }
+
+    /// Creates `dir` and any missing ancestors under the root, syncing each new one's parent.
+    fn ensure_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut known = self
+            .known_dirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.contains(dir) {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut cur = Some(dir);
+        while let Some(d) = cur {
+            if known.contains(d) || d.is_dir() {
+                break;
+            }
+            missing.push(d.to_path_buf());
+            cur = d.parent();
+        }
+        for d in missing.iter().rev() {
+            match fs::create_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(with_path(e, d)),
+            }
+            // The new directory's entry lives in its parent: sync it, or a crash could lose the
+            // directory together with every file we are about to put in it.
+            if let Some(parent) = d.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        known.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    fn tmp_file(&self) -> PathBuf {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        self.root
+            .join(TMP_DIR)
+            .join(format!("{}.{n}", std::process::id()))
+    }
+}
+
+impl TileStore for FileStore {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let file = self.file_path(path)?;
+        match fs::read(&file) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(with_path(e, &file)),
+        }
+    }
+
+    fn write(&self, path: &str, data: &[u8], mode: WriteMode) -> io::Result<()> {
+        let target = self.file_path(path)?;
+        let dir = target
+            .parent()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+        self.ensure_dir(dir)?;
+        let tmp = self.tmp_file();
+        // If we crash from here until the link/rename below, only a temporary file exists; the
+        // next open removes it.
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| with_path(e, &tmp))?;
+            f.write_all(data).map_err(|e| with_path(e, &tmp))?;
+            f.sync_all().map_err(|e| with_path(e, &tmp))?;
+        }
+        let placed = match mode {
+            WriteMode::CreateOnce => match fs::hard_link(&tmp, &target) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    // Idempotent create: the same bytes are already durable there (a retry, or
+                    // recovery re-writing what a crashed batch wrote).
+                    let existing = fs::read(&target).map_err(|e| with_path(e, &target))?;
+                    if existing == data {
+                        Ok(())
+                    } else {
+                        Err(io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!(
+                                "{} exists with different content ({} bytes, {} new)",
+                                target.display(),
+                                existing.len(),
+                                data.len()
+                            ),
+                        ))
+                    }
+                }
+                Err(e) => Err(with_path(e, &target)),
+            },
+            WriteMode::AtomicOverwrite => {
+                fs::rename(&tmp, &target).map_err(|e| with_path(e, &target))
+            }
+        };
+        // The temporary name is gone after a rename; after a link it is a second name for the
+        // same data, removed here (or by the next open if we crash first).
+        if mode == WriteMode::CreateOnce {
+            let _ = fs::remove_file(&tmp);
+        }
+        placed?;
+        // The file is synced; its name is durable once the directory is.
+        sync_dir(dir)
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        walk(&self.root, "", &mut out)?;
+        Ok(out)
+    }
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(with_path(e, dir)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| with_path(e, dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if prefix.is_empty() && name == TMP_DIR {
+            continue;
+        }
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let ty = entry.file_type().map_err(|e| with_path(e, &entry.path()))?;
+        if ty.is_dir() {
+            walk(&entry.path(), &rel, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| with_path(e, dir))
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// A [`TileStore`] in memory, for tests and tools. Writes are trivially durable and atomic.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    /// Files by path. Guarded by its mutex.
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces or removes a file, bypassing the write contract (for tamper tests).
+    pub fn set(&self, path: &str, data: Option<Vec<u8>>) {
+        match data {
+            Some(d) => self.files().insert(path.to_owned(), d),
+            None => self.files().remove(path),
+        };
+    }
+}
+
+impl TileStore for MemoryStore {
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.files().get(path).cloned())
+    }
+
+    fn write(&self, path: &str, data: &[u8], mode: WriteMode) -> io::Result<()> {
+        let mut files = self.files();
+        if mode == WriteMode::CreateOnce
+            && let Some(existing) = files.get(path)
+        {
+            if existing.as_slice() == data {
+                return Ok(());
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{path} exists with different content"),
+            ));
+        }
+        files.insert(path.to_owned(), data.to_vec());
+        Ok(())
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.files().keys().cloned().collect())
+    }
+}

@@ -1,0 +1,400 @@
+//! The file-backed log: appends, reads, proofs, dedup across restarts, group commit, recovery
+//! from a fault at every write, and validation naming exactly the damaged file.
+
+mod logcheck;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use logcheck::{Expect, Fault, FaultyStore, check_log, config};
+use poex_log::file::{FileStore, Log, LogError, MemoryStore, TileStore, WriteMode, validate};
+
+fn entry(batch: usize, i: usize) -> Vec<u8> {
+    format!("entry {batch}/{i}").into_bytes()
+}
+
+/// The scripted appends: batch sizes crossing bundle and tile boundaries, with duplicates of
+/// earlier entries (and within a batch) mixed in.
+fn script() -> Vec<Vec<Vec<u8>>> {
+    let sizes = [1usize, 2, 254, 3, 1, 300, 2];
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(b, &n)| {
+            let mut v: Vec<Vec<u8>> = (0..n).map(|i| entry(b, i)).collect();
+            if b > 0 {
+                v.push(entry(0, 0)); // duplicate of the first entry ever
+                v.push(entry(b, 0)); // duplicate within the batch
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn append_read_prove_and_dedup_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expect = Expect::default();
+    {
+        let log = Log::create(FileStore::open(dir.path()).unwrap(), config()).unwrap();
+        for batch in script() {
+            let idx = log.append(&batch).unwrap();
+            expect.ack(&batch, &idx);
+            check_log(&log, &mut expect, 13);
+        }
+        assert_eq!(log.size(), 563);
+        assert_eq!(log.append(&[entry(0, 0)]).unwrap()[0].get(), 0);
+    }
+    // Reopen: the dedup index survives, and appends continue where they stopped.
+    let log = Log::open(FileStore::open(dir.path()).unwrap(), config()).unwrap();
+    check_log(&log, &mut expect, 13);
+    assert_eq!(
+        log.append(&[entry(5, 299)]).unwrap()[0].get(),
+        expect_index(&expect, &entry(5, 299))
+    );
+    let new = log.append(&[b"fresh".to_vec()]).unwrap();
+    assert_eq!(new[0].get(), 563);
+    expect.ack(&[b"fresh".to_vec()], &new);
+    check_log(&log, &mut expect, 13);
+    // The layout is C2SP tlog-tiles.
+    for path in [
+        "checkpoint",
+        "tile/0/000",
+        "tile/0/002.p/52",
+        "tile/1/000.p/2",
+        "tile/entries/001",
+        "tile/entries/002.p/52",
+    ] {
+        assert!(dir.path().join(path).is_file(), "{path}");
+    }
+}
+
+fn expect_index(expect: &Expect, e: &[u8]) -> u64 {
+    *expect
+        .acked
+        .iter()
+        .find(|(_, v)| v.as_slice() == e)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn oversized_entry_is_refused_with_advice() {
+    let log = Log::create(MemoryStore::new(), config()).unwrap();
+    let err = log.append(&[vec![0u8; 10], vec![0u8; 65536]]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LogError::EntryTooLarge {
+                position: 1,
+                size: 65536
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("log its digest"), "{err}");
+    assert_eq!(log.size(), 0);
+    assert_eq!(log.append(&[vec![1u8; 65535]]).unwrap()[0].get(), 0);
+}
+
+#[test]
+fn concurrent_appends_are_group_committed() {
+    /// Delays the first checkpoint write so that other threads queue up behind it.
+    struct Slow(FaultyStore<MemoryStore>);
+    impl TileStore for Slow {
+        fn read(&self, p: &str) -> std::io::Result<Option<Vec<u8>>> {
+            self.0.read(p)
+        }
+        fn write(&self, p: &str, d: &[u8], m: WriteMode) -> std::io::Result<()> {
+            if p == "checkpoint" && self.0.checkpoint_writes.load(Ordering::SeqCst) == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            self.0.write(p, d, m)
+        }
+        fn list(&self) -> std::io::Result<Vec<String>> {
+            self.0.list()
+        }
+    }
+    let log = Log::create(
+        Slow(FaultyStore::new(MemoryStore::new(), None, Fault::Before)),
+        config(),
+    )
+    .unwrap();
+    let threads = 4;
+    let per = 25;
+    let results: Vec<Vec<(Vec<u8>, u64)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let log = &log;
+                s.spawn(move || {
+                    (0..per)
+                        .map(|i| {
+                            let e = format!("t{t} e{i}").into_bytes();
+                            let idx = log.append(&[e.clone()]).unwrap();
+                            (e, idx[0].get())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut expect = Expect::default();
+    for (e, i) in results.into_iter().flatten() {
+        expect.ack(&[e], &[poex_log::file::LogIndex(i)]);
+    }
+    assert_eq!(expect.acked.len(), threads * per);
+    assert_eq!(log.size(), (threads * per) as u64);
+    check_log(&log, &mut expect, 7);
+    let commits = log.store().0.checkpoint_writes.load(Ordering::SeqCst) - 1;
+    assert!(
+        commits < threads * per,
+        "{commits} commits for {} appends: no batching",
+        threads * per
+    );
+}
+
+/// Sunlight-style: inject a fault at every write of the script, both before and after the write
+/// lands; reopen and check the whole log after each step, then finish the script.
+#[test]
+fn a_fault_at_any_write_loses_nothing_acknowledged() {
+    // Count the writes of a clean run.
+    let clean = Arc::new(FaultyStore::new(MemoryStore::new(), None, Fault::Before));
+    {
+        let log = Log::create(&*clean, config()).unwrap();
+        for batch in script() {
+            log.append(&batch).unwrap();
+        }
+    }
+    let total = clean.writes.load(Ordering::SeqCst);
+    assert!(total > 20, "only {total} writes");
+    let mut faults_hit = 0;
+    for fail_at in 0..total {
+        for fault in [Fault::Before, Fault::After] {
+            let mem = MemoryStore::new();
+            let faulty = FaultyStore::new(&mem, Some(fail_at), fault);
+            let mut expect = Expect::default();
+            let ctx = format!("fault {fault:?} at write {fail_at}");
+            let mut log = match Log::create(&faulty, config()) {
+                Ok(log) => Some(log),
+                Err(_) => None,
+            };
+            let mut failed = log.is_none();
+            for batch in script() {
+                if !failed {
+                    let l = log.as_ref().unwrap();
+                    match l.append(&batch) {
+                        Ok(idx) => expect.ack(&batch, &idx),
+                        Err(e) => {
+                            failed = true;
+                            faults_hit += 1;
+                            assert!(matches!(e, LogError::Failed(_)), "{ctx}: {e}");
+                            // The handle refuses further appends until reopened.
+                            assert!(l.append(&[b"more"]).is_err(), "{ctx}");
+                        }
+                    }
+                }
+                if failed {
+                    // "Restart": reopen on the store as the crash left it (no more faults).
+                    drop(log.take());
+                    let reopened = match Log::open(&mem, config()) {
+                        Ok(l) => l,
+                        Err(LogError::NoLog) if mem.list().unwrap().is_empty() => {
+                            Log::create(&mem, config()).unwrap()
+                        }
+                        Err(e) => panic!("{ctx}: reopen: {e}"),
+                    };
+                    check_log(&reopened, &mut expect, 31);
+                    // Append the rest of the script on the recovered log.
+                    let idx = reopened
+                        .append(&batch)
+                        .unwrap_or_else(|e| panic!("{ctx}: append after recovery: {e}"));
+                    expect.ack(&batch, &idx);
+                    check_log(&reopened, &mut expect, 31);
+                    drop(reopened);
+                }
+            }
+            let last = Log::open(&mem, config()).unwrap();
+            check_log(&last, &mut expect, 31);
+            assert_eq!(last.size(), 563, "{ctx}");
+        }
+    }
+    assert!(faults_hit >= total, "faults hit: {faults_hit}");
+}
+
+#[test]
+fn recovery_rolls_forward_a_batch_written_but_not_checkpointed() {
+    let mem = MemoryStore::new();
+    drop(Log::create(&mem, config()).unwrap());
+    // Writes of a 300-entry batch from size 0: 2 bundles, level-0 tiles 0 and 1.p/44, level-1
+    // tile 0.p/1, then the checkpoint (write 5): fail exactly there.
+    let faulty = FaultyStore::new(&mem, Some(5), Fault::Before);
+    let log = Log::open(&faulty, config()).unwrap();
+    let batch: Vec<Vec<u8>> = (0..300).map(|i| entry(9, i)).collect();
+    assert!(log.append(&batch).is_err());
+    drop(log);
+    let report = validate(&mem, &*config().verifier);
+    assert!(
+        !report.extra.is_empty(),
+        "the batch's files are beyond the checkpoint"
+    );
+    let log = Log::open(&mem, config()).unwrap();
+    assert_eq!(log.size(), 300, "rolled forward");
+    let mut expect = Expect::default();
+    check_log(&log, &mut expect, 50);
+    assert_eq!(log.entry(299).unwrap(), entry(9, 299));
+    // The retry of the unacknowledged append deduplicates to the same indexes.
+    let idx = log.append(&batch).unwrap();
+    assert_eq!(
+        idx.iter().map(|i| i.get()).collect::<Vec<_>>(),
+        (0..300).collect::<Vec<_>>()
+    );
+    assert_eq!(log.size(), 300);
+}
+
+/// A log on disk with old partial tiles, for the tamper tests: sizes 100, 256, 300, 600.
+fn tamper_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(FileStore::open(dir.path()).unwrap(), config()).unwrap();
+    let mut n = 0;
+    for size in [100, 256, 300, 600] {
+        let batch: Vec<Vec<u8>> = (n..size).map(|i| entry(0, i)).collect();
+        log.append(&batch).unwrap();
+        n = size;
+    }
+    assert!(validate(log.store(), &*config().verifier).is_ok());
+    dir
+}
+
+fn report_of(dir: &tempfile::TempDir) -> poex_log::file::Report {
+    validate(&FileStore::open(dir.path()).unwrap(), &*config().verifier)
+}
+
+fn flip(dir: &tempfile::TempDir, path: &str, at: usize) {
+    let p = dir.path().join(path);
+    let mut b = std::fs::read(&p).unwrap();
+    b[at] ^= 0x01;
+    std::fs::write(&p, b).unwrap();
+}
+
+fn open_error(dir: &tempfile::TempDir) -> LogError {
+    match Log::open(FileStore::open(dir.path()).unwrap(), config()) {
+        Ok(_) => panic!("a damaged log opened"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn tamper_flipped_tile_byte_is_named() {
+    for path in ["tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"] {
+        let dir = tamper_fixture();
+        flip(&dir, path, 40);
+        let r = report_of(&dir);
+        assert_eq!(r.modified, vec![path.to_string()], "{r:#?}");
+        assert!(
+            r.missing.is_empty() && r.extra.is_empty() && r.root_matches,
+            "{r:#?}"
+        );
+        let err = open_error(&dir);
+        let msg = err.to_string();
+        assert!(
+            matches!(&err, LogError::Corrupt { path: p, .. } if p == path),
+            "{msg}"
+        );
+        assert!(msg.contains("poex audit validate"), "{msg}");
+    }
+}
+
+#[test]
+fn tamper_old_partial_tile_and_bundles_are_named() {
+    for path in [
+        "tile/0/000.p/100",
+        "tile/entries/000.p/100",
+        "tile/entries/001",
+        "tile/entries/002.p/88",
+    ] {
+        let dir = tamper_fixture();
+        flip(&dir, path, 9);
+        let r = report_of(&dir);
+        assert_eq!(r.modified, vec![path.to_string()], "{r:#?}");
+        assert!(r.missing.is_empty() && r.extra.is_empty(), "{r:#?}");
+    }
+    // The partial bundle is read on open: refused there too.
+    let dir = tamper_fixture();
+    flip(&dir, "tile/entries/002.p/88", 9);
+    assert!(
+        matches!(open_error(&dir), LogError::Corrupt { path, index: Some(512), .. } if path == "tile/entries/002.p/88")
+    );
+}
+
+#[test]
+fn tamper_deleted_bundle_is_named_missing() {
+    let dir = tamper_fixture();
+    std::fs::remove_file(dir.path().join("tile/entries/001")).unwrap();
+    let r = report_of(&dir);
+    assert_eq!(r.missing, vec!["tile/entries/001".to_string()], "{r:#?}");
+    assert!(
+        r.modified.is_empty() && r.extra.is_empty() && r.root_matches,
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn tamper_truncated_files_are_named() {
+    for (path, len) in [
+        ("tile/0/000", 100),
+        ("tile/entries/002.p/88", 50),
+        ("tile/0/002.p/88", 0),
+    ] {
+        let dir = tamper_fixture();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(path))
+            .unwrap();
+        f.set_len(len).unwrap();
+        let r = report_of(&dir);
+        assert_eq!(r.modified, vec![path.to_string()], "{r:#?}");
+        assert!(r.missing.is_empty() && r.extra.is_empty(), "{r:#?}");
+        let msg = open_error(&dir).to_string();
+        assert!(
+            msg.contains(path) && msg.contains("poex audit validate"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn tamper_checkpoint_and_extra_files_are_named() {
+    let dir = tamper_fixture();
+    let cp = dir.path().join("checkpoint");
+    let text = std::fs::read_to_string(&cp)
+        .unwrap()
+        .replace("\n600\n", "\n599\n");
+    std::fs::write(&cp, text).unwrap();
+    let r = report_of(&dir);
+    assert_eq!(r.modified, vec!["checkpoint".to_string()], "{r:#?}");
+    assert!(r.checkpoint_error.is_some());
+    assert!(matches!(open_error(&dir), LogError::Checkpoint { .. }));
+
+    let dir = tamper_fixture();
+    std::fs::write(dir.path().join("tile/0/007"), [0u8; 32]).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"hi").unwrap();
+    let r = report_of(&dir);
+    assert_eq!(
+        r.extra,
+        vec!["notes.txt".to_string(), "tile/0/007".to_string()],
+        "{r:#?}"
+    );
+    assert!(r.modified.is_empty() && r.missing.is_empty());
+}
+
+#[test]
+fn create_refuses_a_non_empty_store_and_open_an_empty_one() {
+    let mem = MemoryStore::new();
+    assert!(matches!(Log::open(&mem, config()), Err(LogError::NoLog)));
+    mem.set("tile/0/000", Some(vec![0; 32]));
+    assert!(matches!(
+        Log::create(&mem, config()),
+        Err(LogError::NotEmpty { .. })
+    ));
+}
