@@ -312,13 +312,12 @@ fn tamper_object(object: &Path) {
     // Objects are read-only; an attacker with access to the store changes that first.
     let file = if object.is_dir() {
         fs::set_permissions(object, fs::Permissions::from_mode(0o755)).unwrap();
-        let f = fs::read_dir(object)
+        fs::read_dir(object)
             .unwrap()
             .next()
             .unwrap()
             .unwrap()
-            .path();
-        f
+            .path()
     } else {
         object.to_owned()
     };
