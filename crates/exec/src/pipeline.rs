@@ -223,7 +223,7 @@ impl Processor<'_> {
         let processor_id = self.signer.public_key().key_id().to_string();
 
         reporter.stage("checking the request signature and the registry");
-        let checked = match self.check_request(envelope.clone(), &job_id, reporter) {
+        let checked = match self.check_request(envelope.clone(), reporter) {
             Ok(c) => c,
             Err(refusal) => {
                 let requester = refusal
@@ -354,7 +354,6 @@ impl Processor<'_> {
             &job_id,
             ext,
             checked.resolved,
-            &checked.requester,
             &checked.request.envelope.payload,
             started,
             finished,
@@ -449,7 +448,6 @@ impl Processor<'_> {
             &job_id,
             ext,
             resolved,
-            &requester_id,
             &argv_json,
             started,
             finished,
@@ -515,7 +513,6 @@ impl Processor<'_> {
     fn check_request(
         &self,
         envelope: Envelope,
-        job_id: &str,
         reporter: &dyn Reporter,
     ) -> Result<Checked, Box<Refusal>> {
         let request = SignedRequest::open(envelope)
@@ -600,7 +597,6 @@ impl Processor<'_> {
             }
             resolved.push(descriptor(record, role));
         }
-        let _ = job_id;
         Ok(Checked {
             request,
             requester,
@@ -659,7 +655,6 @@ impl Processor<'_> {
         job_id: &str,
         ext: Map<String, Value>,
         resolved: Vec<ResourceDescriptor>,
-        requester: &str,
         request_bytes: &[u8],
         started: String,
         finished: String,
@@ -755,7 +750,6 @@ impl Processor<'_> {
             byproducts: vec![log_rd, outcome_descriptor(outcome_json)],
             fallback_subject: request_subject(request_bytes),
         };
-        let _ = requester;
         let receipt = facts
             .sign(self.signer)
             .map_err(|e| PipelineError::Receipt(e.to_string()))?;
