@@ -638,8 +638,17 @@ fn limits_end_the_job_with_a_recorded_status() {
         "alg/exit.py",
         "import sys\nprint('bad input')\nsys.exit(7)\n",
     );
+    env.write("alg/bomb.sh", "bomb() { bomb | bomb & }; bomb\nsleep 60\n");
+    env.write(
+        "alg/hog.py",
+        "x = []\nwhile True:\n    x.append(bytearray(1 << 24))\n",
+    );
     env.write("data.csv", "a\n1\n");
-    for name in ["loop", "big", "exit"] {
+    let entry = |name: &str| match name {
+        "bomb" => "sh bomb.sh".to_owned(),
+        n => format!("python3 {n}.py"),
+    };
+    for name in ["loop", "big", "exit", "bomb", "hog"] {
         env.ok(&[
             "publish",
             "algorithm",
@@ -647,13 +656,13 @@ fn limits_end_the_job_with_a_recorded_status() {
             "--name",
             &format!("{name}-alg"),
             "--entrypoint",
-            &format!("python3 {name}.py"),
+            &entry(name),
         ]);
     }
     // The folder is one object; three names share it with different entrypoints.
     env.ok(&[
         "publish", "dataset", "data.csv", "--name", "d", "--allow", "loop-alg", "--allow",
-        "big-alg", "--allow", "exit-alg",
+        "big-alg", "--allow", "exit-alg", "--allow", "bomb-alg", "--allow", "hog-alg",
     ]);
     let cases = [
         ("loop-alg", vec!["--cpu-seconds", "1"], "cpu-time-exceeded"),
@@ -663,6 +672,14 @@ fn limits_end_the_job_with_a_recorded_status() {
             "output-limit-exceeded",
         ),
         ("exit-alg", vec![], "failed"),
+        // The fork bomb hits the process limit and keeps trying until the wall clock ends it.
+        (
+            "bomb-alg",
+            vec!["--processes", "16", "--wall-seconds", "3"],
+            "wall-time-exceeded",
+        ),
+        // Allocation fails at the memory limit; Python exits with MemoryError.
+        ("hog-alg", vec!["--memory-mib", "256"], "failed"),
     ];
     for (alg, limits, status) in cases {
         let out = format!("job-{alg}");
@@ -674,6 +691,8 @@ fn limits_end_the_job_with_a_recorded_status() {
         assert_eq!(outcome(&st)["status"], status, "{alg}");
         env.ok(&["verify", &out]);
     }
+    let hog_log = fs::read_to_string(env.path("job-hog-alg/execution.log")).unwrap();
+    assert!(hog_log.contains("MemoryError"), "{hog_log}");
     let big = fs::metadata(env.path("job-big-alg/results/big"))
         .unwrap()
         .len();
