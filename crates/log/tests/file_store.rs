@@ -180,13 +180,23 @@ fn a_fault_at_any_write_loses_nothing_acknowledged() {
                 Err(_) => None,
             };
             let mut failed = log.is_none();
+            let mut recovered: Option<Log<&MemoryStore>> = None;
             for batch in script() {
+                if let Some(r) = &recovered {
+                    let idx = r
+                        .append(&batch)
+                        .unwrap_or_else(|e| panic!("{ctx}: append after recovery: {e}"));
+                    expect.ack(&batch, &idx);
+                    continue;
+                }
                 if !failed {
                     let l = log.as_ref().unwrap();
                     match l.append(&batch) {
-                        Ok(idx) => expect.ack(&batch, &idx),
+                        Ok(idx) => {
+                            expect.ack(&batch, &idx);
+                            continue;
+                        }
                         Err(e) => {
-                            failed = true;
                             faults_hit += 1;
                             assert!(matches!(e, LogError::Failed(_)), "{ctx}: {e}");
                             // The handle refuses further appends until reopened.
@@ -194,26 +204,24 @@ fn a_fault_at_any_write_loses_nothing_acknowledged() {
                         }
                     }
                 }
-                if failed {
-                    // "Restart": reopen on the store as the crash left it (no more faults).
-                    drop(log.take());
-                    let reopened = match Log::open(&mem, config()) {
-                        Ok(l) => l,
-                        Err(LogError::NoLog) if mem.list().unwrap().is_empty() => {
-                            Log::create(&mem, config()).unwrap()
-                        }
-                        Err(e) => panic!("{ctx}: reopen: {e}"),
-                    };
-                    check_log(&reopened, &mut expect, 31);
-                    // Append the rest of the script on the recovered log.
-                    let idx = reopened
-                        .append(&batch)
-                        .unwrap_or_else(|e| panic!("{ctx}: append after recovery: {e}"));
-                    expect.ack(&batch, &idx);
-                    check_log(&reopened, &mut expect, 31);
-                    drop(reopened);
-                }
+                // "Restart": reopen on the store as the fault left it (no more faults), check
+                // the whole log, then redo the failed step and go on with the script.
+                drop(log.take());
+                let reopened = match Log::open(&mem, config()) {
+                    Ok(l) => l,
+                    Err(LogError::NoLog) if mem.list().unwrap().is_empty() => {
+                        Log::create(&mem, config()).unwrap()
+                    }
+                    Err(e) => panic!("{ctx}: reopen: {e}"),
+                };
+                check_log(&reopened, &mut expect, 31);
+                let idx = reopened
+                    .append(&batch)
+                    .unwrap_or_else(|e| panic!("{ctx}: append after recovery: {e}"));
+                expect.ack(&batch, &idx);
+                recovered = Some(reopened);
             }
+            drop(recovered);
             let last = Log::open(&mem, config()).unwrap();
             check_log(&last, &mut expect, 31);
             assert_eq!(last.size(), 563, "{ctx}");

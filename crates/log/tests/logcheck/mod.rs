@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use poex_log::file::{Log, LogConfig, TileStore, WriteMode, validate};
 use poex_log::note::Ed25519Signer;
 use poex_log::proof::{verify_consistency, verify_inclusion};
+use poex_log::tile::{BundleId, EntryBundle};
 use poex_log::{Hash, leaf_hash};
 
 pub const ORIGIN: &str = "example.com/poex-test-log";
@@ -115,9 +116,23 @@ pub fn check_log<S: TileStore>(log: &Log<S>, expect: &mut Expect, proof_stride: 
     let (cp, _) = log.checkpoint().expect("checkpoint verifies");
     let size = cp.size.get();
     assert_eq!(log.root(size).unwrap(), cp.root, "root from tiles");
+    // Every acknowledged entry, read bundle by bundle (each bundle decoded once).
+    let mut bundles: BTreeMap<u64, EntryBundle> = BTreeMap::new();
     for (n, (&i, e)) in expect.acked.iter().enumerate() {
         assert!(i < size, "acknowledged index {i} beyond size {size}");
-        assert_eq!(&log.entry(i).unwrap(), e, "entry {i}");
+        let id = BundleId::for_entry(i, size).unwrap();
+        let bundle = bundles.entry(id.index).or_insert_with(|| {
+            let bytes = log
+                .store()
+                .read(&id.path())
+                .unwrap()
+                .expect("bundle present");
+            EntryBundle::decode(&bytes).unwrap()
+        });
+        assert_eq!(&bundle.entries()[(i % 256) as usize], e, "entry {i}");
+        if n % proof_stride == 0 {
+            assert_eq!(&log.entry(i).unwrap(), e, "entry {i} through Log::entry");
+        }
         if n % proof_stride == 0 || n + 1 == expect.acked.len() {
             let proof = log.inclusion_proof(i, size).unwrap();
             verify_inclusion(&leaf_hash(e), i, size, &proof, &cp.root)
