@@ -4,6 +4,10 @@
 //! The child is this test binary re-executed with `POEX_LOG_CRASH_CHILD` set: its `crash_child`
 //! test appends from three threads and writes `ACK <index> <entry>` to stdout (unbuffered, not
 //! captured by the test harness) after each append returns.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
 
 mod logcheck;
 
@@ -112,7 +116,7 @@ fn kill_9_at_random_points_loses_nothing_acknowledged() {
         });
         // One run in eight is killed at a random time from spawn (often during open and
         // recovery); the others at a random time after the log opened (during appends).
-        if rng.next() % 8 != 0 {
+        if !rng.next().is_multiple_of(8) {
             let _ = ready_rx.recv_timeout(Duration::from_secs(10));
         }
         std::thread::sleep(Duration::from_micros(rng.next() % MAX_DELAY_MICROS));
@@ -141,7 +145,7 @@ fn kill_9_at_random_points_loses_nothing_acknowledged() {
         // Recovery through a normal open, then the checks.
         let log = Log::open(FileStore::open(dir.path()).unwrap(), config())
             .unwrap_or_else(|e| panic!("run {run} (seed {seed}): reopen: {e}"));
-        if run % 25 == 24 || run + 1 == CRASH_RUNS {
+        if (run + 1).is_multiple_of(25) || run + 1 == CRASH_RUNS {
             check_log(&log, &mut expect, 97);
         } else {
             quick_check(&log, &mut expect, run);

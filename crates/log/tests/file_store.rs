@@ -1,5 +1,9 @@
 //! The file-backed log: appends, reads, proofs, dedup across restarts, group commit, recovery
 //! from a fault at every write, and validation naming exactly the damaged file.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
 
 mod logcheck;
 
@@ -54,7 +58,7 @@ fn append_read_prove_and_dedup_across_restart() {
     );
     let new = log.append(&[b"fresh".to_vec()]).unwrap();
     assert_eq!(new[0].get(), 563);
-    expect.ack(&[b"fresh".to_vec()], &new);
+    expect.ack(std::slice::from_ref(&b"fresh".to_vec()), &new);
     check_log(&log, &mut expect, 13);
     // The layout is C2SP tlog-tiles.
     for path in [
@@ -130,7 +134,7 @@ fn concurrent_appends_are_group_committed() {
                     (0..per)
                         .map(|i| {
                             let e = format!("t{t} e{i}").into_bytes();
-                            let idx = log.append(&[e.clone()]).unwrap();
+                            let idx = log.append(std::slice::from_ref(&e)).unwrap();
                             (e, idx[0].get())
                         })
                         .collect()
@@ -175,11 +179,8 @@ fn a_fault_at_any_write_loses_nothing_acknowledged() {
             let faulty = FaultyStore::new(&mem, Some(fail_at), fault);
             let mut expect = Expect::default();
             let ctx = format!("fault {fault:?} at write {fail_at}");
-            let mut log = match Log::create(&faulty, config()) {
-                Ok(log) => Some(log),
-                Err(_) => None,
-            };
-            let mut failed = log.is_none();
+            let mut log = Log::create(&faulty, config()).ok();
+            let failed = log.is_none();
             let mut recovered: Option<Log<&MemoryStore>> = None;
             for batch in script() {
                 if let Some(r) = &recovered {

@@ -36,10 +36,13 @@ pub struct Log<S> {
     published: RwLock<Published>,
 }
 
+/// What one `append` call gets back from the leader that committed it.
+type Outcome = Result<Vec<LogIndex>, Arc<LogError>>;
+
 struct Queue {
     next_ticket: u64,
     pending: Vec<(u64, Vec<Vec<u8>>)>,
-    done: HashMap<u64, Result<Vec<LogIndex>, Arc<LogError>>>,
+    done: HashMap<u64, Outcome>,
     leader_active: bool,
 }
 
@@ -209,10 +212,7 @@ impl<S: TileStore> Log<S> {
     }
 
     /// Commits the queued appends as one batch; returns each ticket's result.
-    fn commit(
-        &self,
-        batch: Vec<(u64, Vec<Vec<u8>>)>,
-    ) -> Vec<(u64, Result<Vec<LogIndex>, Arc<LogError>>)> {
+    fn commit(&self, batch: Vec<(u64, Vec<Vec<u8>>)>) -> Vec<(u64, Outcome)> {
         let mut seq = lock(&self.seq);
         let fail_all = |batch: Vec<(u64, Vec<Vec<u8>>)>, e: &Arc<LogError>| {
             batch

@@ -208,7 +208,13 @@ pub fn validate<S: TileStore + ?Sized>(store: &S, verifier: &dyn Verifier) -> Re
     // Everything else: older partial versions must be prefixes of the current ones.
     let listed = match store.list() {
         Ok(l) => l,
-        Err(_) => Vec::new(),
+        Err(e) => {
+            // Cannot look for extra files; say so rather than report a clean store.
+            report
+                .extra
+                .push(format!("(listing the store failed: {e})"));
+            Vec::new()
+        }
     };
     for path in listed {
         if path == CHECKPOINT_PATH || expected_paths.contains(&path) || bundle_paths.contains(&path)

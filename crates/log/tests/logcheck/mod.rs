@@ -1,6 +1,10 @@
 //! Shared helpers for the file-store tests: a test log config, a fault-injecting store and the
 //! whole-log check run after every step.
 #![allow(dead_code)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
 
 use std::collections::BTreeMap;
 use std::io;
