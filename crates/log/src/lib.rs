@@ -1,4 +1,4 @@
-//! poex-log: the pure half of the poex transparency log.
+//! poex-log: the poex transparency log: pure formats and arithmetic, plus a crash-safe store.
 //!
 //! A transparency log is an append-only Merkle tree: a signed *checkpoint* commits to the tree's
 //! size and root, an *inclusion proof* shows an entry is in it, a *consistency proof* shows a
@@ -12,6 +12,7 @@
 //! | [`note`] | c2sp.org/signed-note | [`note::open`], [`note::sign`], Ed25519 [`note::Ed25519Signer`] / [`note::Ed25519Verifier`] and their key strings |
 //! | [`checkpoint`] | c2sp.org/tlog-checkpoint | [`Checkpoint`], [`checkpoint::Origin`], [`checkpoint::TreeSize`] |
 //! | [`tile`] | c2sp.org/tlog-tiles | tile and bundle paths and encodings, [`tile::integrate`], [`tile::TileHashReader`] |
+//! | [`file`] | tlog-tiles on disk | [`file::TileStore`] (durability contract), [`file::FileStore`], the [`file::Log`] sequencer (group commit, dedup, recovery), [`file::validate`] |
 //!
 //! How they fit: entries go through [`tile::integrate`], which returns the tiles and entry
 //! bundles to persist and the new root; the log then signs a [`Checkpoint`] of the new size and
@@ -19,8 +20,9 @@
 //! [`tile::TileHashReader`] and verified with [`proof::verify_inclusion`] and
 //! [`proof::verify_consistency`] against a checkpoint opened with the log's verifier key.
 //!
-//! What this crate does **not** do: no file or network I/O, no clock, no randomness, no async.
-//! Storage is the caller's: [`tile::integrate`] reads the few tiles it needs through the
+//! What the pure modules (all but [`file`]) do **not** do: no file or network I/O, no clock, no
+//! randomness, no async. [`file`] is the only module that touches storage, through the narrow
+//! [`file::TileStore`] trait, synchronously. In the pure layer storage is the caller's: [`tile::integrate`] reads the few tiles it needs through the
 //! [`tile::TileSource`] trait and hands back what to write. Keys come in as seeds or key strings;
 //! generating them is the caller's job. Tiles read from an untrusted source are not
 //! authenticated here; proofs made from them are, when verified against a signed checkpoint.
