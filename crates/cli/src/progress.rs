@@ -30,6 +30,10 @@ impl Bars {
 }
 
 impl Reporter for Bars {
+    fn wants_bytes(&self) -> bool {
+        !self.quiet && !ProgressDrawTarget::stderr().is_hidden()
+    }
+
     fn stage(&self, what: &str) {
         if !self.quiet && console_is_tty() {
             eprintln!("  {what}");

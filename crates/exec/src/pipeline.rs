@@ -48,6 +48,11 @@ use crate::sandbox::{self, Limits, Mount, Outcome, Spec, Termination};
 
 /// Receives progress from a long job; every method has a do-nothing default.
 pub trait Reporter: Sync {
+    /// Whether byte counts are wanted at all; when not, poex skips the extra walk that sizes
+    /// a folder before hashing it.
+    fn wants_bytes(&self) -> bool {
+        false
+    }
     /// A new stage starts (`"verifying dataset cohort"`).
     fn stage(&self, _what: &str) {}
     /// A byte-counted step of `total` bytes starts.
@@ -900,8 +905,10 @@ fn hash_with_progress(
         path: path.to_owned(),
         message: e.to_string(),
     };
-    let total = total_size(path).map_err(|e| material(&e))?;
-    reporter.begin_bytes(&format!("hashing {}", path.display()), total);
+    if reporter.wants_bytes() {
+        let total = total_size(path).map_err(|e| material(&e))?;
+        reporter.begin_bytes(&format!("hashing {}", path.display()), total);
+    }
     let tree = hash_tree(path, algorithms, &|n| reporter.advance(n));
     reporter.end_bytes();
     tree.map_err(|e| material(&e))
