@@ -12,7 +12,7 @@
 //! | [`note`] | c2sp.org/signed-note | [`note::open`], [`note::sign`], Ed25519 [`note::Ed25519Signer`] / [`note::Ed25519Verifier`] and their key strings |
 //! | [`checkpoint`] | c2sp.org/tlog-checkpoint | [`Checkpoint`], [`checkpoint::Origin`], [`checkpoint::TreeSize`] |
 //! | [`tile`] | c2sp.org/tlog-tiles | tile and bundle paths and encodings, [`tile::integrate`], [`tile::TileHashReader`] |
-//! | [`file`] | tlog-tiles on disk | [`file::TileStore`] (durability contract), [`file::FileStore`], the [`file::Log`] sequencer (group commit, dedup, recovery), [`file::validate`] |
+//! | [`file`](mod@file) | tlog-tiles on disk | [`file::TileStore`] (durability contract), [`file::FileStore`], the [`file::Log`] sequencer (group commit, dedup, recovery), [`file::validate`] |
 //!
 //! How they fit: entries go through [`tile::integrate`], which returns the tiles and entry
 //! bundles to persist and the new root; the log then signs a [`Checkpoint`] of the new size and
@@ -20,8 +20,8 @@
 //! [`tile::TileHashReader`] and verified with [`proof::verify_inclusion`] and
 //! [`proof::verify_consistency`] against a checkpoint opened with the log's verifier key.
 //!
-//! What the pure modules (all but [`file`]) do **not** do: no file or network I/O, no clock, no
-//! randomness, no async. [`file`] is the only module that touches storage, through the narrow
+//! What the pure modules (all but [`file`](mod@file)) do **not** do: no file or network I/O, no clock, no
+//! randomness, no async. [`file`](mod@file) is the only module that touches storage, through the narrow
 //! [`file::TileStore`] trait, synchronously. In the pure layer storage is the caller's: [`tile::integrate`] reads the few tiles it needs through the
 //! [`tile::TileSource`] trait and hands back what to write. Keys come in as seeds or key strings;
 //! generating them is the caller's job. Tiles read from an untrusted source are not
