@@ -505,3 +505,131 @@ fn reserved_mount_points_are_refused() {
         Err(SandboxError::InvalidSpec { .. })
     ));
 }
+
+/// Calls each system call through `ctypes` and prints `name return errno`.
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_PROBE: &str = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def call(name, nr, *args):
+    ctypes.set_errno(0)
+    ret = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+    print(name, ret, ctypes.get_errno() if ret == -1 else 0, flush=True)
+call("ptrace_traceme", 101, 0, 0, 0, 0)          # PTRACE_TRACEME: 0 without the filter
+call("perf_event_open", 298, 0, 0, -1, -1, 0)    # NULL attr: EFAULT without the filter
+call("io_uring_setup", 425, 1, 0)                # NULL params: EFAULT without the filter
+call("keyctl", 250, 0, -3, 0)                    # session keyring id: a number without it
+call("unshare_newns", 272, 0x20000)              # CLONE_NEWNS: EPERM anyway (no capability)
+call("unshare_nothing", 272, 0)                  # a no-op: 0 without the filter
+call("x32_getpid", 0x40000000 + 39)              # x32 ABI: ENOSYS or a pid without it
+call("getpid", 39)                               # allowed: pid 2 in the sandbox
+"#;
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn seccomp_denies_escape_system_calls_with_eperm() {
+    let job = Job::new();
+    let outcome = python(&job, SYSCALL_PROBE, quick());
+    let text = log(&outcome);
+    assert_eq!(outcome.termination, Termination::Exited(0), "log: {text}");
+    let results: Vec<(&str, i64, i32)> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0], f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    let denied = [
+        "ptrace_traceme",
+        "perf_event_open",
+        "io_uring_setup",
+        "keyctl",
+        "unshare_newns",
+        "unshare_nothing",
+        "x32_getpid",
+    ];
+    assert_eq!(results.len(), denied.len() + 1, "log: {text}");
+    let names: Vec<&str> = results.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(names[..denied.len()], denied, "log: {text}");
+    let not_denied: Vec<_> = results[..denied.len()]
+        .iter()
+        .filter(|(_, ret, errno)| (*ret, *errno) != (-1, libc::EPERM))
+        .collect();
+    assert!(not_denied.is_empty(), "not EPERM: {not_denied:?}");
+    assert_eq!(results[denied.len()], ("getpid", 2, 0), "log: {text}");
+    assert_eq!(outcome.profile.seccomp, sandbox::seccomp::description());
+    assert!(
+        outcome
+            .profile
+            .seccomp
+            .starts_with("deny-list v1: 47 syscalls"),
+        "{}",
+        outcome.profile.seccomp
+    );
+}
+
+/// `int 0x80` (the i386 ABI, with its own numbers) from a 64-bit process: the filter sees
+/// another `arch` and kills the process with `SIGSYS`.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn seccomp_kills_i386_system_calls() {
+    let code = r#"
+import ctypes, mmap
+code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (i386 getpid); int 0x80; ret
+buf = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+buf.write(code)
+addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+print("pid", ctypes.CFUNCTYPE(ctypes.c_int)(addr)(), flush=True)
+"#;
+    let job = Job::new();
+    // Only meaningful where the kernel runs i386 calls at all (ia32 emulation).
+    let host = std::process::Command::new("python3")
+        .args(["-c", code])
+        .output()
+        .unwrap();
+    if !host.status.success() {
+        eprintln!("skipped: this kernel does not run i386 system calls ({host:?})");
+        return;
+    }
+    let outcome = python(&job, code, quick());
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(128 + libc::SIGSYS),
+        "log: {}",
+        log(&outcome)
+    );
+    assert_eq!(log(&outcome), "");
+}
+
+#[test]
+fn an_ordinary_job_runs_under_seccomp() {
+    let job = Job::new();
+    let code = r#"
+import concurrent.futures, os, subprocess, sys, tempfile
+rows = [int(l) for l in open('/data/numbers.csv')]
+with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+    squares = list(pool.map(lambda x: x * x, rows))
+child = subprocess.run([sys.executable, '-c', 'import sys; print(sum(map(int, sys.argv[1:])))'] + [str(s) for s in squares], capture_output=True, text=True, check=True)
+shell = subprocess.run(['sh', '-c', 'echo $((1 + 2))'], capture_output=True, text=True, check=True)
+with tempfile.NamedTemporaryFile('w', dir='/tmp') as t:
+    t.write('scratch')
+    t.flush()
+os.makedirs('/out/sub', exist_ok=True)
+with open('/out/sub/result.txt', 'w') as f:
+    f.write(child.stdout.strip() + ' ' + shell.stdout.strip() + '\n')
+print('ok', len(os.urandom(16)))
+"#;
+    let outcome = python(&job, code, quick());
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "log: {}",
+        log(&outcome)
+    );
+    assert_eq!(log(&outcome), "ok 16\n");
+    assert_eq!(
+        fs::read_to_string(job.path("out/sub/result.txt")).unwrap(),
+        "14 3\n"
+    );
+}

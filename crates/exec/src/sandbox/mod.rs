@@ -9,8 +9,11 @@
 //! What it stops and what it does not is in `docs/sandbox.md`. In short: the job sees `/usr`,
 //! a small secret-free subset of `/etc`, its inputs (read-only), `/out` (writable), a private
 //! size-limited `/tmp`, and nothing else of the host; it has no network; it runs in new user,
-//! mount, pid, net, ipc, uts and cgroup namespaces. There is no seccomp filter yet, so the whole
-//! kernel system-call surface is reachable.
+//! mount, pid, net, ipc, uts and cgroup namespaces. On x86_64 a [`seccomp`] filter makes the
+//! system calls of [`seccomp::DENIED_SYSCALLS`] (ptrace, bpf, perf_event_open, io_uring, keyctl,
+//! mount and namespace calls, ...) fail with `EPERM`, refuses the x32 ABI and kills a process
+//! that makes i386 calls; every other system call is allowed, so most of the kernel's surface
+//! is still reachable. Elsewhere there is no filter, and the profile says so (`seccomp: none`).
 //!
 //! When poex runs as root the job runs as uid/gid 65534 (the kernel never enforces
 //! `RLIMIT_NPROC` for root, even inside a user namespace), the output folder is handed to that
@@ -42,6 +45,7 @@ use std::path::PathBuf;
 
 mod linux;
 mod profile;
+pub mod seccomp;
 
 pub use profile::{
     Access, Limits, Mount, Outcome, Profile, ProfileMount, Spec, Termination, Usage,

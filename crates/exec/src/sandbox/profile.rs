@@ -196,7 +196,9 @@ pub struct Profile {
     pub nproc_rlimit: u64,
     /// Names of the environment variables the job sees (values left out).
     pub env_keys: Vec<String>,
-    /// Seccomp filter applied: `none` for now.
+    /// Seccomp filter applied: on x86_64 `deny-list v1: 47 syscalls -> EPERM, x32 -> EPERM,
+    /// non-x86_64 -> kill` (the calls are [`DENIED_SYSCALLS`](super::seccomp::DENIED_SYSCALLS)),
+    /// elsewhere `none`.
     pub seccomp: String,
 }
 
