@@ -765,3 +765,25 @@ fn demo_runs_on_the_embedded_defaults() {
         .unwrap();
     assert!(again.status.success());
 }
+
+#[test]
+fn descriptors_poex_inherited_do_not_reach_the_job() {
+    let env = Env::new();
+    // The shell opens fd 9 without close-on-exec, as a service manager or a parent shell may.
+    let script = format!(
+        "exec 9</etc/hostname; exec {} --home {} exec -q --out out -- sh -c 'ls /proc/self/fd > out/fds'",
+        env!("CARGO_BIN_EXE_poex"),
+        env.home().display()
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(env.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let fds = fs::read_to_string(env.path("out/fds")).unwrap();
+    assert!(
+        !fds.lines().any(|l| l == "9"),
+        "fd 9 leaked into the job: {fds}"
+    );
+}

@@ -959,6 +959,9 @@ mod sys {
         }
     }
 
+    /// `close_range(2)` flag (linux/close_range.h): set close-on-exec instead of closing.
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
     impl ChildSetup {
         /// Runs in the forked child. Async-signal-safe: no allocation, no locks; only raw
         /// system calls on values the parent prepared, and `io::Error::last_os_error`, which
@@ -1025,6 +1028,21 @@ mod sys {
             for (resource, limit) in &self.rlimits {
                 // SAFETY: `limit` points to an initialised rlimit owned by `self`.
                 check(unsafe { libc::setrlimit(*resource, limit) })?;
+            }
+            // Descriptors poex itself inherited without close-on-exec (from a shell, a
+            // service manager) would otherwise pass through bwrap into the job. Mark every
+            // descriptor above stderr close-on-exec (std's own exec-error pipe already is),
+            // then clear the flag on exactly the ones bwrap needs. Best effort before Linux
+            // 5.11, which lacks CLOSE_RANGE_CLOEXEC: the call then fails and is ignored.
+            // SAFETY: close_range takes integers only; with CLOSE_RANGE_CLOEXEC it closes
+            // nothing, it only sets a flag on descriptors of this (forked) process.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
             }
             for &fd in &self.inherit {
                 // SAFETY: fcntl on an integer descriptor the parent opened and keeps open
