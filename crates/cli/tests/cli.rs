@@ -787,3 +787,28 @@ fn descriptors_poex_inherited_do_not_reach_the_job() {
         "fd 9 leaked into the job: {fds}"
     );
 }
+
+#[test]
+fn a_registry_record_edited_by_hand_refuses_the_job_without_panicking() {
+    let env = Env::new();
+    env.publish_sample();
+    let path = env.home().join("store/registry/datasets/cohort.json");
+    let mut record: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    record["digests"].as_object_mut().unwrap().remove("blake3");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+    let (_, stderr) = env.expect(
+        2,
+        &[
+            "run",
+            "--algorithm",
+            "count",
+            "--dataset",
+            "cohort",
+            "--out",
+            "job",
+        ],
+    );
+    assert!(stderr.contains("has no blake3 digest"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

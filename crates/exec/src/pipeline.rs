@@ -148,6 +148,9 @@ pub enum PipelineError {
         /// What went wrong.
         message: String,
     },
+    /// The object store or registry could not give what a verified job needs.
+    #[error("store: {0}")]
+    Store(String),
     /// Writing an audit event failed.
     #[error("audit trail: {0}")]
     Audit(String),
@@ -289,8 +292,8 @@ impl Processor<'_> {
         let alg_path = self
             .store
             .objects()
-            .path_of(blake3_of(alg))
-            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+            .path_of(blake3_of(alg).map_err(PipelineError::Store)?)
+            .map_err(|e| PipelineError::Store(e.to_string()))?;
         let (alg_mount, workdir) = match alg.layout {
             Layout::Directory => (PathBuf::from("/algo"), PathBuf::from("/algo")),
             _ => (
@@ -307,8 +310,8 @@ impl Processor<'_> {
             let host = self
                 .store
                 .objects()
-                .path_of(blake3_of(ds))
-                .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+                .path_of(blake3_of(ds).map_err(PipelineError::Store)?)
+                .map_err(|e| PipelineError::Store(e.to_string()))?;
             let at = format!("/data/{}", ds.name);
             data_paths.push(at.clone());
             read_only.push(Mount {
@@ -566,12 +569,13 @@ impl Processor<'_> {
         {
             let name = record.name.as_str();
             reporter.begin_bytes(&format!("verifying {role} {name}"), record.size);
+            let expected = *blake3_of(record)
+                .map_err(|reason| Refusal::new(Some(&requester), name, reason))?;
             let verified = self
                 .store
                 .objects()
-                .verify(blake3_of(record), &|n| reporter.advance(n));
+                .verify(&expected, &|n| reporter.advance(n));
             reporter.end_bytes();
-            let expected = *blake3_of(record);
             let actual = match verified {
                 Ok(tree) => tree.digests.blake3().copied(),
                 Err(ObjectError::Tampered { actual, .. }) => Some(actual),
@@ -866,13 +870,15 @@ fn pinned(record: &Record, wanted: &Digest, requester: &str) -> Result<(), Box<R
     Err(r)
 }
 
-fn blake3_of(record: &Record) -> &Digest {
-    // Registry records always carry both digests (Registry::add refuses others).
-    record.digests.blake3().unwrap_or_else(|| {
-        record
-            .digests
-            .sha256()
-            .expect("registry records carry sha256 and blake3")
+/// The BLAKE3 digest that names a record's object. `Registry::add` refuses records without
+/// one, but a record file edited by hand could lack it: that refuses the job, never panics.
+fn blake3_of(record: &Record) -> Result<&Digest, String> {
+    record.digests.blake3().ok_or_else(|| {
+        format!(
+            "registry record {} {:?} has no blake3 digest; the record is corrupt (re-publish the asset under a new name)",
+            record.kind,
+            record.name.as_str()
+        )
     })
 }
 
