@@ -25,7 +25,7 @@
 //! ```
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -975,16 +975,8 @@ fn to_json(envelope: &Envelope) -> Result<Vec<u8>, PipelineError> {
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` via a synced temp file and a rename, so a reader sees the old
-/// file or the whole new one, never a torn one.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    let tmp = sibling(path, ".tmp");
-    {
-        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io_err(path))
+    poex_store::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 fn secs(d: Duration) -> f64 {

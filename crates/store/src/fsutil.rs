@@ -43,6 +43,33 @@ pub(crate) fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
+/// Atomic overwrite: writes `bytes` to a uniquely named temp file beside `path`, syncs it,
+/// renames it over `path` and syncs the directory. A reader sees the old file or the whole
+/// new one; after `Ok` the new one survives a crash. If we crash before the rename, only a
+/// dot-named temp file is left, which readers skip.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(temp_name(""));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// A name for a temporary entry in a directory that readers skip: it starts with `.`, which
 /// no object digest and no registry name can.
 pub(crate) fn temp_name(suffix: &str) -> String {

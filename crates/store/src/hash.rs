@@ -86,6 +86,27 @@ pub struct Tree {
     pub total_bytes: u64,
 }
 
+impl Tree {
+    /// The tree of one regular file: its digests are the file's, its one entry is named by
+    /// the file name.
+    pub(crate) fn single_file(path: &Path, size: u64, digests: DigestSet) -> Tree {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Tree {
+            kind: Layout::File,
+            digests: digests.clone(),
+            files: vec![FileEntry {
+                path: name,
+                size,
+                digests,
+            }],
+            total_bytes: size,
+        }
+    }
+}
+
 /// Why a file or directory could not be hashed. Every variant names the path.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -184,20 +205,7 @@ pub fn hash_tree(
     match entry_kind(path)? {
         Layout::File => {
             let (digests, size) = hash_one(path, algorithms, progress)?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok(Tree {
-                kind: Layout::File,
-                digests: digests.clone(),
-                files: vec![FileEntry {
-                    path: name,
-                    size,
-                    digests,
-                }],
-                total_bytes: size,
-            })
+            Ok(Tree::single_file(path, size, digests))
         }
         Layout::Directory => {
             let walk = walk(path)?;

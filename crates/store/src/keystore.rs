@@ -7,7 +7,7 @@
 //! name, which fails if the name exists), so a crash never leaves a half-written key and a
 //! name is never overwritten.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use poex_core::keys::{KeyError, PublicKey, SecretKey};
 pub enum KeyFileError {
     /// The key name is not allowed.
     #[error(
-        "key name {0:?} is not allowed: use 1-64 of A-Z a-z 0-9 . _ - and do not start with '.' or '-'"
+        "key name {0:?} is not allowed: use 1-128 of A-Z a-z 0-9 . _ - and do not start with '.' or '-'"
     )]
     BadName(String),
     /// No key of that name.
@@ -154,8 +154,10 @@ impl Keystore {
             Err(e) => return Err(io_err(&path)(e)),
         }
         let public = key.public();
-        write_public(&self.public_path(name), &public)?;
-        sync_dir(&self.dir)?;
+        let pub_path = self.public_path(name);
+        crate::write_atomic(&pub_path, public.to_spki_pem().as_bytes())
+            .map_err(io_err(&pub_path))?;
+        crate::fsutil::fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
         Ok(public)
     }
 
@@ -221,35 +223,12 @@ pub fn load_public_file(path: &Path) -> Result<PublicKey, KeyFileError> {
     })
 }
 
-fn write_public(path: &Path, key: &PublicKey) -> Result<(), KeyFileError> {
-    let tmp = path.with_extension("pub.tmp");
-    {
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(key.to_spki_pem().as_bytes())
-            .map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    fs::rename(&tmp, path).map_err(io_err(path))
-}
-
-fn sync_dir(dir: &Path) -> Result<(), KeyFileError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
-}
-
+/// Key names follow the registry's naming rule (no separators, no leading dot or dash), so a
+/// name can never reach outside the key folder.
 fn check_name(name: &str) -> Result<(), KeyFileError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyFileError::BadName(name.to_owned()))
-    }
+    crate::registry::Name::new(name)
+        .map(drop)
+        .map_err(|_| KeyFileError::BadName(name.to_owned()))
 }
 
 #[cfg(test)]

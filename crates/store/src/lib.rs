@@ -71,6 +71,8 @@
 
 pub mod audit;
 mod fsutil;
+
+pub use fsutil::write_atomic;
 pub mod hash;
 pub mod keystore;
 pub mod objects;

@@ -145,20 +145,7 @@ impl Objects {
             Layout::File => {
                 let (digests, size) = copy_file(src, temp.path(), progress)?;
                 sync_files(&[temp.path().to_path_buf()])?;
-                let name = src
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                Tree {
-                    kind: Layout::File,
-                    digests: digests.clone(),
-                    files: vec![FileEntry {
-                        path: name,
-                        size,
-                        digests,
-                    }],
-                    total_bytes: size,
-                }
+                Tree::single_file(src, size, digests)
             }
             Layout::Directory => {
                 let walk = hash::walk(src)?;
