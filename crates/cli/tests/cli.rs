@@ -96,6 +96,22 @@ impl Env {
         ]);
     }
 
+    /// `poex run` of the sample algorithm on the sample dataset into `out`, expecting `code`.
+    fn run_count(&self, code: i32, out: &str) -> (String, String) {
+        self.expect(
+            code,
+            &[
+                "run",
+                "--algorithm",
+                "count",
+                "--dataset",
+                "cohort",
+                "--out",
+                out,
+            ],
+        )
+    }
+
     fn object_of(&self, name: &str) -> PathBuf {
         let (json, _) = self.ok(&["show", name, "--json"]);
         let v: Value = serde_json::from_str(&json).unwrap();
@@ -128,15 +144,7 @@ fn outcome(statement: &Value) -> Value {
 fn run_and_verify_end_to_end() {
     let env = Env::new();
     env.publish_sample();
-    let (stdout, _) = env.ok(&[
-        "run",
-        "--algorithm",
-        "count",
-        "--dataset",
-        "cohort",
-        "--out",
-        "job",
-    ]);
+    let (stdout, _) = env.run_count(0, "job");
     assert!(stdout.contains("succeeded"), "{stdout}");
     assert_eq!(
         fs::read_to_string(env.path("job/results/rows.txt")).unwrap(),
@@ -233,15 +241,7 @@ fn run_and_verify_end_to_end() {
 fn tampered_result_added_file_and_log_are_detected() {
     let env = Env::new();
     env.publish_sample();
-    env.ok(&[
-        "run",
-        "--algorithm",
-        "count",
-        "--dataset",
-        "cohort",
-        "--out",
-        "job",
-    ]);
+    env.run_count(0, "job");
     fs::write(env.path("job/results/rows.txt"), "4").unwrap();
     let (stdout, _) = env.expect(4, &["verify", "job"]);
     assert!(
@@ -266,15 +266,7 @@ fn tampered_result_added_file_and_log_are_detected() {
 fn tampered_receipt_and_wrong_key_are_detected() {
     let env = Env::new();
     env.publish_sample();
-    env.ok(&[
-        "run",
-        "--algorithm",
-        "count",
-        "--dataset",
-        "cohort",
-        "--out",
-        "job",
-    ]);
+    env.run_count(0, "job");
     let receipt = env.path("job/receipt.json");
     let original = fs::read_to_string(&receipt).unwrap();
 
@@ -332,18 +324,7 @@ fn tampered_dataset_is_refused_recorded_and_not_run() {
     let env = Env::new();
     env.publish_sample();
     tamper_object(&env.object_of("cohort"));
-    let (_, stderr) = env.expect(
-        2,
-        &[
-            "run",
-            "--algorithm",
-            "count",
-            "--dataset",
-            "cohort",
-            "--out",
-            "job",
-        ],
-    );
+    let (_, stderr) = env.run_count(2, "job");
     assert!(
         stderr.contains("refused") && stderr.contains("\"cohort\""),
         "{stderr}"
@@ -372,18 +353,7 @@ fn tampered_algorithm_is_refused() {
     let env = Env::new();
     env.publish_sample();
     tamper_object(&env.object_of("count"));
-    let (_, stderr) = env.expect(
-        2,
-        &[
-            "run",
-            "--algorithm",
-            "count",
-            "--dataset",
-            "cohort",
-            "--out",
-            "job",
-        ],
-    );
+    let (_, stderr) = env.run_count(2, "job");
     assert!(
         stderr.contains("algorithm \"count\"") && stderr.contains("expected blake3:"),
         "{stderr}"
@@ -537,18 +507,7 @@ fn bad_input_gets_a_clear_error_and_nothing_half_written() {
     assert!(stderr.contains("not an Ed25519 private key"), "{stderr}");
     // An output folder with files in it is never written into.
     env.write("busy/keep.txt", "mine");
-    let (_, stderr) = env.expect(
-        1,
-        &[
-            "run",
-            "--algorithm",
-            "count",
-            "--dataset",
-            "cohort",
-            "--out",
-            "busy",
-        ],
-    );
+    let (_, stderr) = env.run_count(1, "busy");
     assert!(stderr.contains("not empty"), "{stderr}");
     assert_eq!(fs::read_dir(env.path("busy")).unwrap().count(), 1);
     // No home yet.
@@ -797,18 +756,7 @@ fn a_registry_record_edited_by_hand_refuses_the_job_without_panicking() {
     record["digests"].as_object_mut().unwrap().remove("blake3");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
-    let (_, stderr) = env.expect(
-        2,
-        &[
-            "run",
-            "--algorithm",
-            "count",
-            "--dataset",
-            "cohort",
-            "--out",
-            "job",
-        ],
-    );
+    let (_, stderr) = env.run_count(2, "job");
     assert!(stderr.contains("has no blake3 digest"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
