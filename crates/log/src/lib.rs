@@ -64,6 +64,7 @@ pub mod hash;
 pub mod note;
 pub mod proof;
 pub mod tile;
+pub mod tlog_proof;
 
 pub use checkpoint::Checkpoint;
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};
