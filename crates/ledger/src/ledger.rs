@@ -945,12 +945,12 @@ impl Ledger {
                 Ok(fresh) => db = Some(fresh),
                 Err(e) => self.notice(format!("{e}; queries use an index in memory")),
             }
-            if !existed && size > 0 {
-                self.notice(format!(
-                    "no index at {}; building it from the log ({size} entries)",
-                    path.display()
-                ));
-            }
+        }
+        if !existed && size > 0 {
+            self.notice(format!(
+                "no index at {}; building it from the log ({size} entries)",
+                path.display()
+            ));
         }
         let mut ix = lock(&self.index);
         ix.frozen = db.is_none();
