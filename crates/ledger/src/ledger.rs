@@ -500,6 +500,25 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// [`open_read_only`](Self::open_read_only) with the log's public key instead of its
+    /// verifier key string: the key name is taken from the stored checkpoint's origin (poex
+    /// names a log's key after its origin), and the signature must verify with `key`.
+    pub fn open_read_only_with_key(
+        dir: impl AsRef<Path>,
+        key: &PublicKey,
+    ) -> Result<Ledger, LedgerError> {
+        let dir = dir.as_ref();
+        let checkpoint_path = dir.join(LOG_DIR).join(poex_log::file::CHECKPOINT_PATH);
+        if !checkpoint_path.exists() {
+            return Err(LedgerError::NoLog {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let origin = stored_origin(&checkpoint_path)?;
+        let verifier = Ed25519Verifier::new(origin.as_str(), key.as_bytes())?;
+        Self::open_read_only(dir, &verifier)
+    }
+
     /// Whether this ledger can append.
     pub fn is_writable(&self) -> bool {
         matches!(self.mode, Mode::Writer { .. })

@@ -390,3 +390,27 @@ fn the_later_log_must_extend_the_bundles_checkpoint() {
 fn bundle_note(b: &ProofBundle) -> String {
     TlogProof::parse(&b.tlog_proof).unwrap().checkpoint
 }
+
+/// docs/proof-bundle.md shows the example's output: it must still parse and verify as a bundle
+/// of this version, under the example's keys (processor seed 1, log seed 2). If the format
+/// changes, regenerate it with `cargo run -p poex-ledger --example bundle`.
+#[test]
+fn the_documented_example_verifies() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/proof-bundle.md"),
+    )
+    .unwrap();
+    let json = doc
+        .rsplit("```json\n")
+        .next()
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let bundle = ProofBundle::from_json(json.as_bytes()).unwrap();
+    let log_public = SecretKey::from_seed(&[2; 32]).public();
+    let origin = poex_ledger::ledger::default_origin(&log_public);
+    let log = poex_log::note::Ed25519Verifier::new(origin.as_str(), log_public.as_bytes()).unwrap();
+    assert_eq!(bundle.log_key, log.to_string());
+    let v = bundle.verify(&processor().public(), &log).unwrap();
+    assert_eq!((v.index, v.checkpoint.size.get()), (LogIndex(7), 8));
+    assert!(doc.contains(&TlogProof::parse(&bundle.tlog_proof).unwrap().encode()));
+}

@@ -311,6 +311,20 @@ fn read_only_open_writes_nothing_and_checks_the_key() {
     let tmp = dir.path().join("log/.tmp/in-flight");
     std::fs::write(&tmp, b"x").unwrap();
 
+    let by_key = Ledger::open_read_only_with_key(
+        dir.path(),
+        &poex_core::SecretKey::from_seed(&[2; 32]).public(),
+    )
+    .unwrap();
+    assert_eq!(by_key.verifier(), writer.verifier());
+    assert_eq!(by_key.size(), 7);
+    assert!(matches!(
+        Ledger::open_read_only_with_key(
+            dir.path(),
+            &poex_core::SecretKey::from_seed(&[3; 32]).public()
+        ),
+        Err(LedgerError::Checkpoint { .. })
+    ));
     let other_key = LogSigner::new(writer.origin().as_str(), log_key(3)).unwrap();
     let err = Ledger::open_read_only(dir.path(), other_key.verifier()).unwrap_err();
     assert!(matches!(err, LedgerError::Checkpoint { .. }), "{err}");
@@ -573,4 +587,10 @@ fn big_receipts_are_logged_by_digest() {
     assert_eq!(ledger.by_kind("receipt-digest").unwrap(), vec![i]);
     assert_eq!(ledger.find_receipt(&big).unwrap(), Some(i));
     assert_eq!(ledger.log_receipt(&big).unwrap(), i);
+}
+
+#[test]
+fn a_ledger_is_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ledger>();
 }
