@@ -1,5 +1,6 @@
 //! Durable append throughput (group commit vs one synchronous append at a time), proof
-//! generation and verification, bytes on disk and open time, on a `FileStore` in a temp dir.
+//! generation and verification, bytes on disk, open time and resident memory, on a `FileStore`
+//! in a temp dir with the leaf index in a redb file beside it (`Log::create_indexed`).
 //!
 //! `cargo bench -p poex-log --bench append` (plain timing, prints a table). Scale with
 //! `POEX_BENCH_SIZE` (entries in the proof log, default 1,000,000) and `POEX_BENCH_DIR` (where the
@@ -31,19 +32,42 @@ fn tempdir() -> tempfile::TempDir {
     .expect("temp dir")
 }
 
+/// A store directory and an index file beside it, under one temp dir.
+fn create_log(dir: &tempfile::TempDir) -> Log<FileStore> {
+    Log::create_indexed(
+        FileStore::open(dir.path().join("log")).expect("store"),
+        config(),
+        dir.path().join("leaves.redb"),
+    )
+    .expect("create")
+}
+
+fn open_log(dir: &tempfile::TempDir) -> Log<FileStore> {
+    Log::open_indexed(
+        FileStore::open(dir.path().join("log")).expect("store"),
+        config(),
+        dir.path().join("leaves.redb"),
+    )
+    .expect("open")
+}
+
 fn row(name: &str, value: String, note: String) {
     println!("| {name} | {value} | {note} |");
 }
 
-fn rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
 }
 
 fn disk_bytes(dir: &std::path::Path) -> (u64, u64) {
@@ -65,9 +89,14 @@ fn disk_bytes(dir: &std::path::Path) -> (u64, u64) {
 }
 
 /// `threads` threads each appending `per_thread` calls of `batch` entries; entries/s and commits.
-fn durable_appends(threads: usize, per_thread: usize, batch: usize) -> (f64, Duration, u64) {
+/// The temp dir is returned, not deleted, so that no deletion happens while later rows are timed.
+fn durable_appends(
+    threads: usize,
+    per_thread: usize,
+    batch: usize,
+) -> (f64, Duration, u64, tempfile::TempDir) {
     let dir = tempdir();
-    let log = Log::create(FileStore::open(dir.path()).expect("store"), config()).expect("create");
+    let log = create_log(&dir);
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -84,7 +113,7 @@ fn durable_appends(threads: usize, per_thread: usize, batch: usize) -> (f64, Dur
     });
     let elapsed = start.elapsed();
     let n = (threads * per_thread * batch) as f64;
-    (n / elapsed.as_secs_f64(), elapsed, log.size())
+    (n / elapsed.as_secs_f64(), elapsed, log.size(), dir)
 }
 
 fn main() {
@@ -95,7 +124,9 @@ fn main() {
     println!("| measurement | result | notes |");
     println!("|---|---|---|");
 
-    let (rate, t, _) = durable_appends(1, 300, 1);
+    let mut keep = Vec::new();
+    let (rate, t, _, dir) = durable_appends(1, 300, 1);
+    keep.push(dir);
     row(
         "single synchronous appends (1 thread, 1 entry per call)",
         format!("{rate:.0} appends/s"),
@@ -103,14 +134,16 @@ fn main() {
     );
     for threads in [16, 64] {
         let per = 4000 / threads;
-        let (rate, t, _) = durable_appends(threads, per, 1);
+        let (rate, t, _, dir) = durable_appends(threads, per, 1);
+        keep.push(dir);
         row(
             &format!("group commit, {threads} threads, 1 entry per call"),
             format!("{rate:.0} entries/s"),
             format!("{} calls in {t:.2?}", threads * per),
         );
     }
-    let (rate, t, _) = durable_appends(16, 20, 256);
+    let (rate, t, _, dir) = durable_appends(16, 20, 256);
+    keep.push(dir);
     row(
         "group commit, 16 threads, 256 entries per call",
         format!("{rate:.0} entries/s"),
@@ -119,7 +152,7 @@ fn main() {
 
     // A larger log for proofs, built in big batches (each batch is still a durable commit).
     let dir = tempdir();
-    let log = Log::create(FileStore::open(dir.path()).expect("store"), config()).expect("create");
+    let log = create_log(&dir);
     let start = Instant::now();
     let chunk = 65_536u64;
     let mut n = 0u64;
@@ -139,27 +172,34 @@ fn main() {
         format!("{:.0} entries/s", size as f64 / build.as_secs_f64()),
         format!("{build:.2?}"),
     );
-    let (bytes, files) = disk_bytes(dir.path());
+    let (cp_size, root, _) = log.latest();
+    drop(log);
+    let (bytes, files) = disk_bytes(&dir.path().join("log"));
+    let index_bytes = std::fs::metadata(dir.path().join("leaves.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     row(
         "bytes on disk per entry",
-        format!("{:.1} B", bytes as f64 / size as f64),
         format!(
-            "{bytes} bytes in {files} files; entries average {:.1} B",
+            "{:.1} B + {:.1} B index",
+            bytes as f64 / size as f64,
+            index_bytes as f64 / size as f64
+        ),
+        format!(
+            "{bytes} bytes in {files} files, index {index_bytes} bytes; entries average {:.1} B",
             entry_bytes as f64 / size as f64
         ),
     );
-    let (cp_size, root, _) = log.latest();
-    drop(log);
 
     let rss_before = rss_kib();
     let start = Instant::now();
-    let log = Log::open(FileStore::open(dir.path()).expect("store"), config()).expect("open");
+    let log = open_log(&dir);
     let open = start.elapsed();
     row(
-        &format!("open (check + load dedup index) at {size}"),
+        &format!("open at {size} (checks, index up to date)"),
         format!("{open:.2?}"),
         format!(
-            "resident memory grew by {} MiB (dedup index in memory)",
+            "resident memory +{} MiB",
             rss_kib().saturating_sub(rss_before) / 1024
         ),
     );
@@ -210,4 +250,25 @@ fn main() {
         format!("gen {cgen:.2?}, verify {:.2?}", start.elapsed()),
         "one sample".into(),
     );
+    row(
+        &format!("resident memory after open and proofs at {size}"),
+        format!("{} MiB", rss_kib() / 1024),
+        format!(
+            "whole process; peak {} MiB (includes building the log)",
+            status_kib("VmHWM:") / 1024
+        ),
+    );
+    drop(log);
+
+    // The index rebuilt from the level-0 tiles (what open does when the index file is lost).
+    std::fs::remove_file(dir.path().join("leaves.redb")).expect("remove index");
+    let start = Instant::now();
+    let log = open_log(&dir);
+    row(
+        &format!("open at {size}, index file missing (rebuilt from the tiles)"),
+        format!("{:.2?}", start.elapsed()),
+        "reads every level-0 tile".into(),
+    );
+    drop(log);
+    drop(keep);
 }

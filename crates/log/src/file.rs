@@ -28,11 +28,15 @@ use crate::tile::{
     TileReadError, TileSource,
 };
 
+mod cache;
+mod index;
 mod log;
 mod store;
 mod validate;
 
-pub use log::Log;
+pub use cache::DEFAULT_CACHE_TILES;
+pub use index::IndexError;
+pub use log::{Log, LogOptions};
 pub use store::{
     CHECKPOINT_PATH, FileStore, MemoryStore, TileStore, WriteMode, bundle_mode, tile_mode,
 };
@@ -166,6 +170,9 @@ pub enum LogError {
         /// The current tree size.
         size: u64,
     },
+    /// The on-disk leaf index failed. It is derived data: reopening rebuilds or catches it up.
+    #[error("{0}")]
+    Index(#[from] IndexError),
     /// An earlier batch failed part-way; the on-disk state is recoverable but this handle stops.
     #[error("sequencing failed, reopen the log to recover: {0}")]
     Failed(Arc<LogError>),
@@ -234,7 +241,7 @@ pub(crate) struct StoreTiles<'a, S: ?Sized> {
 }
 
 impl<S: TileStore + ?Sized> StoreTiles<'_, S> {
-    fn read_path(&self, path: &str) -> Result<Option<HashTile>, ReadError> {
+    pub(crate) fn read_path(&self, path: &str) -> Result<Option<HashTile>, ReadError> {
         let Some(bytes) = self.store.read(path).map_err(|source| ReadError::Io {
             path: path.to_owned(),
             source,

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use logcheck::{Expect, Fault, FaultyStore, check_log, config};
-use poex_log::file::{FileStore, Log, LogError, MemoryStore, TileStore, WriteMode, validate};
+use poex_log::file::{
+    FileStore, Log, LogError, LogOptions, MemoryStore, TileStore, WriteMode, validate,
+};
 
 fn entry(batch: usize, i: usize) -> Vec<u8> {
     format!("entry {batch}/{i}").into_bytes()
@@ -178,8 +180,16 @@ fn a_fault_at_any_write_loses_nothing_acknowledged() {
             let mem = MemoryStore::new();
             let faulty = FaultyStore::new(&mem, Some(fail_at), fault);
             let mut expect = Expect::default();
+            // Every other run keeps the leaf index on disk (the write path is the same; the
+            // index follows each commit point and is caught up on reopen).
+            let index_dir = tempfile::tempdir().unwrap();
+            let options = if fail_at % 2 == 1 {
+                LogOptions::new().index_file(index_dir.path().join("leaves.redb"))
+            } else {
+                LogOptions::new()
+            };
             let ctx = format!("fault {fault:?} at write {fail_at}");
-            let mut log = Log::create(&faulty, config()).ok();
+            let mut log = Log::create_with(&faulty, config(), options.clone()).ok();
             let failed = log.is_none();
             let mut recovered: Option<Log<&MemoryStore>> = None;
             for batch in script() {
@@ -208,10 +218,10 @@ fn a_fault_at_any_write_loses_nothing_acknowledged() {
                 // "Restart": reopen on the store as the fault left it (no more faults), check
                 // the whole log, then redo the failed step and go on with the script.
                 drop(log.take());
-                let reopened = match Log::open(&mem, config()) {
+                let reopened = match Log::open_with(&mem, config(), options.clone()) {
                     Ok(l) => l,
                     Err(LogError::NoLog) if mem.list().unwrap().is_empty() => {
-                        Log::create(&mem, config()).unwrap()
+                        Log::create_with(&mem, config(), options.clone()).unwrap()
                     }
                     Err(e) => panic!("{ctx}: reopen: {e}"),
                 };
@@ -223,8 +233,10 @@ fn a_fault_at_any_write_loses_nothing_acknowledged() {
                 recovered = Some(reopened);
             }
             drop(recovered);
-            let last = Log::open(&mem, config()).unwrap();
+            let last = Log::open_with(&mem, config(), options.clone()).unwrap();
             check_log(&last, &mut expect, 31);
+            last.check_index()
+                .unwrap_or_else(|e| panic!("{ctx}: index: {e}"));
             assert_eq!(last.size(), 563, "{ctx}");
         }
     }

@@ -1,20 +1,67 @@
 //! The sequencer: group commit, deduplication, recovery on open, reads and proofs.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
+use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache};
+use super::index::LeafIndex;
 use super::store::{CHECKPOINT_PATH, TileStore, WriteMode, bundle_mode, tile_mode};
 use super::validate::validate;
 use super::{
-    LogConfig, LogError, LogIndex, StoreTiles, first_entry_of_bundle, first_entry_of_tile,
+    LogConfig, LogError, LogIndex, ReadError, StoreTiles, first_entry_of_bundle,
+    first_entry_of_tile,
 };
 use crate::checkpoint::{Checkpoint, TreeSize};
 use crate::hash::{Hash, empty_root, leaf_hash, node_hash};
-use crate::proof::{self, HashReader};
+use crate::proof::{self, HashReader, NodeId};
 use crate::tile::{
-    BundleId, EntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH, TileHashReader, TileId, TileSource,
-    edge_bundle, integrate, tiles_for_size,
+    BundleId, EntryBundle, HashTile, MAX_ENTRY_SIZE, TILE_WIDTH, TileId, TileSource, edge_bundle,
+    edge_tiles, integrate,
 };
+
+/// How a [`Log`] keeps its leaf index and caches tiles; see [`Log::open_with`].
+///
+/// The default keeps the index in memory (rebuilt from every level-0 tile on open: fine for
+/// tests and small logs, ~66 bytes of memory per entry) and caches
+/// [`DEFAULT_CACHE_TILES`](super::DEFAULT_CACHE_TILES) full tiles.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    index_file: Option<PathBuf>,
+    cache_tiles: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            index_file: None,
+            cache_tiles: DEFAULT_CACHE_TILES,
+        }
+    }
+}
+
+impl LogOptions {
+    /// The defaults: index in memory, [`DEFAULT_CACHE_TILES`](super::DEFAULT_CACHE_TILES) tiles cached.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keep the leaf index in this redb file (created if missing, rebuilt from the tiles if it
+    /// is damaged or belongs to another log). Memory then stays bounded whatever the log's
+    /// size, and open reads only the tiles the index has not seen. Put it outside the store's
+    /// root if that root is served as static tlog-tiles.
+    pub fn index_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.index_file = Some(path.into());
+        self
+    }
+
+    /// Cache at most `tiles` full tiles with their interior nodes (16 KiB each) for proofs;
+    /// 0 disables the cache.
+    pub fn cache_tiles(mut self, tiles: usize) -> Self {
+        self.cache_tiles = tiles;
+        self
+    }
+}
 
 /// A transparency log on a [`TileStore`]: appends with group commit, reads and proofs.
 ///
@@ -32,8 +79,14 @@ pub struct Log<S> {
     queue_cv: Condvar,
     /// Sequencing state. Locked by the leader for a whole commit; nobody else writes the store.
     seq: Mutex<Sequencer>,
-    /// The latest checkpoint written, for readers. Updated by the leader after the commit point.
-    published: RwLock<Published>,
+    /// Leaf hash -> position. Written by the leader (holding `seq`) after each commit point;
+    /// read by [`find`](Self::find) from any thread. Lock order: `seq`, then `index`.
+    index: Mutex<LeafIndex>,
+    /// The latest checkpoint written, with its right-edge tiles, for readers. Replaced by the
+    /// leader after the commit point; readers clone the `Arc` and work on that snapshot.
+    published: RwLock<Arc<Published>>,
+    /// Full tiles with their interior nodes, for proofs. Bounded; internally locked.
+    cache: TileCache,
 }
 
 /// What one `append` call gets back from the leader that committed it.
@@ -51,19 +104,18 @@ struct Sequencer {
     size: u64,
     /// The partial entry bundle at `size` (`None` when `size` is a multiple of 256).
     edge: Option<EntryBundle>,
-    /// Leaf hash -> index of every entry in the log, for deduplication. Its durable form is the
-    /// level-0 tiles (the leaf hashes in index order), which are written before the checkpoint
-    /// that covers them; open rebuilds the map from them.
-    index: HashMap<Hash, u64>,
     /// Set when a commit failed part-way: the handle stops; reopening recovers.
     failed: Option<Arc<LogError>>,
 }
 
-#[derive(Clone)]
-struct Published {
-    size: u64,
-    root: Hash,
-    note: String,
+/// A checkpoint the log wrote or opened, and the tiles readers need at its size.
+pub(crate) struct Published {
+    pub(crate) size: u64,
+    pub(crate) root: Hash,
+    pub(crate) note: String,
+    /// The partial tiles at `size` (`edge_tiles(size)`), verified on open and maintained by
+    /// the sequencer since: integration and proofs read them from here, not from the store.
+    pub(crate) edges: Vec<(TileId, HashTile)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,11 +125,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<S: TileStore> Log<S> {
-    /// Creates a new, empty log in an empty store: writes a signed checkpoint of size 0.
+    /// Creates a new, empty log in an empty store: writes a signed checkpoint of size 0. The
+    /// leaf index is kept in memory ([`LogOptions::new`]); see [`create_indexed`](Self::create_indexed).
     ///
     /// If we crash during create, the store is either still empty or holds the size-0
     /// checkpoint, and [`open`](Self::open) works.
     pub fn create(store: S, config: LogConfig) -> Result<Self, LogError> {
+        Self::create_with(store, config, LogOptions::new())
+    }
+
+    /// [`create`](Self::create) with the leaf index in the redb file `index_file`.
+    pub fn create_indexed(
+        store: S,
+        config: LogConfig,
+        index_file: impl AsRef<Path>,
+    ) -> Result<Self, LogError> {
+        Self::create_with(
+            store,
+            config,
+            LogOptions::new().index_file(index_file.as_ref()),
+        )
+    }
+
+    /// [`create`](Self::create) with explicit [`LogOptions`].
+    pub fn create_with(store: S, config: LogConfig, options: LogOptions) -> Result<Self, LogError> {
         let files = store.list().map_err(|e| LogError::io("listing", "/", e))?;
         if let Some(first) = files.first() {
             return Err(LogError::NotEmpty {
@@ -90,13 +161,49 @@ impl<S: TileStore> Log<S> {
         store
             .write(CHECKPOINT_PATH, note.as_bytes(), WriteMode::AtomicOverwrite)
             .map_err(|e| LogError::io("writing", CHECKPOINT_PATH, e))?;
-        Self::open(store, config)
+        Self::open_with(store, config, options)
     }
 
-    /// Opens an existing log: checks the stored state at the checkpoint's size, refusing a
-    /// damaged store (naming the first bad file), rebuilds the deduplication index, then rolls
-    /// forward a batch that was written but not checkpointed when the last process stopped.
+    /// Opens an existing log with the leaf index in memory ([`LogOptions::new`]): reads every
+    /// level-0 tile to build it, so open time and memory grow with the log. For large logs use
+    /// [`open_indexed`](Self::open_indexed). What open checks: see [`open_with`](Self::open_with).
     pub fn open(store: S, config: LogConfig) -> Result<Self, LogError> {
+        Self::open_with(store, config, LogOptions::new())
+    }
+
+    /// [`open`](Self::open) with the leaf index in the redb file `index_file` (created or
+    /// rebuilt as needed).
+    pub fn open_indexed(
+        store: S,
+        config: LogConfig,
+        index_file: impl AsRef<Path>,
+    ) -> Result<Self, LogError> {
+        Self::open_with(
+            store,
+            config,
+            LogOptions::new().index_file(index_file.as_ref()),
+        )
+    }
+
+    /// Opens an existing log: checks what sequencing relies on, refusing a damaged store
+    /// (naming the first bad file), catches the leaf index up with the checkpoint, then rolls
+    /// forward a batch that was written but not checkpointed when the last process stopped.
+    ///
+    /// Open checks, in order: the checkpoint's signature and origin; that the right-edge tiles
+    /// (the partial tile of each level, the only tiles integration reads or rewrites) hash to
+    /// the checkpoint root; that the partial entry bundle decodes, has the checkpoint's width
+    /// and hashes to the level-0 edge tile; and that the level-0 tiles the index has not seen
+    /// (from the index's size to the checkpoint's; all of them for an in-memory or rebuilt
+    /// index) together with the stored tree at the index's size hash to the checkpoint root.
+    /// An index that is missing, unreadable, larger than the checkpoint or whose recorded root
+    /// differs from the tiles' is rebuilt from the tiles, never believed over them.
+    ///
+    /// Open does **not** read full entry bundles, full tiles below the edge that the index
+    /// already covers, or old partial tiles: that is [`validate`](super::validate)'s job.
+    /// Damage there shows up as a proof that does not verify or an entry that does not match,
+    /// never as a silently repaired log. When a check fails, open runs `validate` to name the
+    /// first damaged file and returns [`LogError::Corrupt`].
+    pub fn open_with(store: S, config: LogConfig, options: LogOptions) -> Result<Self, LogError> {
         // 1. The checkpoint is the commit point: it says what the log is.
         let note = store
             .read(CHECKPOINT_PATH)
@@ -115,13 +222,24 @@ impl<S: TileStore> Log<S> {
             });
         }
         let size = checkpoint.size.get();
+        let cache = TileCache::new(options.cache_tiles);
 
-        // 2. The state the checkpoint commits to must be intact. Any doubt: run the full
-        //    validation to name the first damaged file, and refuse.
-        let (index, edge) = match load_state(&store, size, &checkpoint.root) {
+        // 2. The state the checkpoint commits to must be intact where sequencing depends on
+        //    it. Any doubt: run the full validation to name the first damaged file, and refuse.
+        let (edges, edge) = match load_edges(&store, &cache, size, &checkpoint.root) {
             Ok(state) => state,
             Err(reason) => return Err(first_problem(&store, &config, reason)),
         };
+        let mut index = match &options.index_file {
+            Some(path) => LeafIndex::open_disk(path)?,
+            None => LeafIndex::memory(),
+        };
+        if let Err(problem) = catch_up(&store, &cache, &edges, size, &checkpoint.root, &mut index) {
+            return Err(match problem {
+                CatchUp::Corrupt(reason) => first_problem(&store, &config, reason),
+                CatchUp::Index(e) => e.into(),
+            });
+        }
         let log = Self {
             store,
             config,
@@ -135,14 +253,16 @@ impl<S: TileStore> Log<S> {
             seq: Mutex::new(Sequencer {
                 size,
                 edge,
-                index,
                 failed: None,
             }),
-            published: RwLock::new(Published {
+            index: Mutex::new(index),
+            published: RwLock::new(Arc::new(Published {
                 size,
                 root: checkpoint.root,
                 note: String::from_utf8_lossy(&note).into_owned(),
-            }),
+                edges,
+            })),
+            cache,
         };
 
         // 3. Roll forward. A batch that crashed before its checkpoint left a prefix of its entry
@@ -224,14 +344,25 @@ impl<S: TileStore> Log<S> {
             return fail_all(batch, e);
         }
         // Deduplicate against the log and within the batch; new entries get the next indexes.
+        let hashes: Vec<Vec<Hash>> = batch
+            .iter()
+            .map(|(_, entries)| entries.iter().map(|e| leaf_hash(e)).collect())
+            .collect();
+        let known = match self.lookup(hashes.iter().flatten(), seq.size) {
+            Ok(k) => k,
+            Err(e) => {
+                let e = Arc::new(e);
+                seq.failed = Some(Arc::clone(&e));
+                return fail_all(batch, &e);
+            }
+        };
         let mut fresh: Vec<Vec<u8>> = Vec::new();
         let mut in_batch: HashMap<Hash, u64> = HashMap::new();
         let mut assigned = Vec::with_capacity(batch.len());
-        for (ticket, entries) in batch {
+        for ((ticket, entries), hashes) in batch.into_iter().zip(hashes) {
             let mut indexes = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let h = leaf_hash(&entry);
-                let i = match seq.index.get(&h).or_else(|| in_batch.get(&h)) {
+            for (entry, h) in entries.into_iter().zip(hashes) {
+                let i = match known.get(&h).or_else(|| in_batch.get(&h)) {
                     Some(&i) => i,
                     None => {
                         let i = seq.size + fresh.len() as u64;
@@ -257,15 +388,129 @@ impl<S: TileStore> Log<S> {
         assigned.into_iter().map(|(t, i)| (t, Ok(i))).collect()
     }
 
+    /// The positions below `size` of those `hashes` already in the log, confirmed against the
+    /// level-0 tiles when the index is only a hint (on disk).
+    fn lookup<'h>(
+        &self,
+        hashes: impl Iterator<Item = &'h Hash>,
+        size: u64,
+    ) -> Result<HashMap<Hash, u64>, LogError> {
+        let index = lock(&self.index);
+        let hashes: Vec<&Hash> = hashes.collect();
+        let candidates = index.candidates_many(&hashes)?;
+        let confirm = index.needs_confirmation();
+        drop(index);
+        let mut known = HashMap::new();
+        if candidates.iter().all(Vec::is_empty) {
+            return Ok(known);
+        }
+        let snapshot = self.snapshot();
+        for (h, positions) in hashes.into_iter().zip(candidates) {
+            for i in positions.into_iter().filter(|&i| i < size) {
+                if !confirm || self.leaf_at(i, &snapshot)? == *h {
+                    known.insert(*h, i);
+                    break;
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    /// The leaf hash at position `i` of the snapshot's tree, from the level-0 tile.
+    fn leaf_at(&self, i: u64, snapshot: &Published) -> Result<Hash, LogError> {
+        let reader = self.reader(snapshot, snapshot.size);
+        let h = reader
+            .leaf(i)
+            .map_err(|e| LogError::Prove(proof::ProveError::Read(e)))?;
+        Ok(h)
+    }
+
+    /// The position of the entry whose leaf hash is `leaf` (`leaf_hash(entry)`), if it is in
+    /// the log. With an on-disk index the answer is confirmed against the level-0 tile.
+    pub fn find(&self, leaf: &Hash) -> Result<Option<LogIndex>, LogError> {
+        let size = self.size();
+        Ok(self
+            .lookup(std::iter::once(leaf), size)?
+            .get(leaf)
+            .map(|&i| LogIndex(i)))
+    }
+
+    /// Checks the leaf index against the level-0 tiles: every leaf of the current tree is
+    /// found at its position (or at an earlier position holding the same leaf). Reads every
+    /// level-0 tile: an audit for tests and tools, not for the hot path.
+    pub fn check_index(&self) -> Result<(), LogError> {
+        let snapshot = self.snapshot();
+        let size = snapshot.size;
+        {
+            let index = lock(&self.index);
+            if index.size() > size {
+                return Err(LogError::Corrupt {
+                    path: index_path_name(&index),
+                    index: Some(size),
+                    reason: format!("index covers {} entries, the log {size}", index.size()),
+                });
+            }
+        }
+        let reader = self.reader(&snapshot, size);
+        let mut i = 0;
+        while i < size {
+            let end = (i + u64::from(TILE_WIDTH)).min(size);
+            let leaves = reader
+                .read_hashes(&(i..end).map(|j| NodeId::new(0, j)).collect::<Vec<_>>())
+                .map_err(|e| LogError::Prove(proof::ProveError::Read(e)))?;
+            for (j, h) in (i..end).zip(leaves) {
+                match self.find(&h)? {
+                    Some(found) if found.get() <= j => {}
+                    other => {
+                        let index = lock(&self.index);
+                        return Err(LogError::Corrupt {
+                            path: index_path_name(&index),
+                            index: Some(j),
+                            reason: format!(
+                                "leaf {j} ({h}) is found at {}",
+                                other.map_or("no position".into(), |f| f.to_string())
+                            ),
+                        });
+                    }
+                }
+            }
+            i = end;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Published> {
+        Arc::clone(
+            &self
+                .published
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    fn reader<'a>(&'a self, snapshot: &'a Published, size: u64) -> LogReader<'a, S> {
+        LogReader {
+            store: &self.store,
+            cache: &self.cache,
+            latest: snapshot.size,
+            edges: &snapshot.edges,
+            size,
+        }
+    }
+
     /// Integrates `entries` after the current size and makes them durable: the one write path,
     /// used by appends and by recovery alike. On error the caller must stop using `seq`.
     fn sequence(&self, seq: &mut Sequencer, entries: &[Vec<u8>]) -> Result<(), LogError> {
         let old = seq.size;
-        let tiles = StoreTiles {
-            store: &self.store,
-            latest: old,
+        let current = self.snapshot();
+        let source = EdgeSource {
+            edges: &current.edges,
+            store: StoreTiles {
+                store: &self.store,
+                latest: old,
+            },
         };
-        let step = integrate(old, &tiles, seq.edge.as_ref(), entries)?;
+        let step = integrate(old, &source, seq.edge.as_ref(), entries)?;
         // Nothing written yet: a crash here loses only this (unacknowledged) batch.
 
         for (id, bundle) in &step.bundles {
@@ -294,9 +539,25 @@ impl<S: TileStore> Log<S> {
         // Commit point passed: the batch is in the log. If we crash before the callers hear of
         // it, it stays in the log unacknowledged (a retry deduplicates to the same indexes).
 
-        for (i, entry) in entries.iter().enumerate() {
-            seq.index.insert(leaf_hash(entry), old + i as u64);
-        }
+        let edges = edge_tiles(step.size)
+            .into_iter()
+            .map(|id| {
+                let tile = step
+                    .tiles
+                    .iter()
+                    .chain(&current.edges)
+                    .find(|(t, _)| {
+                        t.level == id.level && t.index == id.index && t.width == id.width
+                    })
+                    .map(|(_, tile)| tile.clone())
+                    .ok_or_else(|| LogError::Corrupt {
+                        path: id.path(),
+                        index: Some(first_entry_of_tile(id)),
+                        reason: "integration did not produce this edge tile".into(),
+                    })?;
+                Ok((id, tile))
+            })
+            .collect::<Result<Vec<_>, LogError>>()?;
         seq.size = step.size;
         seq.edge = match step.bundles.last() {
             Some((id, b)) if !id.is_full() => Some(b.clone()),
@@ -305,11 +566,18 @@ impl<S: TileStore> Log<S> {
         *self
             .published
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Published {
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Published {
             size: step.size,
             root: step.root,
             note,
-        };
+            edges,
+        });
+
+        // The index follows the commit point. If we crash before (or while) it is updated,
+        // open finds it behind the checkpoint and catches up from the level-0 tiles; it is
+        // never ahead of a checkpoint.
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        lock(&self.index).add(&leaves, step.root, false)?;
         Ok(())
     }
 
@@ -386,17 +654,13 @@ impl<S: TileStore> Log<S> {
 
     /// Size, root and signed note of the latest checkpoint this handle wrote or opened.
     pub fn latest(&self) -> (u64, Hash, String) {
-        let p = self
-            .published
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        (p.size, p.root, p.note)
+        let p = self.snapshot();
+        (p.size, p.root, p.note.clone())
     }
 
     /// The current tree size.
     pub fn size(&self) -> u64 {
-        self.latest().0
+        self.snapshot().size
     }
 
     /// The entry at `index`, read from its bundle.
@@ -445,53 +709,45 @@ impl<S: TileStore> Log<S> {
 
     /// An inclusion proof for entry `index` in the tree of `size` leaves (at most the current size).
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
-        let latest = self.check_size(size)?;
-        let reader = TileHashReader::new(
+        let snapshot = self.checked_snapshot(size)?;
+        Ok(proof::inclusion_proof(
+            index,
             size,
-            StoreTiles {
-                store: &self.store,
-                latest,
-            },
-        );
-        Ok(proof::inclusion_proof(index, size, &reader)?)
+            &self.reader(&snapshot, size),
+        )?)
     }
 
     /// A consistency proof from the tree of `size1` leaves to the tree of `size2`.
     pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, LogError> {
-        let latest = self.check_size(size2)?;
-        let reader = TileHashReader::new(
+        let snapshot = self.checked_snapshot(size2)?;
+        Ok(proof::consistency_proof(
+            size1,
             size2,
-            StoreTiles {
-                store: &self.store,
-                latest,
-            },
-        );
-        Ok(proof::consistency_proof(size1, size2, &reader)?)
+            &self.reader(&snapshot, size2),
+        )?)
     }
 
     /// The root of the tree of `size` leaves (at most the current size), from the stored tiles.
     pub fn root(&self, size: u64) -> Result<Hash, LogError> {
-        let latest = self.check_size(size)?;
-        let reader = TileHashReader::new(
-            size,
-            StoreTiles {
-                store: &self.store,
-                latest,
-            },
-        );
-        Ok(proof::root(size, &reader)?)
+        let snapshot = self.checked_snapshot(size)?;
+        Ok(proof::root(size, &self.reader(&snapshot, size))?)
     }
 
-    fn check_size(&self, size: u64) -> Result<u64, LogError> {
-        let latest = self.size();
-        if size > latest {
+    fn checked_snapshot(&self, size: u64) -> Result<Arc<Published>, LogError> {
+        let snapshot = self.snapshot();
+        if size > snapshot.size {
             return Err(LogError::OutOfRange {
                 what: "tree size",
                 value: size,
-                size: latest,
+                size: snapshot.size,
             });
         }
-        Ok(latest)
+        Ok(snapshot)
+    }
+
+    /// The leaf index's file, when it is on disk.
+    pub fn index_file(&self) -> Option<PathBuf> {
+        lock(&self.index).path().map(Path::to_path_buf)
     }
 
     /// The store under this log.
@@ -500,43 +756,85 @@ impl<S: TileStore> Log<S> {
     }
 }
 
-/// Reads what the sequencer needs at `size` and checks it against the checkpoint root:
-/// every level-0 tile (the leaf hashes, for the dedup index and the root), the higher tiles on
-/// the right edge (through the root computed from stored tiles) and the partial entry bundle.
-fn load_state<S: TileStore>(
+impl<S> Drop for Log<S> {
+    fn drop(&mut self) {
+        // Best effort: make the index's unsynced commits durable so the next open has nothing
+        // to catch up. If this fails (or we never get here), open catches up from the tiles.
+        let _ = lock(&self.index).sync();
+    }
+}
+
+/// The partial tiles of a tree, lowest level first.
+type EdgeTiles = Vec<(TileId, HashTile)>;
+
+/// Tiles for integration: the sequencer's edge tiles, the store for anything else.
+struct EdgeSource<'a, S: ?Sized> {
+    edges: &'a [(TileId, HashTile)],
+    store: StoreTiles<'a, S>,
+}
+
+impl<S: TileStore + ?Sized> TileSource for EdgeSource<'_, S> {
+    type Error = ReadError;
+
+    fn read_tile(&self, id: TileId) -> Result<HashTile, ReadError> {
+        match self
+            .edges
+            .iter()
+            .find(|(t, _)| t.level == id.level && t.index == id.index && t.width >= id.width)
+        {
+            Some((_, tile)) => Ok(tile.clone()),
+            None => self.store.read_tile(id),
+        }
+    }
+}
+
+fn index_path_name(index: &LeafIndex) -> String {
+    index.path().map_or_else(
+        || "(leaf index in memory)".into(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// Reads and checks what the sequencer needs at `size`: the right-edge tiles (they must hash
+/// to the checkpoint root) and the partial entry bundle (its leaves must be the level-0 edge
+/// tile's hashes).
+fn load_edges<S: TileStore>(
     store: &S,
+    cache: &TileCache,
     size: u64,
     root: &Hash,
-) -> Result<(HashMap<Hash, u64>, Option<EntryBundle>), String> {
+) -> Result<(EdgeTiles, Option<EntryBundle>), String> {
     let tiles = StoreTiles {
         store,
         latest: size,
     };
-    let mut index = HashMap::with_capacity(usize::try_from(size).unwrap_or(0));
-    let mut frontier = Frontier::default();
-    for id in tiles_for_size(size).into_iter().filter(|t| t.level == 0) {
+    let mut edges = Vec::new();
+    for id in edge_tiles(size) {
         let tile = tiles
-            .read_tile(id)
-            .map_err(|e| format!("level-0 tile {}: {e}", id.path()))?;
-        let first = first_entry_of_tile(id);
-        let hashes = tile
-            .hashes()
-            .get(..usize::from(id.width))
-            .ok_or_else(|| format!("{} is short", id.path()))?;
-        for (i, h) in hashes.iter().enumerate() {
-            index.entry(*h).or_insert(first + i as u64);
-            frontier.push(*h);
+            .read_path(&id.path())
+            .map_err(|e| format!("edge tile: {e}"))?
+            .ok_or_else(|| format!("edge tile {} is missing", id.path()))?;
+        if tile.width() != id.width {
+            return Err(format!(
+                "edge tile {} holds {} hashes",
+                id.path(),
+                tile.width()
+            ));
         }
+        edges.push((id, tile));
     }
-    if frontier.root() != *root {
-        return Err(
-            "the leaf hashes in the level-0 tiles do not hash to the checkpoint root".into(),
-        );
-    }
-    let from_tiles = proof::root(size, &TileHashReader::new(size, &tiles))
-        .map_err(|e| format!("computing the root from stored tiles: {e}"))?;
+    // Every node of the root's decomposition lies in an edge tile, so this reads no other tile.
+    let reader = LogReader {
+        store,
+        cache,
+        latest: size,
+        edges: &edges,
+        size,
+    };
+    let from_tiles = proof::root(size, &reader)
+        .map_err(|e| format!("computing the root from the edge tiles: {e}"))?;
     if from_tiles != *root {
-        return Err("the stored tiles do not hash to the checkpoint root".into());
+        return Err("the right-edge tiles do not hash to the checkpoint root".into());
     }
     let edge = match edge_bundle(size) {
         None => None,
@@ -550,21 +848,138 @@ fn load_state<S: TileStore>(
             if bundle.width() != id.width {
                 return Err(format!("{path} holds {} entries", bundle.width()));
             }
-            let first = first_entry_of_bundle(id);
-            let leaves = TileHashReader::new(size, &tiles)
-                .read_hashes(
-                    &(first..size)
-                        .map(|i| proof::NodeId::new(0, i))
-                        .collect::<Vec<_>>(),
-                )
-                .map_err(|e| format!("{e}"))?;
-            if bundle.entries().iter().map(|e| leaf_hash(e)).ne(leaves) {
+            let leaves = edges
+                .iter()
+                .find(|(t, _)| t.level == 0)
+                .map(|(_, t)| t.hashes())
+                .unwrap_or_default();
+            if bundle
+                .entries()
+                .iter()
+                .map(|e| leaf_hash(e))
+                .ne(leaves.iter().copied())
+            {
                 return Err(format!("{path} does not match the level-0 tile"));
             }
             Some(bundle)
         }
     };
-    Ok((index, edge))
+    Ok((edges, edge))
+}
+
+/// Why the index could not be caught up.
+enum CatchUp {
+    /// The tiles do not hash to the checkpoint root.
+    Corrupt(String),
+    /// The index itself failed.
+    Index(super::IndexError),
+}
+
+impl From<super::IndexError> for CatchUp {
+    fn from(e: super::IndexError) -> Self {
+        Self::Index(e)
+    }
+}
+
+/// Leaves added to the index per commit while catching up.
+const CATCH_UP_CHUNK: usize = 1 << 16;
+
+/// Brings the index from its recorded size to `size`, reading the level-0 tiles in between and
+/// checking that they, with the stored tree at the index's size, hash to the checkpoint root.
+/// An index that is ahead of the checkpoint, or whose recorded root is not the stored tree's
+/// root at its size, is cleared and rebuilt from position 0.
+fn catch_up<S: TileStore>(
+    store: &S,
+    cache: &TileCache,
+    edges: &[(TileId, HashTile)],
+    size: u64,
+    root: &Hash,
+    index: &mut LeafIndex,
+) -> Result<(), CatchUp> {
+    let reader = |at: u64| LogReader {
+        store,
+        cache,
+        latest: size,
+        edges,
+        size: at,
+    };
+    let mut from = index.size();
+    if from > size
+        || index.root().is_none()
+        || (from > 0 && proof::root(from, &reader(from)).ok() != index.root())
+    {
+        index.clear()?;
+        from = 0;
+    }
+    if from == size {
+        return Ok(());
+    }
+    // The right edge of the tree at `from`, then every leaf after it.
+    let mut frontier = Frontier::default();
+    let nodes = proof::range_nodes(0, from);
+    let hashes = reader(from).read_hashes(&nodes).map_err(|e| {
+        CatchUp::Corrupt(format!("reading the tree at the index's size {from}: {e}"))
+    })?;
+    for (node, h) in nodes.iter().zip(hashes) {
+        frontier.stack.push((u32::from(node.level), h));
+    }
+    let tiles = StoreTiles {
+        store,
+        latest: size,
+    };
+    let mut pending: Vec<Hash> = Vec::new();
+    let mut at = from;
+    while at < size {
+        let t = at / u64::from(TILE_WIDTH);
+        let full = (t + 1) * u64::from(TILE_WIDTH) <= size;
+        let tile = if full {
+            let id = TileId {
+                level: 0,
+                index: t,
+                width: TILE_WIDTH,
+            };
+            match tiles.read_path(&id.path()) {
+                Ok(Some(tile)) if tile.width() == TILE_WIDTH => tile,
+                Ok(Some(_)) => {
+                    return Err(CatchUp::Corrupt(format!(
+                        "level-0 tile {} is short",
+                        id.path()
+                    )));
+                }
+                Ok(None) => {
+                    return Err(CatchUp::Corrupt(format!(
+                        "level-0 tile {} is missing",
+                        id.path()
+                    )));
+                }
+                Err(e) => return Err(CatchUp::Corrupt(format!("level-0 tile: {e}"))),
+            }
+        } else {
+            match edges.iter().find(|(id, _)| id.level == 0) {
+                Some((_, tile)) => tile.clone(),
+                None => return Err(CatchUp::Corrupt("no level-0 edge tile".into())),
+            }
+        };
+        let start = (at % u64::from(TILE_WIDTH)) as usize;
+        for h in &tile.hashes()[start..] {
+            frontier.push(*h);
+            pending.push(*h);
+        }
+        at = t * u64::from(TILE_WIDTH) + u64::from(tile.width());
+        if pending.len() >= CATCH_UP_CHUNK && at < size {
+            index.add(&pending, frontier.root(), false)?;
+            pending.clear();
+        }
+    }
+    if frontier.root() != *root {
+        // The index now holds leaves the checkpoint does not vouch for: forget them.
+        index.clear()?;
+        return Err(CatchUp::Corrupt(format!(
+            "the level-0 tiles from entry {from} do not hash to the checkpoint root"
+        )));
+    }
+    index.add(&pending, *root, true)?;
+    Ok(())
 }
 
 /// Turns a failed open check into an error naming the first damaged file that `validate` finds.

@@ -1,0 +1,322 @@
+//! Proof reads without re-hashing: a bounded cache of full tiles with all their interior
+//! nodes, and the right-edge tiles kept in memory by the sequencer.
+//!
+//! A proof needs node hashes at arbitrary tree levels; tiles store only every eighth level. A
+//! node at level `8L + r` (`r > 0`) is the root of `2^r` hashes of a level-`L` tile, so serving it
+//! from the tile alone costs up to 127 SHA-256 calls. A [`TileTree`] holds all 511 nodes of a
+//! full tile (its 256 hashes and the 255 above them, 16 KiB), computed once when the tile is
+//! first read. Full tiles never change, so a cached tree is never stale.
+//!
+//! The cache holds at most [`DEFAULT_CACHE_TILES`] trees (or what
+//! [`LogOptions::cache_tiles`](super::LogOptions::cache_tiles) says), evicting the least
+//! recently used: 1,024 trees are 16 MiB. Upper-level tiles are touched by every proof and stay;
+//! level-0 tiles of random leaves come and go. Partial tiles are never cached: the ones at the
+//! current size are the sequencer's own edge tiles, in memory and verified on open; proofs at
+//! older sizes use a full tile or the current edge tile, both of which extend the older partial
+//! tile.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{ReadError, StoreTiles, TileStore};
+use crate::hash::{Hash, node_hash};
+use crate::proof::{HashReader, NodeId};
+use crate::tile::{HashTile, TILE_HEIGHT, TILE_WIDTH, TileId, TileReadError, TileSource};
+
+/// Default bound of the tile cache, in full tiles (16 KiB each).
+pub const DEFAULT_CACHE_TILES: usize = 1024;
+
+const WIDTH: u64 = TILE_WIDTH as u64;
+
+/// All 511 node hashes of a full tile: level `r` (0..=8) at `[512 - (512 >> r) ..]`.
+pub(crate) struct TileTree {
+    nodes: Vec<Hash>,
+}
+
+impl TileTree {
+    pub(crate) fn build(tile: &HashTile) -> Self {
+        let mut nodes = Vec::with_capacity(511);
+        nodes.extend_from_slice(tile.hashes());
+        let mut start = 0;
+        let mut len = nodes.len();
+        while len > 1 {
+            for i in 0..len / 2 {
+                let h = node_hash(&nodes[start + 2 * i], &nodes[start + 2 * i + 1]);
+                nodes.push(h);
+            }
+            start += len;
+            len /= 2;
+        }
+        Self { nodes }
+    }
+
+    /// Node `i` of level `r` inside the tile (`i < 256 >> r`).
+    fn node(&self, r: u8, i: usize) -> Option<Hash> {
+        let offset = 512 - (512usize >> r);
+        if i >= 256 >> r {
+            return None;
+        }
+        self.nodes.get(offset + i).copied()
+    }
+}
+
+/// A bounded least-recently-used cache of [`TileTree`]s by (level, tile index).
+pub(crate) struct TileCache {
+    capacity: usize,
+    inner: Mutex<Lru>,
+}
+
+#[derive(Default)]
+struct Lru {
+    clock: u64,
+    map: HashMap<(u8, u64), (Arc<TileTree>, u64)>,
+    order: BTreeMap<u64, (u8, u64)>,
+}
+
+impl TileCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Lru::default()),
+        }
+    }
+
+    fn get(&self, key: (u8, u64)) -> Option<Arc<TileTree>> {
+        let mut lru = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        lru.clock += 1;
+        let now = lru.clock;
+        let (tree, stamp) = lru.map.get_mut(&key)?;
+        let tree = Arc::clone(tree);
+        let old = std::mem::replace(stamp, now);
+        lru.order.remove(&old);
+        lru.order.insert(now, key);
+        Some(tree)
+    }
+
+    fn insert(&self, key: (u8, u64), tree: Arc<TileTree>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut lru = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        lru.clock += 1;
+        let now = lru.clock;
+        if let Some((_, old)) = lru.map.insert(key, (tree, now)) {
+            lru.order.remove(&old);
+        }
+        lru.order.insert(now, key);
+        while lru.map.len() > self.capacity {
+            let Some((_, victim)) = lru.order.pop_first() else {
+                break;
+            };
+            lru.map.remove(&victim);
+        }
+    }
+
+    /// Number of trees held (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .len()
+    }
+}
+
+/// Node hashes of the tree of `size` leaves for a log whose latest size is `latest`, whose
+/// right-edge tiles at `latest` are `edges`: full tiles through the cache, partial ones from
+/// `edges`.
+pub(crate) struct LogReader<'a, S: ?Sized> {
+    pub(crate) store: &'a S,
+    pub(crate) cache: &'a TileCache,
+    pub(crate) latest: u64,
+    pub(crate) edges: &'a [(TileId, HashTile)],
+    pub(crate) size: u64,
+}
+
+impl<S: TileStore + ?Sized> LogReader<'_, S> {
+    /// The tree of the full tile `id` (level, index), from the cache or the store.
+    pub(crate) fn full_tree(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Arc<TileTree>, TileReadError<ReadError>> {
+        if let Some(t) = self.cache.get((level, index)) {
+            return Ok(t);
+        }
+        let id = TileId {
+            level,
+            index,
+            width: TILE_WIDTH,
+        };
+        let tile = StoreTiles {
+            store: self.store,
+            latest: self.latest,
+        }
+        .read_tile(id)
+        .map_err(|source| TileReadError::Source { tile: id, source })?;
+        if tile.width() != TILE_WIDTH {
+            return Err(TileReadError::ShortTile {
+                tile: id,
+                actual: tile.width(),
+            });
+        }
+        let tree = Arc::new(TileTree::build(&tile));
+        self.cache.insert((level, index), Arc::clone(&tree));
+        Ok(tree)
+    }
+}
+
+impl<S: TileStore + ?Sized> LogReader<'_, S> {
+    /// The leaf hash at position `i`: from a cached tree, else straight from the level-0 tile
+    /// (without building and caching a tree for one hash), else from the edge tile.
+    pub(crate) fn leaf(&self, i: u64) -> Result<Hash, TileReadError<ReadError>> {
+        let index = i / WIDTH;
+        let at = (i % WIDTH) as usize;
+        if (index + 1) * WIDTH <= self.latest {
+            if let Some(h) = self.cache.get((0, index)).and_then(|t| t.node(0, at)) {
+                return Ok(h);
+            }
+            let id = TileId {
+                level: 0,
+                index,
+                width: TILE_WIDTH,
+            };
+            let tile = StoreTiles {
+                store: self.store,
+                latest: self.latest,
+            }
+            .read_tile(id)
+            .map_err(|source| TileReadError::Source { tile: id, source })?;
+            return tile
+                .hashes()
+                .get(at)
+                .copied()
+                .ok_or(TileReadError::ShortTile {
+                    tile: id,
+                    actual: tile.width(),
+                });
+        }
+        self.read_hashes(&[NodeId::new(0, i)])?
+            .pop()
+            .ok_or(TileReadError::NodeOutsideTree {
+                node: NodeId::new(0, i),
+                size: self.size,
+            })
+    }
+}
+
+/// Hashes at level `level` of a tree of `size` leaves.
+fn hashes_at(level: u8, size: u64) -> u64 {
+    size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
+        .unwrap_or(0)
+}
+
+impl<S: TileStore + ?Sized> HashReader for LogReader<'_, S> {
+    type Error = TileReadError<ReadError>;
+
+    fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, Self::Error> {
+        let mut out = Vec::with_capacity(nodes.len());
+        for &node in nodes {
+            let outside = || TileReadError::NodeOutsideTree {
+                node,
+                size: self.size,
+            };
+            let end = node
+                .index
+                .checked_add(1)
+                .and_then(|i| i.checked_shl(u32::from(node.level)))
+                .filter(|&end| end >> node.level == node.index + 1)
+                .ok_or_else(outside)?;
+            if end > self.size || self.size > self.latest {
+                return Err(outside());
+            }
+            let level = node.level / TILE_HEIGHT;
+            let r = node.level % TILE_HEIGHT;
+            let first = node.index << r; // position of its first hash at tile level `level`
+            let index = first / WIDTH;
+            if (index + 1) * WIDTH <= hashes_at(level, self.latest) {
+                // A full tile at the latest size: immutable, cached with its interior nodes.
+                let tree = self.full_tree(level, index)?;
+                let at = usize::try_from((first % WIDTH) >> r).map_err(|_| outside())?;
+                out.push(tree.node(r, at).ok_or_else(outside)?);
+            } else {
+                // The partial tile at the latest size: the sequencer's edge tile.
+                let Some((_, tile)) = self
+                    .edges
+                    .iter()
+                    .find(|(id, _)| id.level == level && id.index == index)
+                else {
+                    return Err(outside());
+                };
+                let start = (first % WIDTH) as usize;
+                let hashes = tile
+                    .hashes()
+                    .get(start..start + (1usize << r))
+                    .ok_or_else(outside)?;
+                out.push(perfect_root(hashes));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Root of a perfect subtree over a power-of-two number of hashes (at least one).
+pub(crate) fn perfect_root(hashes: &[Hash]) -> Hash {
+    let mut level = hashes.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    level
+        .first()
+        .copied()
+        .unwrap_or_else(crate::hash::empty_root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::leaf_hash;
+
+    fn tile(seed: u32) -> HashTile {
+        HashTile::new(
+            (0..256u32)
+                .map(|i| leaf_hash(&(seed * 1000 + i).to_be_bytes()))
+                .collect(),
+        )
+        .expect("256 hashes")
+    }
+
+    #[test]
+    fn tile_tree_nodes_are_perfect_roots() {
+        let t = tile(1);
+        let tree = TileTree::build(&t);
+        for r in 0..=8u8 {
+            for i in 0..(256usize >> r) {
+                let want = perfect_root(&t.hashes()[i << r..(i + 1) << r]);
+                assert_eq!(tree.node(r, i), Some(want), "level {r} node {i}");
+            }
+            assert_eq!(tree.node(r, 256 >> r), None);
+        }
+    }
+
+    #[test]
+    fn cache_is_bounded_and_keeps_recently_used() {
+        let cache = TileCache::new(3);
+        for i in 0..3 {
+            cache.insert((0, i), Arc::new(TileTree::build(&tile(i as u32))));
+        }
+        assert!(cache.get((0, 0)).is_some()); // 0 is now the most recent
+        cache.insert((0, 3), Arc::new(TileTree::build(&tile(3))));
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get((0, 1)).is_none(), "least recently used evicted");
+        assert!(cache.get((0, 0)).is_some());
+        assert!(cache.get((0, 3)).is_some());
+        let none = TileCache::new(0);
+        none.insert((0, 0), Arc::new(TileTree::build(&tile(0))));
+        assert_eq!(none.len(), 0);
+    }
+}
