@@ -440,7 +440,14 @@ impl Ledger {
         // Open the index before reading the checkpoint: the writer updates the index only after
         // a checkpoint covers the entries, so the checkpoint we read next covers the index.
         let index_path = dir.join(INDEX_FILE);
-        let db = match Index::open_read_only(&index_path) {
+        let opened = std::panic::catch_unwind(|| Index::open_read_only(&index_path))
+            .unwrap_or_else(|_| {
+                Err(IndexError::Layout {
+                    path: index_path.clone(),
+                    reason: "damaged (opening it panicked)".into(),
+                })
+            });
+        let db = match opened {
             Ok(db) => Some(db),
             Err(e) => {
                 notices.push(if index_path.exists() {
@@ -869,28 +876,65 @@ impl Ledger {
             Bound::Unbounded => Bound::Unbounded,
         };
         let range = (nanos(range.start_bound()), nanos(range.end_bound()));
-        let below = self.size();
-        let ix = lock(&self.index);
-        let mut out = match &ix.db {
-            Some(db) => db.times(range, ix.db_size.min(below))?,
-            None => Vec::new(),
-        };
-        out.extend(ix.tail.times(range, below));
+        let mut out = self.query(
+            |db, below| db.times(range, below),
+            |mem, below| mem.times(range, below),
+        );
         out.sort_unstable();
         Ok(out.into_iter().map(|(_, i)| LogIndex(i)).collect())
     }
 
     fn lookup(&self, field: Field, key: &str) -> Result<Vec<LogIndex>, LedgerError> {
-        let below = self.size();
-        let ix = lock(&self.index);
-        let mut out = match &ix.db {
-            Some(db) => db.lookup(field, key, ix.db_size.min(below))?,
-            None => Vec::new(),
-        };
-        out.extend(ix.tail.lookup(field, key, below));
+        let mut out = self.query(
+            |db, below| db.lookup(field, key, below),
+            |mem, below| mem.lookup(field, key, below),
+        );
         out.sort_unstable();
         out.dedup();
         Ok(out.into_iter().map(LogIndex).collect())
+    }
+
+    /// Asks the redb index for what it holds and the memory index for the rest. If the redb
+    /// file fails (an error, or a panic inside redb on a damaged file that no integrity check
+    /// saw, e.g. in a read-only open), it is dropped with a notice and the answer comes from the
+    /// log, scanned into memory: a damaged index never fails a query.
+    fn query<T>(
+        &self,
+        from_db: impl Fn(&Index, u64) -> Result<Vec<T>, IndexError>,
+        from_memory: impl Fn(&MemIndex, u64) -> Vec<T>,
+    ) -> Vec<T> {
+        let below = self.size();
+        let mut ix = lock(&self.index);
+        if let Some(db) = &ix.db {
+            let limit = ix.db_size.min(below);
+            let why =
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| from_db(db, limit)))
+                {
+                    Ok(Ok(mut found)) => {
+                        found.extend(from_memory(&ix.tail, below));
+                        return found;
+                    }
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!(
+                        "index {} is damaged (reading it panicked)",
+                        db.path().display()
+                    ),
+                };
+            self.notice(format!(
+                "{why}; answering from the log itself (the next writable open rebuilds the index)"
+            ));
+            *ix = Indexes {
+                db: None,
+                db_size: 0,
+                frozen: true,
+                tail: MemIndex::new(),
+                size: 0,
+            };
+            drop(ix);
+            self.sync_index(&[]);
+            ix = lock(&self.index);
+        }
+        from_memory(&ix.tail, below)
     }
 
     /// The audit events matching `filter`, in log order: the log as the audit trail. Served
@@ -984,7 +1028,14 @@ impl Ledger {
     /// Takes a read-only index if it belongs to this log (same root at the size it indexes).
     fn adopt_read_only_index(&self, db: Index) {
         let size = self.size();
-        let usable = match db.state() {
+        let state = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.state()))
+            .unwrap_or_else(|_| {
+                Err(IndexError::Layout {
+                    path: db.path().to_path_buf(),
+                    reason: "damaged (reading it panicked)".into(),
+                })
+            });
+        let usable = match state {
             Ok(st) if st.size > size => {
                 // The writer moved on after we read the checkpoint: everything we can see is in
                 // the index, and queries stop at our size.
