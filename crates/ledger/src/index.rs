@@ -340,6 +340,9 @@ impl Index {
     /// (time, log index) pairs with the time in `range` and the index below `below`, in time
     /// order (ties by index).
     pub fn times(&self, range: TimeRange, below: u64) -> Result<Vec<(i128, u64)>, IndexError> {
+        if is_empty(range) {
+            return Ok(Vec::new());
+        }
         let txn = self.begin_read()?;
         let table = txn.open_table(TIMES).map_err(|e| db_err(&self.path, e))?;
         let mut out = Vec::new();
@@ -354,6 +357,24 @@ impl Index {
             }
         }
         Ok(out)
+    }
+}
+
+/// Whether no time can be in `range` (start after end, or one point excluded): B-tree range
+/// scans refuse (panic on) such ranges.
+fn is_empty(range: TimeRange) -> bool {
+    let value = |b: Bound<i128>| match b {
+        Bound::Included(t) | Bound::Excluded(t) => Some(t),
+        Bound::Unbounded => None,
+    };
+    match (value(range.0), value(range.1)) {
+        (Some(a), Some(b)) => {
+            a > b
+                || (a == b
+                    && !(matches!(range.0, Bound::Included(_))
+                        && matches!(range.1, Bound::Included(_))))
+        }
+        _ => false,
     }
 }
 
@@ -430,6 +451,9 @@ impl MemIndex {
 
     /// (time, log index) pairs with the time in `range` and the index below `below`, in time order.
     pub fn times(&self, range: TimeRange, below: u64) -> Vec<(i128, u64)> {
+        if is_empty(range) {
+            return Vec::new();
+        }
         self.times
             .range(tuple_bounds(range))
             .copied()
@@ -533,6 +557,19 @@ mod tests {
             assert_eq!(mem.times(range, 5), want, "{range:?}");
         }
         assert_eq!(db.times(all, 3).unwrap(), vec![(10, 1), (20, 2), (30, 0)]);
+        // Empty and inverted ranges are empty, not a panic.
+        for range in [
+            (Bound::Included(30), Bound::Included(10)),
+            (Bound::Excluded(20), Bound::Excluded(20)),
+            (Bound::Included(20), Bound::Excluded(20)),
+            (Bound::Excluded(20), Bound::Included(20)),
+        ] {
+            assert_eq!(db.times(range, 5).unwrap(), vec![], "{range:?}");
+            assert_eq!(mem.times(range, 5), vec![], "{range:?}");
+        }
+        let point = (Bound::Included(20), Bound::Included(20));
+        assert_eq!(db.times(point, 5).unwrap(), vec![(20, 2), (20, 3)]);
+        assert_eq!(mem.times(point, 5), vec![(20, 2), (20, 3)]);
 
         // Gaps and overlaps are refused.
         assert!(matches!(

@@ -450,6 +450,11 @@ fn events_from_the_log_match_the_audit_file() {
             job: Some("nobody".into()),
             ..Filter::default()
         },
+        Filter {
+            since: Some(datetime!(2026-03-01 10:00:30 UTC)),
+            until: Some(datetime!(2026-03-01 10:00:10 UTC)),
+            ..Filter::default()
+        },
     ];
     let check = |ledger: &Ledger| {
         for f in &filters {
