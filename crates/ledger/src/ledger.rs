@@ -6,6 +6,28 @@
 //! D/log-index.redb   the indexes (derived: rebuilt from the log whenever in doubt)
 //! D/log.lock         held (flock, exclusive) by the one process that writes
 //! ```
+//!
+//! # Writers and readers
+//!
+//! [`Ledger::create`], [`Ledger::open`], [`Ledger::try_open`] and [`Ledger::open_or_create`]
+//! take `D/log.lock` (the lock is released when the ledger is dropped, or when the process
+//! dies), so one process appends at a time; inside it, a `Ledger` is shared between threads and
+//! concurrent appends are committed together by the log. [`Ledger::open_read_only`] takes no
+//! lock and writes nothing (not even the writer's temporary files are touched): it sees the log
+//! as of the checkpoint it read, and reads the index file beside a running writer (redb's
+//! single-writer mode).
+//!
+//! # Order of writes, and what a crash leaves
+//!
+//! An append writes the log first: entry bundles, tiles, then the signed checkpoint, the commit
+//! point ([`poex_log::file`]). Only then is the index updated, in one redb transaction that adds
+//! the entries' keys and moves the indexed size. If we crash before that transaction commits,
+//! the log holds entries the index does not: the next open (writer or reader) indexes the log
+//! from the indexed size to the log's size, the same code path as after an append. The index
+//! also records the log's root at its size; an index whose root is not the log's (another log's
+//! file, a log replaced under it) is rebuilt, as is one that fails redb's integrity check on a
+//! writable open. The log never fails because of its index: index trouble becomes a
+//! [notice](Ledger::notices) and queries are answered from the log scanned into memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions, TryLockError};
