@@ -119,8 +119,38 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
 }
 
 /// RFC 9162 interior node hash: `SHA-256(0x01 || left || right)`.
+///
+/// The 65-byte message always pads to exactly two SHA-256 blocks, so they are built here and
+/// fed to the compression function directly: the same digest as [`node_hash_bytes`] (a test
+/// checks it), about a third faster, which matters because proofs and tile trees are made of
+/// little else.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    node_hash_bytes(&left.0, &right.0)
+    /// SHA-256 initial state (FIPS 180-4 §5.3.3).
+    const H0: [u32; 8] = [
+        0x6a09_e667,
+        0xbb67_ae85,
+        0x3c6e_f372,
+        0xa54f_f53a,
+        0x510e_527f,
+        0x9b05_688c,
+        0x1f83_d9ab,
+        0x5be0_cd19,
+    ];
+    let mut first = [0u8; 64];
+    first[0] = NODE_PREFIX;
+    first[1..33].copy_from_slice(&left.0);
+    first[33..].copy_from_slice(&right.0[..31]);
+    let mut second = [0u8; 64];
+    second[0] = right.0[31];
+    second[1] = 0x80; // padding: a one bit, zeros, then the message length in bits
+    second[56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
+    let mut state = H0;
+    sha2::block_api::compress256(&mut state, &[first, second]);
+    let mut out = [0u8; HASH_SIZE];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    Hash(out)
 }
 
 /// RFC 9162 `HashChildren` over arbitrary byte strings.
@@ -143,6 +173,16 @@ pub fn empty_root() -> Hash {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_hash_is_the_generic_digest() {
+        let mut left = leaf_hash(b"left");
+        for i in 0..200u32 {
+            let right = leaf_hash(&i.to_be_bytes());
+            assert_eq!(node_hash(&left, &right), node_hash_bytes(&left.0, &right.0));
+            left = node_hash(&right, &left);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -16,7 +16,7 @@
 //! tile.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::{ReadError, StoreTiles, TileStore};
 use crate::hash::{Hash, node_hash};
@@ -28,35 +28,39 @@ pub const DEFAULT_CACHE_TILES: usize = 1024;
 
 const WIDTH: u64 = TILE_WIDTH as u64;
 
-/// All 511 node hashes of a full tile: level `r` (0..=8) at `[512 - (512 >> r) ..]`.
+/// The node hashes of a tile: its hashes (level 0) and every complete node above them, up to
+/// the tile's root for a full tile (511 hashes in all, 16 KiB).
 pub(crate) struct TileTree {
     nodes: Vec<Hash>,
+    /// Where level `r` starts in `nodes`, and how many nodes it has.
+    levels: [(usize, usize); 9],
 }
 
 impl TileTree {
     pub(crate) fn build(tile: &HashTile) -> Self {
-        let mut nodes = Vec::with_capacity(511);
+        let mut nodes = Vec::with_capacity(2 * tile.hashes().len());
         nodes.extend_from_slice(tile.hashes());
-        let mut start = 0;
-        let mut len = nodes.len();
-        while len > 1 {
+        let mut levels = [(0, 0); 9];
+        levels[0] = (0, nodes.len());
+        for r in 1..levels.len() {
+            let (start, len) = levels[r - 1];
+            let at = nodes.len();
             for i in 0..len / 2 {
                 let h = node_hash(&nodes[start + 2 * i], &nodes[start + 2 * i + 1]);
                 nodes.push(h);
             }
-            start += len;
-            len /= 2;
+            levels[r] = (at, len / 2);
         }
-        Self { nodes }
+        Self { nodes, levels }
     }
 
-    /// Node `i` of level `r` inside the tile (`i < 256 >> r`).
+    /// Node `i` of level `r` inside the tile, if complete.
     fn node(&self, r: u8, i: usize) -> Option<Hash> {
-        let offset = 512 - (512usize >> r);
-        if i >= 256 >> r {
+        let &(start, len) = self.levels.get(usize::from(r))?;
+        if i >= len {
             return None;
         }
-        self.nodes.get(offset + i).copied()
+        self.nodes.get(start + i).copied()
     }
 }
 
@@ -131,6 +135,9 @@ pub(crate) struct LogReader<'a, S: ?Sized> {
     pub(crate) cache: &'a TileCache,
     pub(crate) latest: u64,
     pub(crate) edges: &'a [(TileId, HashTile)],
+    /// Trees of `edges`, built on first use and shared by every reader of one snapshot; `None`
+    /// to hash edge nodes on the fly (open, before there is a snapshot).
+    pub(crate) edge_trees: Option<&'a OnceLock<Vec<TileTree>>>,
     pub(crate) size: u64,
 }
 
@@ -242,13 +249,27 @@ impl<S: TileStore + ?Sized> HashReader for LogReader<'_, S> {
                 out.push(tree.node(r, at).ok_or_else(outside)?);
             } else {
                 // The partial tile at the latest size: the sequencer's edge tile.
-                let Some((_, tile)) = self
+                let Some(k) = self
                     .edges
                     .iter()
-                    .find(|(id, _)| id.level == level && id.index == index)
+                    .position(|(id, _)| id.level == level && id.index == index)
                 else {
                     return Err(outside());
                 };
+                if let Some(trees) = self.edge_trees {
+                    let trees = trees.get_or_init(|| {
+                        self.edges.iter().map(|(_, t)| TileTree::build(t)).collect()
+                    });
+                    let at = usize::try_from((first % WIDTH) >> r).map_err(|_| outside())?;
+                    out.push(
+                        trees
+                            .get(k)
+                            .and_then(|t| t.node(r, at))
+                            .ok_or_else(outside)?,
+                    );
+                    continue;
+                }
+                let tile = &self.edges[k].1;
                 let start = (first % WIDTH) as usize;
                 let hashes = tile
                     .hashes()
@@ -301,6 +322,15 @@ mod tests {
             }
             assert_eq!(tree.node(r, 256 >> r), None);
         }
+        // A partial tile: only complete nodes.
+        let partial = HashTile::new(t.hashes()[..11].to_vec()).expect("11 hashes");
+        let tree = TileTree::build(&partial);
+        assert_eq!(tree.node(0, 10), Some(t.hashes()[10]));
+        assert_eq!(tree.node(1, 4), Some(perfect_root(&t.hashes()[8..10])));
+        assert_eq!(tree.node(1, 5), None);
+        assert_eq!(tree.node(3, 0), Some(perfect_root(&t.hashes()[..8])));
+        assert_eq!(tree.node(3, 1), None);
+        assert_eq!(tree.node(4, 0), None);
     }
 
     #[test]

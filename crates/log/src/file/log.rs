@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
-use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache};
+use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache, TileTree};
 use super::index::LeafIndex;
 use super::store::{CHECKPOINT_PATH, TileStore, WriteMode, bundle_mode, tile_mode};
 use super::validate::validate;
@@ -116,6 +116,8 @@ pub(crate) struct Published {
     /// The partial tiles at `size` (`edge_tiles(size)`), verified on open and maintained by
     /// the sequencer since: integration and proofs read them from here, not from the store.
     pub(crate) edges: Vec<(TileId, HashTile)>,
+    /// Trees of `edges` for proofs, built by the first reader that needs them.
+    pub(crate) edge_trees: OnceLock<Vec<TileTree>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -261,6 +263,7 @@ impl<S: TileStore> Log<S> {
                 root: checkpoint.root,
                 note: String::from_utf8_lossy(&note).into_owned(),
                 edges,
+                edge_trees: OnceLock::new(),
             })),
             cache,
         };
@@ -494,6 +497,7 @@ impl<S: TileStore> Log<S> {
             cache: &self.cache,
             latest: snapshot.size,
             edges: &snapshot.edges,
+            edge_trees: Some(&snapshot.edge_trees),
             size,
         }
     }
@@ -571,6 +575,7 @@ impl<S: TileStore> Log<S> {
             root: step.root,
             note,
             edges,
+            edge_trees: OnceLock::new(),
         });
 
         // The index follows the commit point. If we crash before (or while) it is updated,
@@ -829,6 +834,7 @@ fn load_edges<S: TileStore>(
         cache,
         latest: size,
         edges: &edges,
+        edge_trees: None,
         size,
     };
     let from_tiles = proof::root(size, &reader)
@@ -901,6 +907,7 @@ fn catch_up<S: TileStore>(
         cache,
         latest: size,
         edges,
+        edge_trees: None,
         size: at,
     };
     let mut from = index.size();
