@@ -4,6 +4,7 @@
 //! D/log/             the tlog-tiles store: checkpoint, tile/<L>/..., tile/entries/...
 //!                    (servable as static files; .tmp/ holds the writer's temporary files)
 //! D/log-index.redb   the indexes (derived: rebuilt from the log whenever in doubt)
+//! D/log-leaves.redb  the log's leaf-hash index for deduplication (poex-log's; derived too)
 //! D/log.lock         held (flock, exclusive) by the one process that writes
 //! ```
 //!
@@ -58,6 +59,9 @@ use crate::tiles::{DirTiles, TilesError, read_entries};
 pub const LOG_DIR: &str = "log";
 /// The index file, under the ledger directory.
 pub const INDEX_FILE: &str = "log-index.redb";
+/// The log's own leaf-hash index (deduplication), under the ledger directory: kept by
+/// [`poex_log::file::Log`], outside the served tiles directory.
+pub const LEAVES_FILE: &str = "log-leaves.redb";
 /// The writer lock file, under the ledger directory.
 pub const LOCK_FILE: &str = "log.lock";
 /// Kind key under which entries that do not decode at all are indexed.
@@ -394,28 +398,28 @@ impl Ledger {
                 }
                 let signer = Arc::new(LogSigner::new(found.as_str(), key)?);
                 let store = FileStore::open(&log_dir).map_err(io_err(&log_dir))?;
-                (
-                    Box::new(Log::open(store, log_config(&found, &signer))?),
-                    signer,
-                )
+                let config = log_config(&found, &signer);
+                let log = Log::open_indexed(store, config, dir.join(LEAVES_FILE))?;
+                (Box::new(log), signer)
             }
             (false, _) => {
                 let origin = origin.unwrap_or_else(|| default_origin(&key.public_key()));
                 let signer = Arc::new(LogSigner::new(origin.as_str(), key)?);
-                // An index left from an earlier log in this directory describes another log.
-                let index_path = dir.join(INDEX_FILE);
-                if index_path.exists() {
-                    fs::remove_file(&index_path).map_err(io_err(&index_path))?;
-                    notices.push(format!(
-                        "removed {}: it indexed an earlier log in this directory",
-                        index_path.display()
-                    ));
+                // Indexes left from an earlier log in this directory describe another log.
+                for stale in [INDEX_FILE, LEAVES_FILE] {
+                    let path = dir.join(stale);
+                    if path.exists() {
+                        fs::remove_file(&path).map_err(io_err(&path))?;
+                        notices.push(format!(
+                            "removed {}: it indexed an earlier log in this directory",
+                            path.display()
+                        ));
+                    }
                 }
                 let store = FileStore::open(&log_dir).map_err(io_err(&log_dir))?;
-                (
-                    Box::new(Log::create(store, log_config(&origin, &signer))?),
-                    signer,
-                )
+                let config = log_config(&origin, &signer);
+                let log = Log::create_indexed(store, config, dir.join(LEAVES_FILE))?;
+                (Box::new(log), signer)
             }
         };
         let (_, root_note) = log.checkpoint()?;
@@ -856,6 +860,10 @@ impl Ledger {
     pub fn find_receipt(&self, envelope: &Envelope) -> Result<Option<LogIndex>, LedgerError> {
         let entry = Entry::receipt(envelope)?;
         let bytes = entry.encode()?;
+        if let Mode::Writer { log, .. } = &self.mode {
+            return Ok(log.find(&poex_log::leaf_hash(&bytes))?);
+        }
+        // A reader has no leaf index: look among the job's entries.
         let keys = entry.keys();
         let candidates = match &keys.job {
             Some(job) => self.by_job(job)?,

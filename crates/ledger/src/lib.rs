@@ -21,6 +21,7 @@
 //! D/log/             tlog-tiles: checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]
 //!                    (pure c2sp.org/tlog-tiles: serve it as static files; .tmp/ aside)
 //! D/log-index.redb   the index: derived data, rebuilt from the log when missing or damaged
+//! D/log-leaves.redb  poex-log's leaf-hash index (deduplication): derived data too
 //! D/log.lock         flock held by the one process writing the log
 //! ```
 //!

@@ -89,6 +89,7 @@ fn append_query_reopen() {
     assert!(vkey.starts_with(&format!("{}+", ledger.origin())), "{vkey}");
     assert_eq!(Ed25519Verifier::parse(&vkey).unwrap(), *ledger.verifier());
     assert_eq!(ledger.tiles_dir(), dir.path().join("log"));
+    assert!(dir.path().join(poex_ledger::ledger::LEAVES_FILE).exists());
 
     fill(&ledger);
     check_queries(&ledger);
