@@ -188,7 +188,8 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A receipt (receipt.json) or a job folder holding one.
+    /// A proof bundle (bundle.json), a receipt (receipt.json), or a job folder holding them
+    /// (the bundle is preferred).
     pub proof: PathBuf,
     /// A folder of results to check against the receipt's subjects (every file must match,
     /// and every subject must be there). Default for a job folder: its results/.
@@ -200,6 +201,14 @@ pub struct VerifyArgs {
     /// The processor's public key (PEM) to trust. Default: this home's processor key.
     #[arg(long, value_name = "PEM")]
     pub key: Option<PathBuf>,
+    /// The log key to trust for a bundle's checkpoint: the verifier key `poex log info`
+    /// prints (name+hex8+base64) or a public key file. Default: this home's log key.
+    #[arg(long, value_name = "VKEY|PEM")]
+    pub log_key: Option<String>,
+    /// Also check that this log (a tlog-tiles directory or http:// URL) still contains the
+    /// bundle's entry: its latest checkpoint must extend the bundle's (consistency proof).
+    #[arg(long, value_name = "DIR|URL")]
+    pub log: Option<String>,
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,

@@ -2,15 +2,21 @@
 //!
 //! ```text
 //! HOME/
-//!   keys/        0700  processor.key (signs receipts), default.key (you), NAME.key ...
-//!   store/       0755  objects/, registry/, audit.jsonl (poex-store)
-//!   jobs/        0755  <job id>/ request.json receipt.json execution.log results/
+//!   keys/        0700  processor.key (signs receipts), log.key (signs log checkpoints),
+//!                      default.key (you), NAME.key ...
+//!   store/       0755  objects/, registry/ (poex-store)
+//!   ledger/            the transparency log (poex-ledger): log/ (tlog-tiles: checkpoint,
+//!                      tile/...), log-index.redb, log-leaves.redb, log.lock
+//!   jobs/        0755  <job id>/ request.json receipt.json bundle.json execution.log results/
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use poex_core::keys::{PublicKey, SecretKey};
+use poex_exec::pipeline::LedgerAccess;
+use poex_ledger::{Ledger, LedgerError};
 use poex_store::Store;
 use poex_store::keystore::{self, Keystore};
 
@@ -18,6 +24,8 @@ use poex_store::keystore::{self, Keystore};
 pub const PROCESSOR_KEY: &str = "processor";
 /// Name of the key `poex init` creates for the user.
 pub const DEFAULT_KEY: &str = "default";
+/// Name of the key that signs the log's checkpoints.
+pub const LOG_KEY: &str = "log";
 
 pub struct Home {
     pub root: PathBuf,
@@ -73,13 +81,80 @@ impl Home {
     pub fn init(root: &Path) -> Result<(Home, bool)> {
         let home = Self::open_unchecked(root)?;
         let mut created = false;
-        for name in [PROCESSOR_KEY, DEFAULT_KEY] {
+        for name in [PROCESSOR_KEY, LOG_KEY, DEFAULT_KEY] {
             if !home.keys.contains(name) {
                 home.keys.create(name)?;
                 created = true;
             }
         }
         Ok((home, created))
+    }
+
+    /// Where the transparency log lives.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.root.join("ledger")
+    }
+
+    /// The log key; a home made before the log existed gets one on first use.
+    fn log_key(&self) -> Result<SecretKey> {
+        if !self.keys.contains(LOG_KEY) {
+            self.keys.create(LOG_KEY)?;
+            eprintln!(
+                "poex: created the log key {}",
+                self.keys.dir().join(format!("{LOG_KEY}.key")).display()
+            );
+        }
+        Ok(self.keys.load(LOG_KEY)?)
+    }
+
+    /// The log's public key, which checkpoints verify with.
+    pub fn log_public(&self) -> Result<PublicKey> {
+        Ok(self.keys.public(LOG_KEY)?)
+    }
+
+    /// Opens the log for writing (creating it on first use), waiting, with a message, while
+    /// another poex process writes it.
+    pub fn ledger(&self) -> Result<Ledger> {
+        Ok(self.open_ledger()?)
+    }
+
+    /// Opens the log for reading: no lock, nothing written; it must exist.
+    pub fn ledger_read(&self) -> Result<Ledger> {
+        let dir = self.ledger_dir();
+        if !dir.join("log").join("checkpoint").exists() {
+            bail!(
+                "no log in {} yet: it is created by the first publish or run (or `poex init`)",
+                dir.display()
+            );
+        }
+        Ok(Ledger::open_read_only_with_key(&dir, &self.log_public()?)?)
+    }
+
+    fn open_ledger(&self) -> Result<Ledger, LedgerError> {
+        let dir = self.ledger_dir();
+        let key: Arc<dyn poex_core::Signer> =
+            Arc::new(self.log_key().map_err(|e| LedgerError::Io {
+                path: self.keys.dir().join(format!("{LOG_KEY}.key")),
+                source: std::io::Error::other(e.to_string()),
+            })?);
+        if !dir.join("log").join("checkpoint").exists() {
+            return Ledger::open_or_create(&dir, key, None);
+        }
+        match Ledger::try_open(&dir, key.clone()) {
+            Err(LedgerError::InUse { lock, .. }) => {
+                eprintln!(
+                    "poex: waiting for another poex process to finish writing the log ({})",
+                    lock.display()
+                );
+                Ledger::open(&dir, key)
+            }
+            other => other,
+        }
+        .inspect(|l| {
+            for n in l.notices() {
+                eprintln!("poex: log: {n}");
+            }
+        })
     }
 
     pub fn jobs_dir(&self) -> PathBuf {
@@ -108,5 +183,11 @@ impl Home {
             format!("{text:?} is neither a key id (64 hex digits) nor a local key")
         })?;
         Ok(key.key_id().to_string())
+    }
+}
+
+impl LedgerAccess for Home {
+    fn open(&self) -> Result<Ledger, LedgerError> {
+        self.open_ledger()
     }
 }

@@ -23,6 +23,7 @@ macro_rules! out {
 mod args;
 mod cmd;
 mod home;
+mod logsource;
 mod progress;
 
 use std::process::ExitCode;

@@ -9,136 +9,13 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        let env = Env {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        env.ok(&["init"]);
-        env
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn write(&self, rel: &str, content: &str) -> PathBuf {
-        let p = self.path(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, content).unwrap();
-        p
-    }
-
-    fn poex(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_poex"))
-            .arg("--home")
-            .arg(self.home())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("POEX_HOME")
-            .output()
-            .expect("poex runs")
-    }
-
-    /// Runs poex, asserting the exit code; returns (stdout, stderr).
-    fn expect(&self, code: i32, args: &[&str]) -> (String, String) {
-        let out = self.poex(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "poex {args:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-        );
-        (stdout, stderr)
-    }
-
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        self.expect(0, args)
-    }
-
-    /// Publishes the standard test algorithm and dataset.
-    fn publish_sample(&self) {
-        self.write(
-            "alg/main.py",
-            "import os\n\
-             rows = 0\n\
-             for d in os.environ['POEX_DATASETS'].split(':'):\n\
-             \x20   rows += len(open(d).read().splitlines())\n\
-             open('/out/rows.txt', 'w').write(str(rows))\n\
-             print('counted', rows)\n",
-        );
-        self.write("data.csv", "a,b\n1,2\n3,4\n");
-        self.ok(&[
-            "publish",
-            "algorithm",
-            "alg",
-            "--name",
-            "count",
-            "--entrypoint",
-            "python3 main.py",
-        ]);
-        self.ok(&[
-            "publish", "dataset", "data.csv", "--name", "cohort", "--allow", "count",
-        ]);
-    }
-
-    /// `poex run` of the sample algorithm on the sample dataset into `out`, expecting `code`.
-    fn run_count(&self, code: i32, out: &str) -> (String, String) {
-        self.expect(
-            code,
-            &[
-                "run",
-                "--algorithm",
-                "count",
-                "--dataset",
-                "cohort",
-                "--out",
-                out,
-            ],
-        )
-    }
-
-    fn object_of(&self, name: &str) -> PathBuf {
-        let (json, _) = self.ok(&["show", name, "--json"]);
-        let v: Value = serde_json::from_str(&json).unwrap();
-        let b3 = v["digests"]["blake3"].as_str().unwrap().to_owned();
-        self.home().join("store/objects").join(b3)
-    }
-}
-
-fn receipt_statement(path: &Path) -> Value {
-    let env: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(env["payload"].as_str().unwrap())
-        .unwrap();
-    serde_json::from_slice(&payload).unwrap()
-}
-
-fn outcome(statement: &Value) -> Value {
-    statement["predicate"]["runDetails"]["byproducts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "outcome")
-        .cloned()
-        .unwrap()["annotations"]
-        .clone()
-}
+mod common;
+use common::{Env, outcome, receipt_statement};
 
 #[test]
 fn run_and_verify_end_to_end() {
@@ -279,25 +156,38 @@ fn tampered_receipt_and_wrong_key_are_detected() {
         base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&st).unwrap()),
     );
     fs::write(&receipt, serde_json::to_string(&envelope).unwrap()).unwrap();
-    let (stdout, _) = env.expect(4, &["verify", "job"]);
+    let (stdout, _) = env.expect(4, &["verify", "job/receipt.json"]);
     assert!(stdout.contains("FAIL signature"), "{stdout}");
 
     // Not JSON at all.
     fs::write(&receipt, "{ not json").unwrap();
-    let (stdout, _) = env.expect(4, &["verify", "job"]);
-    assert!(stdout.contains("not a DSSE envelope"), "{stdout}");
+    let (stdout, _) = env.expect(4, &["verify", "job/receipt.json"]);
+    assert!(stdout.contains("is not JSON"), "{stdout}");
 
     // The right receipt under someone else's key.
     fs::write(&receipt, &original).unwrap();
     env.ok(&["key", "new", "mallory"]);
     let (pem, _) = env.ok(&["key", "show", "mallory", "--pem"]);
     let pem_path = env.write("mallory.pub", &pem);
-    let (stdout, _) = env.expect(4, &["verify", "job", "--key", pem_path.to_str().unwrap()]);
+    let (stdout, _) = env.expect(
+        4,
+        &[
+            "verify",
+            "job/receipt.json",
+            "--key",
+            pem_path.to_str().unwrap(),
+        ],
+    );
     assert!(stdout.contains("FAIL signature"), "{stdout}");
     // And under the processor's exported key, as a third party would.
     let (pem, _) = env.ok(&["key", "show", "processor", "--pem"]);
     let pem_path = env.write("processor.pub", &pem);
-    env.ok(&["verify", "job", "--key", pem_path.to_str().unwrap()]);
+    env.ok(&[
+        "verify",
+        "job/receipt.json",
+        "--key",
+        pem_path.to_str().unwrap(),
+    ]);
 }
 
 fn tamper_object(object: &Path) {

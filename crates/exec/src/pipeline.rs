@@ -8,7 +8,8 @@
 //! 2. re-hashes the stored algorithm and dataset bytes (BLAKE3, both cores) exactly as the
 //!    sandbox will mount them and compares them with the registry;
 //! 3. runs the entrypoint in the sandbox with the datasets read-only;
-//! 4. hashes the results and the execution log, writes audit events, and signs the receipt.
+//! 4. hashes the results and the execution log, signs the receipt, logs the audit events and
+//!    the receipt in the transparency log and writes the receipt's proof bundle.
 //!
 //! Any failed check in 1-2 refuses the job: nothing runs, the refusal is an audit event and a
 //! signed failure receipt, and the [`JobReport`] names the asset, the expected and the actual
@@ -20,6 +21,7 @@
 //! ```text
 //! OUT/request.json     the signed job request (DSSE)
 //! OUT/receipt.json     the signed receipt (DSSE over in-toto/SLSA)
+//! OUT/bundle.json      the receipt + its log entry, inclusion proof and signed checkpoint
 //! OUT/execution.log    stdout and stderr, interleaved, bounded
 //! OUT/results/         what the job wrote to /out
 //! ```
@@ -37,6 +39,8 @@ use poex_core::receipt::{
 use poex_core::request::{RequestedLimits, SignedRequest, random_hex16};
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, Digest, DigestSet, Signer};
+use poex_ledger::{Ledger, LedgerError, ProofBundle};
+use poex_log::tlog_proof::TlogProof;
 use poex_store::Store;
 use poex_store::audit::{Event, Operation};
 use poex_store::hash::{Layout, Tree, hash_tree, total_size};
@@ -110,6 +114,11 @@ pub struct JobReport {
     pub results_dir: PathBuf,
     /// Where the signed receipt is.
     pub receipt_path: PathBuf,
+    /// Where the proof bundle is: the receipt, its log entry, inclusion proof and signed
+    /// checkpoint (docs/proof-bundle.md).
+    pub bundle_path: PathBuf,
+    /// The receipt's index in the transparency log.
+    pub log_index: u64,
     /// Where the execution log is (`None` when nothing ran).
     pub log_path: Option<PathBuf>,
     /// The signed receipt.
@@ -151,9 +160,20 @@ pub enum PipelineError {
     /// The object store or registry could not give what a verified job needs.
     #[error("store: {0}")]
     Store(String),
-    /// Writing an audit event failed.
-    #[error("audit trail: {0}")]
+    /// Writing an audit event to the log failed.
+    #[error("log: {0}")]
     Audit(String),
+    /// The receipt was written but could not be logged or proven.
+    #[error(
+        "the receipt is saved at {receipt} but is not in the log: {reason}; fix the log \
+         (`poex audit validate` says what is wrong) and run `poex log add {receipt}`"
+    )]
+    NotLogged {
+        /// Where the receipt is.
+        receipt: PathBuf,
+        /// Why logging failed.
+        reason: String,
+    },
     /// Signing or serializing the receipt failed.
     #[error("receipt: {0}")]
     Receipt(String),
@@ -168,14 +188,26 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PipelineError + '_ {
 
 /// A processor: a store, a signing key, where jobs go, and the limits it grants.
 pub struct Processor<'a> {
-    /// Objects, registry and audit trail.
+    /// Objects and registry.
     pub store: &'a Store,
+    /// The transparency log: audit events, receipts and their proof bundles go there.
+    pub ledger: &'a dyn LedgerAccess,
     /// The processor's key: signs every receipt.
     pub signer: &'a dyn Signer,
     /// Default parent of job output folders.
     pub jobs_dir: PathBuf,
     /// The most a job may get; a request may ask for less, never more.
     pub ceiling: Limits,
+}
+
+/// How the pipeline reaches the transparency log.
+///
+/// The pipeline opens the log only for the moment it writes (the events before a run, the
+/// events, receipt and proof after it), never while the sandbox runs, so concurrent jobs share
+/// one log: an implementation typically waits for the log's writer lock.
+pub trait LedgerAccess: Sync {
+    /// Opens the log for writing.
+    fn open(&self) -> Result<Ledger, LedgerError>;
 }
 
 /// An ad-hoc command for [`Processor::exec`].
@@ -199,10 +231,39 @@ pub struct ExecRequest {
 
 impl Processor<'_> {
     fn audit(&self, events: &[Event]) -> Result<(), PipelineError> {
-        self.store
-            .audit()
-            .append(events)
-            .map_err(|e| PipelineError::Audit(e.to_string()))
+        let ledger = self
+            .ledger
+            .open()
+            .map_err(|e| PipelineError::Audit(e.to_string()))?;
+        ledger
+            .log_events(events)
+            .map_err(|e| PipelineError::Audit(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Logs the job's last events and its receipt, and writes the receipt's proof bundle.
+    /// Returns the receipt's log index.
+    fn seal(
+        &self,
+        events: &[Event],
+        receipt: &Envelope,
+        receipt_path: &Path,
+        bundle_path: &Path,
+    ) -> Result<u64, PipelineError> {
+        let not_logged = |reason: String| PipelineError::NotLogged {
+            receipt: receipt_path.to_owned(),
+            reason,
+        };
+        let ledger = self.ledger.open().map_err(|e| not_logged(e.to_string()))?;
+        ledger
+            .log_events(events)
+            .map_err(|e| not_logged(e.to_string()))?;
+        let bundle = ProofBundle::build(&ledger, receipt).map_err(|e| not_logged(e.to_string()))?;
+        write_atomic(bundle_path, bundle.to_json().as_bytes())?;
+        let index = TlogProof::parse(&bundle.tlog_proof)
+            .map_err(|e| not_logged(e.to_string()))?
+            .index;
+        Ok(index)
     }
 
     fn event(&self, op: Operation, actor: &str, object: &str, job: &str) -> Event {
@@ -241,7 +302,6 @@ impl Processor<'_> {
                 let mut ev = self.event(Operation::Refuse, &requester, &refusal.object, &job_id);
                 ev.digest = refusal.actual;
                 ev.detail = Some(refusal.reason.clone());
-                self.audit(&[ev])?;
                 let mut ext = Map::new();
                 ext.insert(
                     "jobRequest".into(),
@@ -254,6 +314,7 @@ impl Processor<'_> {
                     refusal.resolved,
                     &envelope.payload,
                     refusal.reason,
+                    ev,
                 );
             }
         };
@@ -354,6 +415,7 @@ impl Processor<'_> {
         let paths = FinishPaths {
             results: results_dir,
             receipt: out.join("receipt.json"),
+            bundle: out.join(BUNDLE_NAME),
             log: out.join(LOG_NAME),
         };
         self.finish(
@@ -450,6 +512,7 @@ impl Processor<'_> {
             FinishPaths {
                 results: out.clone(),
                 receipt: receipt_path,
+                bundle: sibling(&out, ".bundle.json"),
                 log: log_path,
             },
             BUILD_TYPE_EXEC,
@@ -469,8 +532,12 @@ impl Processor<'_> {
 struct FinishPaths {
     results: PathBuf,
     receipt: PathBuf,
+    bundle: PathBuf,
     log: PathBuf,
 }
+
+/// The proof bundle's file name in a job folder.
+pub const BUNDLE_NAME: &str = "bundle.json";
 
 /// A job that passed every check.
 struct Checked {
@@ -615,6 +682,10 @@ impl Processor<'_> {
         })
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; a struct would only rename them"
+    )]
     fn finish_refused(
         &self,
         job_id: &str,
@@ -623,6 +694,7 @@ impl Processor<'_> {
         resolved: Vec<ResourceDescriptor>,
         request_bytes: &[u8],
         reason: String,
+        event: Event,
     ) -> Result<JobReport, PipelineError> {
         let outcome = json!({ "status": "refused", "reason": reason });
         let facts = ReceiptFacts {
@@ -642,11 +714,15 @@ impl Processor<'_> {
             .map_err(|e| PipelineError::Receipt(e.to_string()))?;
         let receipt_path = out.join("receipt.json");
         write_atomic(&receipt_path, &to_json(&receipt)?)?;
+        let bundle_path = out.join(BUNDLE_NAME);
+        let log_index = self.seal(&[event], &receipt, &receipt_path, &bundle_path)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),
             status: JobStatus::Refused { reason },
             results_dir: out.join("results"),
             receipt_path,
+            bundle_path,
+            log_index,
             log_path: None,
             receipt,
             outcome: None,
@@ -709,7 +785,6 @@ impl Processor<'_> {
             JobStatus::Succeeded => "succeeded".into(),
         });
         writes.push(done);
-        self.audit(&writes)?;
 
         let u = &outcome.usage;
         let mut outcome_json = json!({
@@ -763,11 +838,14 @@ impl Processor<'_> {
             .sign(self.signer)
             .map_err(|e| PipelineError::Receipt(e.to_string()))?;
         write_atomic(&paths.receipt, &to_json(&receipt)?)?;
+        let log_index = self.seal(&writes, &receipt, &paths.receipt, &paths.bundle)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),
             status,
             results_dir: paths.results,
             receipt_path: paths.receipt,
+            bundle_path: paths.bundle,
+            log_index,
             log_path: Some(paths.log),
             receipt,
             outcome: Some(outcome),

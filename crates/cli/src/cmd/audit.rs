@@ -1,4 +1,4 @@
-//! `poex audit`: query the audit trail.
+//! `poex audit`: query the audit trail, which is the transparency log's `event` entries.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -33,9 +33,9 @@ pub fn audit(root: &Path, args: AuditArgs) -> Result<Done> {
         since: time_arg("--since", &args.since)?,
         until: time_arg("--until", &args.until)?,
     };
-    let events = home.store.audit().query(&filter)?;
+    let events = home.ledger_read()?.events(&filter)?;
     let mut out = std::io::stdout().lock();
-    for e in &events {
+    for (_, e) in &events {
         if args.json {
             writeln!(out, "{}", serde_json::to_string(e)?)?;
         } else {

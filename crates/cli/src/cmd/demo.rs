@@ -101,7 +101,9 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
         return Ok(done);
     }
 
-    say("\n3. verify the receipt and the results, as anyone holding them could")?;
+    say(
+        "\n3. verify the proof bundle (receipt + log inclusion) and the results, as anyone holding them could",
+    )?;
     let verified = super::verify::verify(
         root,
         VerifyArgs {
@@ -109,6 +111,8 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
             results: None,
             files: vec![],
             key: None,
+            log_key: None,
+            log: Some(root.join("ledger/log").display().to_string()),
             json: false,
         },
         quiet,
@@ -119,7 +123,8 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
     }
     say(&format!("\nresults  {}", out.join("results").display()))?;
     say(&format!("receipt  {}", out.join("receipt.json").display()))?;
+    say(&format!("bundle   {}", out.join("bundle.json").display()))?;
     say(&format!("log      {}", out.join("execution.log").display()))?;
-    say("audit    poex audit")?;
+    say("audit    poex audit   (and `poex audit validate` to check the whole log)")?;
     Ok(verified)
 }

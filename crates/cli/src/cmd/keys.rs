@@ -7,10 +7,11 @@ use serde_json::json;
 
 use crate::Done;
 use crate::args::KeyCommand;
-use crate::home::{DEFAULT_KEY, Home, PROCESSOR_KEY};
+use crate::home::{DEFAULT_KEY, Home, LOG_KEY, PROCESSOR_KEY};
 
 pub fn init(root: &Path, quiet: bool) -> Result<Done> {
     let (home, created) = Home::init(root)?;
+    let ledger = home.ledger()?;
     if !quiet {
         let verb = if created {
             "initialized"
@@ -18,11 +19,17 @@ pub fn init(root: &Path, quiet: bool) -> Result<Done> {
             "already initialized"
         };
         outln!("poex home {verb}: {}", home.root.display());
-        for name in [PROCESSOR_KEY, DEFAULT_KEY] {
+        for name in [PROCESSOR_KEY, LOG_KEY, DEFAULT_KEY] {
             let key = home.keys.public(name)?;
             outln!("  key {name:<10} {}", key.key_id());
         }
         outln!("  store      {}", home.root.join("store").display());
+        outln!(
+            "  log        {} ({} entries)",
+            ledger.tiles_dir().display(),
+            ledger.size()
+        );
+        outln!("  log key    {}", ledger.verifier_key());
     }
     Ok(Done(0))
 }

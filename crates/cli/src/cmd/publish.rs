@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use poex_core::{Digest, Signer as _};
 use poex_exec::pipeline::Reporter as _;
+use poex_ledger::Entry;
 use poex_store::audit::{Event, Operation};
 use poex_store::registry::{Added, AssetKind, Name, Policy, Record};
 
@@ -89,7 +90,9 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
         Added::Created => format!("{kind} published"),
         _ => format!("{kind} already published with the same content"),
     });
-    home.store.audit().append(&[event])?;
+    // The record and the event go into the log together: registry state is provable.
+    home.ledger()?
+        .append(&[Entry::Record(record.clone()), Entry::Event(event)])?;
     if !quiet {
         match added {
             Added::Created => outln!("published {kind} {name}"),

@@ -70,6 +70,7 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
     let processor_key = home.processor()?;
     let processor = Processor {
         store: &home.store,
+        ledger: &home,
         signer: &processor_key,
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
@@ -91,6 +92,7 @@ pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
     let processor_key = home.processor()?;
     let processor = Processor {
         store: &home.store,
+        ledger: &home,
         signer: &processor_key,
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
@@ -132,6 +134,8 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
                     _ => None,
                 },
                 "receipt": report.receipt_path,
+                "bundle": report.bundle_path,
+                "logIndex": report.log_index,
                 "results": report.results_dir,
                 "log": report.log_path,
                 "usage": usage,
@@ -172,7 +176,12 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
             outln!("  log      {}", log.display());
         }
         outln!("  receipt  {}", report.receipt_path.display());
-        outln!("  verify   poex verify {}", report.receipt_path.display());
+        outln!(
+            "  bundle   {} (log entry {})",
+            report.bundle_path.display(),
+            report.log_index
+        );
+        outln!("  verify   poex verify {}", report.bundle_path.display());
     }
     Ok(Done(code))
 }

@@ -1,8 +1,9 @@
-//! `poex verify`: check a receipt and the files a user holds against it.
+//! `poex verify`: check a receipt or proof bundle and the files a user holds against it.
 //!
 //! Every check is listed, passed or failed, with what it found; the exit code is 4 if any
 //! failed. Nothing here trusts the receipt before its signature has verified under a key the
-//! user chose (`--key`, or this home's processor key).
+//! user chose (`--key`, or this home's processor key), nor a log checkpoint before it verified
+//! under the log key the user chose (`--log-key`, or this home's log key).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,12 @@ use poex_core::receipt::{self, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_NAME, ReceiptSt
 use poex_core::request::SignedRequest;
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, DigestSet, PublicKey, digest::Comparison};
+use poex_exec::pipeline::BUNDLE_NAME;
+use poex_ledger::bundle::verify_extends_from_tiles;
+use poex_ledger::ledger::default_origin;
+use poex_ledger::{BundleError, ProofBundle};
+use poex_log::checkpoint::Checkpoint;
+use poex_log::note::Ed25519Verifier;
 use poex_store::hash::{hash_file, hash_tree, no_progress};
 use poex_store::keystore::load_public_file;
 use serde_json::{Value, json};
@@ -20,6 +27,7 @@ use serde_json::{Value, json};
 use crate::Done;
 use crate::args::VerifyArgs;
 use crate::home::{Home, PROCESSOR_KEY};
+use crate::logsource::LogSource;
 
 struct Check {
     name: String,
@@ -50,7 +58,7 @@ impl Checks {
     }
 }
 
-/// The receipt file, and the results folder and log that conventionally sit with it.
+/// The receipt or bundle file, and the results folder and log that conventionally sit with it.
 struct Located {
     receipt: PathBuf,
     results: Option<PathBuf>,
@@ -59,10 +67,15 @@ struct Located {
 
 fn locate(proof: &Path) -> Result<Located> {
     if proof.is_dir() {
-        let receipt = proof.join("receipt.json");
+        let bundle = proof.join(BUNDLE_NAME);
+        let receipt = if bundle.exists() {
+            bundle
+        } else {
+            proof.join("receipt.json")
+        };
         if !receipt.exists() {
             bail!(
-                "{} is a folder without receipt.json; give the receipt file itself",
+                "{} is a folder without {BUNDLE_NAME} or receipt.json; give the bundle or receipt file itself",
                 proof.display()
             );
         }
@@ -77,9 +90,12 @@ fn locate(proof: &Path) -> Result<Located> {
     if !proof.exists() {
         bail!("{} does not exist", proof.display());
     }
-    // `poex exec --out OUT` writes OUT.receipt.json and OUT.log beside OUT.
+    // `poex exec --out OUT` writes OUT.receipt.json, OUT.bundle.json and OUT.log beside OUT.
     let text = proof.to_string_lossy();
-    let (results, log) = match text.strip_suffix(".receipt.json") {
+    let stem = text
+        .strip_suffix(".receipt.json")
+        .or_else(|| text.strip_suffix(".bundle.json"));
+    let (results, log) = match stem {
         Some(stem) => (
             Some(PathBuf::from(stem)).filter(|p| p.is_dir()),
             Some(PathBuf::from(format!("{stem}.log"))).filter(|p| p.is_file()),
@@ -113,15 +129,48 @@ pub fn verify(root: &Path, args: VerifyArgs, quiet: bool) -> Result<Done> {
 
     let bytes = std::fs::read(&located.receipt)
         .with_context(|| format!("reading {}", located.receipt.display()))?;
-    let envelope: Envelope = match serde_json::from_slice(&bytes) {
-        Ok(e) => e,
+    let parsed: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
         Err(e) => {
             checks.fail(
                 "envelope",
-                format!("{} is not a DSSE envelope: {e}", located.receipt.display()),
+                format!("{} is not JSON: {e}", located.receipt.display()),
             );
             return finish(checks, None, args.json, quiet);
         }
+    };
+    let bundle = if parsed.get("mediaType").is_some() {
+        match ProofBundle::from_json(&bytes) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                checks.fail(
+                    "bundle",
+                    format!("{} is not a proof bundle: {e}", located.receipt.display()),
+                );
+                return finish(checks, None, args.json, quiet);
+            }
+        }
+    } else if args.log.is_some() {
+        bail!(
+            "--log checks a proof bundle against a log, and {} is a bare receipt; give the \
+             bundle (bundle.json in the job folder)",
+            located.receipt.display()
+        );
+    } else {
+        None
+    };
+    let envelope: Envelope = match &bundle {
+        Some(b) => b.receipt.clone(),
+        None => match serde_json::from_value(parsed) {
+            Ok(e) => e,
+            Err(e) => {
+                checks.fail(
+                    "envelope",
+                    format!("{} is not a DSSE envelope: {e}", located.receipt.display()),
+                );
+                return finish(checks, None, args.json, quiet);
+            }
+        },
     };
     let statement = match receipt::open(&envelope, &key) {
         Ok(s) => {
@@ -143,6 +192,9 @@ pub fn verify(root: &Path, args: VerifyArgs, quiet: bool) -> Result<Done> {
             return finish(checks, None, args.json, quiet);
         }
     };
+    if let Some(bundle) = &bundle {
+        check_bundle(root, bundle, &key, &args, &mut checks)?;
+    }
     check_request(&statement, &mut checks);
 
     let subjects: Vec<&ResourceDescriptor> = statement
@@ -166,6 +218,118 @@ pub fn verify(root: &Path, args: VerifyArgs, quiet: bool) -> Result<Done> {
         check_file(file, &subjects, log_rd, &mut checks)?;
     }
     finish(checks, Some(&statement), args.json, quiet)
+}
+
+/// The log key to trust: `--log-key` (a signed-note verifier key or a PEM public key file), or
+/// this home's log key.
+fn trusted_log_key(root: &Path, flag: Option<&str>) -> Result<(Ed25519Verifier, String)> {
+    if let Some(text) = flag {
+        if let Ok(v) = Ed25519Verifier::parse(text) {
+            return Ok((v, "--log-key".into()));
+        }
+        let path = Path::new(text);
+        if !path.exists() {
+            bail!(
+                "--log-key {text:?} is neither a log verifier key (name+hex8+base64, as \
+                 `poex log info` prints it) nor a public key file"
+            );
+        }
+        let key = load_public_file(path)?;
+        // A PEM key has no name; a poex log is named after its key (default origin). A log
+        // with another origin needs its verifier key string instead.
+        let origin = default_origin(&key);
+        return Ok((
+            Ed25519Verifier::new(origin.as_str(), key.as_bytes())?,
+            format!("--log-key {}", path.display()),
+        ));
+    }
+    let home = Home::open(root).context(
+        "no log key to trust: pass --log-key with the log's verifier key (`poex log info` on the processor prints it)",
+    )?;
+    let ledger = home.ledger_read()?;
+    Ok((
+        ledger.verifier().clone(),
+        format!("this home's log key ({})", home.root.display()),
+    ))
+}
+
+/// A bundle: its log entry is this receipt, the entry is in the log under a checkpoint signed
+/// by the trusted log key, and (with `--log`) the log's latest checkpoint extends that one.
+fn check_bundle(
+    root: &Path,
+    bundle: &ProofBundle,
+    processor: &PublicKey,
+    args: &VerifyArgs,
+    checks: &mut Checks,
+) -> Result<()> {
+    let (log_key, source) = trusted_log_key(root, args.log_key.as_deref())?;
+    let verified = match bundle.verify(processor, &log_key) {
+        Ok(v) => v,
+        Err(e) => {
+            let name = match &e {
+                BundleError::LogEntryMalformed(_)
+                | BundleError::LogEntryNotReceipt { .. }
+                | BundleError::LogEntryMismatch { .. } => "log entry",
+                BundleError::TlogProofMalformed(_)
+                | BundleError::CheckpointOrigin { .. }
+                | BundleError::CheckpointSignature(_) => "checkpoint",
+                BundleError::Inclusion { .. } => "inclusion",
+                _ => "bundle",
+            };
+            checks.fail(name, format!("{e} (trusted log key from {source})"));
+            return Ok(());
+        }
+    };
+    let cp = &verified.checkpoint;
+    checks.pass(
+        "log entry",
+        format!(
+            "the bundle's log entry ({}) is this receipt",
+            verified.entry_kind.name()
+        ),
+    );
+    checks.pass(
+        "inclusion",
+        format!(
+            "entry {} is in log {} at size {} (root {}), checkpoint signed by the trusted log key ({source})",
+            verified.index,
+            cp.origin,
+            cp.size,
+            cp.root
+        ),
+    );
+    let Some(arg) = &args.log else {
+        return Ok(());
+    };
+    let log = LogSource::parse(arg)?;
+    let note = match log.checkpoint() {
+        Ok(n) => n,
+        Err(e) => {
+            checks.fail("consistency", format!("{e:#}"));
+            return Ok(());
+        }
+    };
+    let latest = match Checkpoint::open(&note, &[&log_key]) {
+        Ok((c, _)) => c.size.get(),
+        Err(e) => {
+            checks.fail(
+                "consistency",
+                format!("the checkpoint of {log} does not verify with the trusted log key: {e}"),
+            );
+            return Ok(());
+        }
+    };
+    match verify_extends_from_tiles(cp, &note, &log.tiles(latest), &log_key) {
+        Ok(later) => checks.pass(
+            "consistency",
+            format!(
+                "{log} at size {} extends the bundle's checkpoint (size {}): the entry is still there",
+                later.size, cp.size
+            ),
+        ),
+        Err(e) => checks.fail("consistency", format!("{log}: {e}")),
+    }
+    Ok(())
 }
 
 /// For jobs: the embedded request verifies under the requester's key, and what it pinned is
