@@ -49,8 +49,11 @@ pub enum Command {
     Exec(ExecArgs),
     /// Check a receipt: signature, statement, request, and any files you hold.
     Verify(VerifyArgs),
-    /// Query the audit trail.
+    /// Query the audit trail (the log's events), or validate the whole log.
     Audit(AuditArgs),
+    /// Inspect the transparency log: info, checkpoints, entries, proofs.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Publish a sample dataset and algorithm, run, verify, and say where everything is.
     Demo,
 }
@@ -215,7 +218,10 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
     /// Only events by this actor (key id).
     #[arg(long)]
     pub actor: Option<String>,
@@ -238,4 +244,82 @@ pub struct AuditArgs {
     /// Print JSON lines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the whole log like CloudTrail's validate-logs: recompute every tile from the
+    /// entries, check every kept checkpoint and the consistency between successive ones, and
+    /// name every entry or tile that was modified, deleted or inserted. Exit 4 if any.
+    Validate {
+        /// Only report findings about entries logged at or after this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only report findings about entries logged before this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Origin, size, root, where the tiles are, and the log's verifier key.
+    Info {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest signed checkpoint (a C2SP signed note).
+    Checkpoint {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry: its kind and content.
+    Entry {
+        /// The entry's index (0-based).
+        index: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An inclusion proof for entry N (a c2sp.org/tlog-proof).
+    Prove {
+        /// The entry's index.
+        index: u64,
+        /// The tree size to prove against (default: the latest checkpoint's).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A consistency proof from the tree of size A to the tree of size B.
+    Consistency {
+        /// The older size.
+        a: u64,
+        /// The newer size.
+        b: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the latest checkpoint's signature and that the stored tiles hash to its root.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Log a receipt that is not in the log yet (e.g. after a failed log write) and write its
+    /// proof bundle beside it.
+    Add {
+        /// The receipt file (signed by this home's processor key).
+        receipt: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Done;
-use crate::args::AuditArgs;
+use crate::args::{AuditArgs, AuditCommand};
 use crate::home::Home;
 
 fn time_arg(flag: &str, value: &Option<String>) -> Result<Option<OffsetDateTime>> {
@@ -24,6 +24,9 @@ fn time_arg(flag: &str, value: &Option<String>) -> Result<Option<OffsetDateTime>
 }
 
 pub fn audit(root: &Path, args: AuditArgs) -> Result<Done> {
+    if let Some(AuditCommand::Validate { from, to, json }) = &args.command {
+        return validate(root, from, to, *json);
+    }
     let home = Home::open(root)?;
     let filter = Filter {
         actor: args.actor.clone(),
@@ -58,4 +61,13 @@ pub fn audit(root: &Path, args: AuditArgs) -> Result<Done> {
         }
     }
     Ok(Done(0))
+}
+
+/// `poex audit validate`.
+fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool) -> Result<Done> {
+    let home = Home::open(root)?;
+    let from = time_arg("--from", from)?;
+    let to = time_arg("--to", to)?;
+    let _ = (home, from, to, json);
+    anyhow::bail!("poex audit validate: not implemented yet")
 }

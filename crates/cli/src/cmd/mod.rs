@@ -3,6 +3,7 @@
 mod audit;
 mod demo;
 mod keys;
+mod log;
 mod publish;
 mod run;
 mod verify;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> Result<Done> {
         Command::Exec(a) => run::exec(&root, a, quiet),
         Command::Verify(a) => verify::verify(&root, a, quiet),
         Command::Audit(a) => audit::audit(&root, a),
+        Command::Log(l) => log::log(&root, l),
         Command::Demo => demo::demo(&root, quiet),
     }
 }
