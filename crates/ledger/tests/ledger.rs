@@ -17,7 +17,7 @@ use poex_log::file::{FileStore, Log, LogConfig};
 use poex_log::leaf_hash;
 use poex_log::note::Ed25519Verifier;
 use poex_log::proof::verify_consistency;
-use poex_store::audit::{AuditLog, Event, Filter, Operation};
+use poex_store::audit::{Event, Filter, Operation};
 use time::macros::datetime;
 
 fn idx(v: &[u64]) -> Vec<LogIndex> {
@@ -392,10 +392,9 @@ fn create_open_refusals() {
 }
 
 #[test]
-fn events_from_the_log_match_the_audit_file() {
+fn events_from_the_log_match_a_scan_of_the_events() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::create(dir.path().join("ledger"), log_key(2), None).unwrap();
-    let audit = AuditLog::open(dir.path().join("audit.jsonl")).unwrap();
     ledger.log_record(&record("cohort")).unwrap();
     // 700 events over three bundles, several jobs, actors and operations, times not in log order.
     let ops = [
@@ -418,7 +417,6 @@ fn events_from_the_log_match_the_audit_file() {
         .collect();
     for chunk in events.chunks(64) {
         ledger.log_events(chunk).unwrap();
-        audit.append(chunk).unwrap();
     }
     ledger.log_receipt(&receipt("job-3", "cohort", 10)).unwrap();
     let filters = [
@@ -465,7 +463,8 @@ fn events_from_the_log_match_the_audit_file() {
                 .into_iter()
                 .map(|(_, e)| e)
                 .collect();
-            assert_eq!(from_log, audit.query(f).unwrap(), "{f:?}");
+            let scanned: Vec<Event> = events.iter().filter(|e| f.matches(e)).cloned().collect();
+            assert_eq!(from_log, scanned, "{f:?}");
         }
         let all = ledger.events(&Filter::default()).unwrap();
         assert_eq!(all.len(), 700);

@@ -1,5 +1,5 @@
 //! poex-store: the local store of a poex home — hashing as bytes stream, content-addressed
-//! objects, the write-once registry and the audit trail.
+//! objects, the write-once registry, and the audit event type.
 //!
 //! # Map
 //!
@@ -12,18 +12,18 @@
 //!   re-hashes an object before use.
 //! - [`registry`]: [`registry::Registry`], one create-once JSON [`registry::Record`] per
 //!   published dataset or algorithm; a name never changes content.
-//! - [`audit`]: [`audit::AuditLog`], the append-only JSON-lines trail of
-//!   [`audit::Event`]s (publish, reads, results, refusals, runs).
+//! - [`audit`]: [`audit::Event`]s (publish, reads, results, refusals, runs) and the
+//!   [`audit::Filter`] that queries them; the trail itself is the transparency log
+//!   (poex-ledger), where events are entries.
 //! - [`keystore`]: Ed25519 key files (PKCS#8 PEM, mode 0600, refused when others can read
 //!   them); used by the binaries, which pass keys inward as a `Signer`. Keys live beside the
 //!   store root, never under it.
-//! - [`Store`] ties the three stores together under one root:
+//! - [`Store`] ties objects and registry together under one root:
 //!
 //! ```text
 //! ROOT/            0755
 //!   objects/       0755   <blake3 hex> -> files 0444, directories 0555
 //!   registry/      0755   datasets/<name>.json, algorithms/<name>.json (0644)
-//!   audit.jsonl    0600
 //! ```
 //!
 //! What this crate deliberately does not do: keys and signatures (they live elsewhere in the
@@ -34,7 +34,6 @@
 //!
 //! ```
 //! use poex_store::{Store, hash, registry::{AssetKind, Name, Record, Policy, Added}};
-//! use poex_store::audit::{Event, Filter, Operation};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let home = tempfile::tempdir()?;
@@ -56,13 +55,11 @@
 //!     policy: Some(Policy::default()),
 //! };
 //! assert_eq!(store.registry().add(&record)?, Added::Created);
-//! store.audit().append(&[Event::now("alice", Operation::Publish, "survey-2024")])?;
 //!
 //! // Before a run: re-hash the object and compare with the registry.
 //! let got = store.registry().get(AssetKind::Dataset, &record.name)?.expect("published");
 //! let blake3 = got.digests.blake3().expect("records hold both digests");
 //! store.objects().verify(blake3, &hash::no_progress)?;
-//! assert_eq!(store.audit().query(&Filter::default())?.len(), 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -84,7 +81,6 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::audit::{AuditError, AuditLog};
 use crate::objects::{ObjectError, Objects};
 use crate::registry::{Registry, RegistryError};
 
@@ -98,13 +94,12 @@ pub fn now_rfc3339() -> String {
         .expect("a current UTC time always has a four-digit year, which RFC 3339 can format")
 }
 
-/// The object store, registry and audit trail under one root directory.
+/// The object store and registry under one root directory.
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
     objects: Objects,
     registry: Registry,
-    audit: AuditLog,
 }
 
 /// Why [`Store::open`] failed.
@@ -125,14 +120,11 @@ pub enum StoreError {
     /// Opening `registry/` failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// Opening `audit.jsonl` failed.
-    #[error(transparent)]
-    Audit(#[from] AuditError),
 }
 
 impl Store {
-    /// Opens the store at `root`, creating the root (0755), `objects/`, `registry/` and
-    /// `audit.jsonl` as needed. An existing root keeps its mode.
+    /// Opens the store at `root`, creating the root (0755), `objects/` and `registry/` as
+    /// needed. An existing root keeps its mode.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
         fsutil::ensure_dir(&root, ROOT_MODE).map_err(|source| StoreError::Io {
@@ -142,7 +134,6 @@ impl Store {
         Ok(Store {
             objects: Objects::open(root.join("objects"))?,
             registry: Registry::open(root.join("registry"))?,
-            audit: AuditLog::open(root.join("audit.jsonl"))?,
             root,
         })
     }
@@ -160,10 +151,5 @@ impl Store {
     /// The write-once registry.
     pub fn registry(&self) -> &Registry {
         &self.registry
-    }
-
-    /// The audit trail.
-    pub fn audit(&self) -> &AuditLog {
-        &self.audit
     }
 }
