@@ -266,55 +266,62 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
-    /// Origin, size, root, where the tiles are, and the log's verifier key.
+    /// Origin, size, root, where the tiles are (servable as static files), and the log's
+    /// verifier key.
     Info {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// The latest signed checkpoint (a C2SP signed note).
+    /// The latest signed checkpoint, verbatim: a C2SP signed note other tools can verify
+    /// (`poex log checkpoint > checkpoint`).
     Checkpoint {
-        /// Print JSON.
+        /// Print JSON: origin, size, root (hex) and the note.
         #[arg(long)]
         json: bool,
     },
-    /// One entry: its kind and content.
+    /// One entry: its kind, leaf hash and content (a receipt's job, builder, inputs, subjects;
+    /// a record; an event).
     Entry {
         /// The entry's index (0-based).
         index: u64,
-        /// Print JSON.
+        /// Print JSON, with the entry's exact bytes (base64) and a receipt's envelope.
         #[arg(long)]
         json: bool,
     },
-    /// An inclusion proof for entry N (a c2sp.org/tlog-proof).
+    /// An inclusion proof for entry N: a c2sp.org/tlog-proof (save it as N.tlog-proof).
     Prove {
         /// The entry's index.
         index: u64,
-        /// The tree size to prove against (default: the latest checkpoint's).
+        /// The tree size to prove against (default: the latest checkpoint's). An older size
+        /// re-signs that size's checkpoint with the log key, so it waits for the log's writer.
         #[arg(long)]
         size: Option<u64>,
-        /// Print JSON.
+        /// Print JSON: index, size, leaf hash, proof hashes (hex), checkpoint.
         #[arg(long)]
         json: bool,
     },
-    /// A consistency proof from the tree of size A to the tree of size B.
+    /// A consistency proof from the tree of size A to the tree of size B: one base64 hash a
+    /// line, as in a tlog-proof.
     Consistency {
-        /// The older size.
+        /// The older size (at least 1).
         a: u64,
-        /// The newer size.
+        /// The newer size (at most the log's size).
         b: u64,
-        /// Print JSON.
+        /// Print JSON: both sizes, both roots and the proof hashes (hex).
         #[arg(long)]
         json: bool,
     },
-    /// Check the latest checkpoint's signature and that the stored tiles hash to its root.
+    /// Check the latest checkpoint's signature (this home's log key) and that the stored tiles
+    /// hash to its root. Exit 4 if not; `poex audit validate` walks every entry.
     Verify {
-        /// Print JSON.
+        /// Print the checks as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Log a receipt that is not in the log yet (e.g. after a failed log write) and write its
-    /// proof bundle beside it.
+    /// proof bundle beside it (job folder receipt.json: bundle.json; X.receipt.json:
+    /// X.bundle.json). A receipt already logged keeps its index.
     Add {
         /// The receipt file (signed by this home's processor key).
         receipt: PathBuf,
