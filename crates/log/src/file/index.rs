@@ -33,6 +33,9 @@ pub(crate) const DISK_CACHE_BYTES: usize = 32 << 20;
 /// the next open re-reads from the level-0 tiles.
 pub(crate) const DURABLE_EVERY: u64 = 1 << 16;
 
+/// Leaves the on-disk index holds in memory before committing them to the file.
+pub(crate) const BUFFERED: usize = 4096;
+
 /// `prefix << 64 | index` -> nothing.
 const LEAVES: TableDefinition<u128, ()> = TableDefinition::new("leaves");
 /// "size" (u64 BE), "root" (32 bytes), "format".
@@ -62,8 +65,12 @@ pub(crate) enum LeafIndex {
 pub(crate) struct DiskIndex {
     db: Database,
     path: PathBuf,
-    /// Entries covered: positions `0..size`.
+    /// Entries covered: positions `0..size`, the last `pending.len()` of them only in memory.
     size: u64,
+    /// Leaves added but not yet committed to the file (at most [`BUFFERED`]): one redb commit
+    /// per few thousand entries rather than per append. Lost in a crash, like any commit the
+    /// file had not synced, and caught up from the tiles on open.
+    pending: HashMap<Hash, u64>,
     /// The tree root at `size`, as recorded (checked against the tiles on open).
     root: Option<Hash>,
     /// `size` at the last synced commit.
@@ -111,6 +118,7 @@ impl LeafIndex {
             db,
             path: path.to_owned(),
             size: 0,
+            pending: HashMap::new(),
             root: None,
             durable_size: 0,
         };
@@ -218,13 +226,10 @@ impl LeafIndex {
         match self {
             Self::Memory { .. } => Ok(()),
             Self::Disk(d) if d.durable_size == d.size => Ok(()),
-            Self::Disk(d) => {
-                let root = d.root.unwrap_or_else(crate::hash::empty_root);
-                d.add(&[], root, true).map_err(|source| IndexError {
-                    path: d.path.clone(),
-                    source,
-                })
-            }
+            Self::Disk(d) => d.flush(true).map_err(|source| IndexError {
+                path: d.path.clone(),
+                source,
+            }),
         }
     }
 }
@@ -263,12 +268,13 @@ impl DiskIndex {
         let mut all = Vec::with_capacity(leaves.len());
         for leaf in leaves {
             let p = u128::from(prefix(leaf)) << 64;
-            let mut out = Vec::new();
+            let mut out: Vec<u64> = self.pending.get(*leaf).copied().into_iter().collect();
             for item in table.range(p..=p | u128::from(u64::MAX))? {
                 let (k, _) = item?;
                 // The low 64 bits are the position.
                 out.push(k.value() as u64);
             }
+            out.sort_unstable();
             all.push(out);
         }
         Ok(all)
@@ -288,6 +294,7 @@ impl DiskIndex {
             tx.open_table(LEAVES)?;
         }
         tx.commit()?;
+        self.pending.clear();
         self.size = 0;
         self.root = Some(crate::hash::empty_root());
         self.durable_size = 0;
@@ -295,8 +302,23 @@ impl DiskIndex {
     }
 
     fn add(&mut self, leaves: &[Hash], root: Hash, sync: bool) -> Result<(), redb::Error> {
-        let new_size = self.size + leaves.len() as u64;
-        let sync = sync || new_size - self.durable_size >= DURABLE_EVERY;
+        for h in leaves {
+            self.pending.entry(*h).or_insert(self.size);
+            self.size += 1;
+        }
+        self.root = Some(root);
+        if sync || self.pending.len() >= BUFFERED || self.size - self.durable_size >= DURABLE_EVERY
+        {
+            self.flush(sync)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the pending leaves and the size and root; synced if `sync` or if
+    /// [`DURABLE_EVERY`] entries have accumulated since the last synced commit.
+    fn flush(&mut self, sync: bool) -> Result<(), redb::Error> {
+        let sync = sync || self.size - self.durable_size >= DURABLE_EVERY;
+        let root = self.root.unwrap_or_else(crate::hash::empty_root);
         let mut tx = self.db.begin_write()?;
         if sync {
             // A synced commit also records the allocator state, so that reopening after a
@@ -307,10 +329,10 @@ impl DiskIndex {
         }
         {
             let mut table = tx.open_table(LEAVES)?;
-            let mut keys: Vec<u128> = leaves
+            let mut keys: Vec<u128> = self
+                .pending
                 .iter()
-                .enumerate()
-                .map(|(i, h)| u128::from(prefix(h)) << 64 | u128::from(self.size + i as u64))
+                .map(|(h, &i)| u128::from(prefix(h)) << 64 | u128::from(i))
                 .collect();
             // Sorted inserts touch each B-tree page once per batch.
             keys.sort_unstable();
@@ -318,14 +340,13 @@ impl DiskIndex {
                 table.insert(k, ())?;
             }
             let mut meta = tx.open_table(META)?;
-            meta.insert("size", new_size.to_be_bytes().as_slice())?;
+            meta.insert("size", self.size.to_be_bytes().as_slice())?;
             meta.insert("root", root.to_bytes().as_slice())?;
         }
         tx.commit()?;
-        self.size = new_size;
-        self.root = Some(root);
+        self.pending.clear();
         if sync {
-            self.durable_size = new_size;
+            self.durable_size = self.size;
         }
         Ok(())
     }

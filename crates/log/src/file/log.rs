@@ -517,6 +517,10 @@ impl<S: TileStore> Log<S> {
         let step = integrate(old, &source, seq.edge.as_ref(), entries)?;
         // Nothing written yet: a crash here loses only this (unacknowledged) batch.
 
+        // Write order: the bundles one after the other (so that a crash leaves a prefix of
+        // them), then every tile, concurrently, then the checkpoint. A tile may not land before
+        // all the bundles: a partial tile beyond the checkpoint whose entries never landed
+        // would stay behind as an old partial tile of a size no checkpoint ever had.
         for (id, bundle) in &step.bundles {
             let path = id.path();
             self.store
@@ -525,16 +529,24 @@ impl<S: TileStore> Log<S> {
             // If we crash here, the bundles written so far hold a prefix of this batch beyond
             // the checkpoint; open rolls that prefix forward (or nothing, if none landed).
         }
-        for (id, tile) in &step.tiles {
-            let path = id.path();
-            self.store
-                .write(&path, &tile.to_bytes(), tile_mode(*id))
-                .map_err(|e| LogError::io("writing", &path, e))?;
-            // If we crash here, every bundle of the batch is durable and some tiles are; the
-            // checkpoint still names the old size, whose tiles are untouched (full tiles are
-            // never rewritten, partial ones of the old width keep their own path). Open rolls
-            // the whole batch forward from the bundles, rewriting identical tiles.
-        }
+        let tiles: Vec<(String, Vec<u8>, WriteMode)> = step
+            .tiles
+            .iter()
+            .map(|(id, t)| (id.path(), t.to_bytes(), tile_mode(*id)))
+            .collect();
+        let refs: Vec<(&str, &[u8], WriteMode)> = tiles
+            .iter()
+            .map(|(p, d, m)| (p.as_str(), d.as_slice(), *m))
+            .collect();
+        self.store.write_many(&refs).map_err(|e| {
+            let paths: Vec<&str> = refs.iter().map(|(p, _, _)| *p).collect();
+            LogError::io("writing", &paths.join(", "), e)
+        })?;
+        // If we crash here (or while the tiles are written), every bundle of the batch is
+        // durable and any subset of its tiles is; the checkpoint still names the old size,
+        // whose tiles are untouched (full tiles are never rewritten, partial ones of the old
+        // width keep their own path). Open rolls the whole batch forward from the bundles,
+        // rewriting identical tiles.
         let note = Checkpoint::new(self.config.origin.clone(), TreeSize(step.size), step.root)
             .sign(&[&*self.config.signer])?;
         self.store
