@@ -463,6 +463,35 @@ fn add_logs_a_receipt_that_missed_the_log() {
     assert_eq!(e["receipt"]["job"], "job-missed");
 }
 
+/// A receipt too large for a log entry (thousands of results) is logged by digest; `entry`
+/// shows the digest and the bundle still verifies.
+#[test]
+fn add_logs_a_large_receipt_by_digest() {
+    let env = Env::new();
+    let processor =
+        poex_store::keystore::load_secret_file(&env.home().join("keys/processor.key")).unwrap();
+    let mut facts = sample_facts("job-large");
+    let d = poex_core::DigestSet::of([poex_core::Algorithm::Sha256.hash(b"r")]);
+    facts.results = (0..2000)
+        .map(|i| poex_core::statement::ResourceDescriptor::new(format!("part-{i:05}.csv"), &d))
+        .collect();
+    let envelope = facts.sign(&processor).unwrap();
+    let receipt = serde_json::to_vec(&envelope).unwrap();
+    assert!(receipt.len() > 65_535, "{}", receipt.len());
+    fs::write(env.path("large.receipt.json"), &receipt).unwrap();
+
+    let a = json(&env.ok(&["log", "add", "large.receipt.json", "--json"]).0);
+    assert_eq!(a["entryKind"], "receipt-digest");
+    let index = a["index"].as_u64().unwrap().to_string();
+    let (text, _) = env.ok(&["log", "entry", &index]);
+    assert!(text.contains("receipt-digest"), "{text}");
+    assert!(text.contains("job         job-large"), "{text}");
+    let sha = poex_core::Algorithm::Sha256.hash(&receipt);
+    assert!(text.contains(&sha.to_string()), "{sha} missing in:\n{text}");
+    let v = json(&env.ok(&["verify", "large.bundle.json", "--json"]).0);
+    assert_eq!(v["verified"], true, "{v}");
+}
+
 #[test]
 fn add_refuses_receipts_of_other_keys_and_altered_ones() {
     let env = Env::new();
@@ -532,5 +561,36 @@ fn sample_facts(job: &str) -> poex_core::receipt::ReceiptFacts {
         results: vec![ResourceDescriptor::new("out.txt", &d)],
         byproducts: vec![],
         fallback_subject: ResourceDescriptor::new("request", &d),
+    }
+}
+
+/// docs/cli-log.md has a section for every `poex log` subcommand the binary knows.
+#[test]
+fn every_subcommand_is_documented() {
+    let env = Env::new();
+    let (help, _) = env.ok(&["log", "--help"]);
+    let docs = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/cli-log.md"
+    ))
+    .unwrap();
+    let commands: Vec<&str> = help
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert_eq!(commands.len(), 7, "{help}");
+    for c in commands {
+        assert!(
+            docs.contains(&format!("## `poex log {c}")),
+            "no section for poex log {c} in docs/cli-log.md"
+        );
     }
 }

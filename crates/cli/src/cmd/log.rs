@@ -512,7 +512,9 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
                 name: "checkpoint",
                 ok: true,
                 detail: format!(
-                    "signed by this home's log key {vkey}: size {}, root {}",
+                    "signed by this home's log key {}: size {}, root {}",
+                    // name+id: the base64 key after them may hold '+' itself.
+                    vkey.splitn(3, '+').take(2).collect::<Vec<_>>().join("+"),
                     cp.size,
                     cp.root.to_hex()
                 ),
@@ -583,7 +585,7 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
         checks.push(check);
     }
     let ok = checks.iter().all(|c| c.ok);
-    let hint = "for a full walk (every entry re-hashed, every tile recomputed, the damaged file \
+    let hint = "a full walk (every entry re-hashed, every tile recomputed, each damaged file \
                 named): poex audit validate";
     if json {
         outln!(
@@ -602,10 +604,11 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
             outln!("{mark} {:<10} {}", c.name, c.detail);
         }
         if ok {
-            outln!("log verified; {hint}");
+            outln!("log verified");
         } else {
-            outln!("the log does NOT verify; {hint}");
+            outln!("the log does NOT verify");
         }
+        outln!("  {hint}");
     }
     Ok(Done(if ok { 0 } else { 4 }))
 }
