@@ -356,6 +356,36 @@ fn verify_passes_then_catches_a_flipped_byte_in_a_level0_tile() {
     assert!(err.contains("damaged"), "{err}");
 }
 
+/// An older size's checkpoint is signed again for `prove --size`: over a root read from the
+/// tiles, which must be the root the published checkpoint commits to. A damaged old partial
+/// tile (kept for proofs at that size) gets an error, never a signed checkpoint of a tree that
+/// was not published.
+#[test]
+fn a_damaged_old_tile_signs_nothing() {
+    let env = Env::new();
+    env.publish_sample();
+    let a = size(&env);
+    run_json(&env, "job");
+    let n = size(&env);
+    let tile = env.home().join(format!("ledger/log/tile/0/000.p/{a}"));
+    let mut bytes = fs::read(&tile).unwrap();
+    bytes[32 + 5] ^= 0x01; // leaf 1 as the tree of size a saw it
+    fs::write(&tile, &bytes).unwrap();
+
+    let (out, err) = env.expect(1, &["log", "prove", "2", "--size", &a.to_string()]);
+    assert_eq!(out, "", "no proof, no checkpoint");
+    assert!(err.contains("damaged"), "{err}");
+    let (out, err) = env.expect(1, &["log", "consistency", &a.to_string(), &n.to_string()]);
+    assert_eq!(out, "");
+    assert!(err.contains("damaged"), "{err}");
+    // The latest tree is intact: proofs at the latest size are still given.
+    let (text, _) = env.ok(&["log", "prove", "2"]);
+    TlogProof::parse(&text)
+        .unwrap()
+        .verify(&leaf_of(&env, 2), None, &[&vkey(&env)])
+        .unwrap();
+}
+
 #[test]
 fn verify_fails_on_a_checkpoint_not_signed_by_the_log_key() {
     let env = Env::new();

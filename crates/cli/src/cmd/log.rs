@@ -409,15 +409,21 @@ fn prove(home: &Home, index: u64, size: Option<u64>, json: bool) -> Result<Done>
     let bytes = reader.entry_bytes(LogIndex(index))?;
     let leaf = leaf_hash(&bytes);
     // Never hand out a proof that does not verify: it would only say the tiles are damaged.
-    proof
+    let damaged = || {
+        format!(
+            "the inclusion proof of entry {index} computed from the stored tiles does not \
+             verify: the log in {} is damaged; run 'poex log verify' and 'poex audit validate'",
+            reader.tiles_dir().display()
+        )
+    };
+    let cp = proof
         .verify(&leaf, Some(reader.origin().as_str()), &[reader.verifier()])
-        .with_context(|| {
-            format!(
-                "the inclusion proof of entry {index} computed from the stored tiles does not \
-                 verify: the log in {} is damaged; run 'poex log verify' and 'poex audit validate'",
-                reader.tiles_dir().display()
-            )
-        })?;
+        .with_context(damaged)?;
+    // An older checkpoint was signed just now over a root read from the tiles: print it only if
+    // that root is the one the published latest checkpoint commits to.
+    if cp.root != authentic_root(&reader, size)? {
+        bail!("{}", damaged());
+    }
     if json {
         outln!(
             "{}",
@@ -456,8 +462,8 @@ fn consistency(home: &Home, a: u64, b: u64, json: bool) -> Result<Done> {
         );
     }
     let hashes = ledger.consistency(a, b)?;
-    let root1 = ledger.root(a)?;
-    let root2 = ledger.root(b)?;
+    let root1 = authentic_root(&ledger, a)?;
+    let root2 = authentic_root(&ledger, b)?;
     proof::verify_consistency(a, b, &hashes, &root1, &root2).with_context(|| {
         format!(
             "the consistency proof from {a} to {b} computed from the stored tiles does not \
@@ -482,6 +488,33 @@ fn consistency(home: &Home, a: u64, b: u64, json: bool) -> Result<Done> {
         }
     }
     Ok(Done(0))
+}
+
+/// The root of the tree of `size` entries, as the latest signed checkpoint commits to it: read
+/// from the tiles, and for an older size checked with a consistency proof against the signed
+/// root, so damaged tiles give an error instead of a root nobody published.
+fn authentic_root(ledger: &Ledger, size: u64) -> Result<Hash> {
+    let (latest, _) = ledger.checkpoint()?;
+    let latest_size = latest.size.get();
+    if size == latest_size {
+        return Ok(latest.root);
+    }
+    let root = ledger.root(size)?;
+    if size == 0 {
+        return Ok(root);
+    }
+    let hashes = ledger.consistency(size, latest_size)?;
+    proof::verify_consistency(size, latest_size, &hashes, &root, &latest.root).with_context(
+        || {
+            format!(
+                "the root of size {size} read from the stored tiles is not the one the signed \
+                 checkpoint of size {latest_size} commits to: the log in {} is damaged; run \
+                 'poex log verify' and 'poex audit validate'",
+                ledger.tiles_dir().display()
+            )
+        },
+    )?;
+    Ok(root)
 }
 
 /// One check of `poex log verify`.
