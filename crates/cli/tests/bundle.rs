@@ -167,37 +167,22 @@ fn a_forked_log_fails_consistency() {
         .unwrap();
     assert!(status.success());
     env.run_count(0, "job");
-    let fork_run = Command::new(env!("CARGO_BIN_EXE_poex"))
-        .arg("--home")
-        .arg(&copy)
-        .args([
-            "run",
-            "--algorithm",
-            "count",
-            "--dataset",
-            "cohort",
-            "--out",
-        ])
-        .arg(env.path("forked-job"))
-        .output()
-        .unwrap();
-    assert!(fork_run.status.success(), "{fork_run:?}");
-    // Another run in the fork so its log is larger than the bundle's checkpoint.
-    let fork_run = Command::new(env!("CARGO_BIN_EXE_poex"))
-        .arg("--home")
-        .arg(&copy)
-        .args([
-            "run",
-            "--algorithm",
-            "count",
-            "--dataset",
-            "cohort",
-            "--out",
-        ])
-        .arg(env.path("forked-job2"))
-        .output()
-        .unwrap();
-    assert!(fork_run.status.success(), "{fork_run:?}");
+    // Two runs in the fork, so its log is larger than the bundle's checkpoint.
+    for out in ["forked-job", "forked-job2"] {
+        let run = env.poex_with_home(
+            &copy,
+            &[
+                "run",
+                "--algorithm",
+                "count",
+                "--dataset",
+                "cohort",
+                "--out",
+                out,
+            ],
+        );
+        assert!(run.status.success(), "{run:?}");
+    }
 
     let fork_log = copy.join("ledger/log");
     let (stdout, _) = env.expect(

@@ -37,9 +37,14 @@ impl Env {
     }
 
     pub fn poex(&self, args: &[&str]) -> Output {
+        self.poex_with_home(&self.home(), args)
+    }
+
+    /// Runs poex in this working folder with another home.
+    pub fn poex_with_home(&self, home: &Path, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_poex"))
             .arg("--home")
-            .arg(self.home())
+            .arg(home)
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("POEX_HOME")
