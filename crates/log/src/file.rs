@@ -29,6 +29,7 @@ use crate::tile::{
 };
 
 mod cache;
+pub mod history;
 mod index;
 mod log;
 mod store;
@@ -40,7 +41,7 @@ pub use log::{Log, LogOptions};
 pub use store::{
     CHECKPOINT_PATH, FileStore, MemoryStore, TileStore, WriteMode, bundle_mode, tile_mode,
 };
-pub use validate::{Report, validate};
+pub use validate::{Finding, Report, validate, validate_range};
 
 /// The position of an entry in the log (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 
 use logcheck::{Expect, Fault, FaultyStore, check_log, config};
 use poex_log::file::{
-    FileStore, Log, LogError, LogOptions, MemoryStore, TileStore, WriteMode, validate,
+    FileStore, Finding, Log, LogError, LogOptions, MemoryStore, Report, TileStore, WriteMode,
+    validate, validate_range,
 };
 
 fn entry(batch: usize, i: usize) -> Vec<u8> {
@@ -255,8 +256,14 @@ fn recovery_rolls_forward_a_batch_written_but_not_checkpointed() {
     assert!(log.append(&batch).is_err());
     drop(log);
     let report = validate(&mem, &*config().verifier);
-    assert!(
-        !report.extra.is_empty(),
+    assert!(report.is_ok(), "{report:#?}");
+    assert_eq!(
+        report.findings,
+        [Finding::Unsequenced {
+            path: "tile/0/000".into(),
+            first: 0,
+            count: 300
+        }],
         "the batch's files are beyond the checkpoint"
     );
     let log = Log::open(&mem, config()).unwrap();
@@ -274,6 +281,7 @@ fn recovery_rolls_forward_a_batch_written_but_not_checkpointed() {
 }
 
 /// A log on disk with old partial tiles, for the tamper tests: sizes 100, 256, 300, 600.
+/// Kept checkpoints: sizes 0, 256 and 600.
 fn tamper_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::create(FileStore::open(dir.path()).unwrap(), config()).unwrap();
@@ -283,11 +291,13 @@ fn tamper_fixture() -> tempfile::TempDir {
         log.append(&batch).unwrap();
         n = size;
     }
-    assert!(validate(log.store(), &*config().verifier).is_ok());
+    let report = validate(log.store(), &*config().verifier);
+    assert!(report.findings.is_empty(), "{report:#?}");
+    assert_eq!(report.history, 3);
     dir
 }
 
-fn report_of(dir: &tempfile::TempDir) -> poex_log::file::Report {
+fn report_of(dir: &tempfile::TempDir) -> Report {
     validate(&FileStore::open(dir.path()).unwrap(), &*config().verifier)
 }
 
@@ -298,6 +308,14 @@ fn flip(dir: &tempfile::TempDir, path: &str, at: usize) {
     std::fs::write(&p, b).unwrap();
 }
 
+fn truncate(dir: &tempfile::TempDir, path: &str, len: u64) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join(path))
+        .unwrap();
+    f.set_len(len).unwrap();
+}
+
 fn open_error(dir: &tempfile::TempDir) -> LogError {
     match Log::open(FileStore::open(dir.path()).unwrap(), config()) {
         Ok(_) => panic!("a damaged log opened"),
@@ -305,83 +323,249 @@ fn open_error(dir: &tempfile::TempDir) -> LogError {
     }
 }
 
+fn tile_modified(level: u8, first: u64, path: &str) -> Finding {
+    Finding::TileModified {
+        level,
+        first,
+        path: path.into(),
+    }
+}
+
+fn assert_findings(dir: &tempfile::TempDir, want: &[Finding]) {
+    let r = report_of(dir);
+    assert_eq!(r.findings, want, "{r:#?}");
+}
+
+/// Open (with the index in memory, so reading every level-0 tile) refuses the damage and
+/// names the path and entry of the first finding.
+fn assert_open_names(dir: &tempfile::TempDir, path: &str, index: u64) {
+    let err = open_error(dir);
+    let msg = err.to_string();
+    assert!(
+        matches!(&err, LogError::Corrupt { path: p, index: Some(i), .. } if p == path && *i == index),
+        "{msg}"
+    );
+    assert!(msg.contains("poex audit validate"), "{msg}");
+}
+
 #[test]
-fn tamper_flipped_tile_byte_is_named() {
-    for path in ["tile/0/001", "tile/0/002.p/88", "tile/1/000.p/2"] {
+fn flipped_byte_in_a_level0_tile_is_pinpointed() {
+    for (path, first) in [("tile/0/001", 256), ("tile/0/002.p/88", 512)] {
         let dir = tamper_fixture();
         flip(&dir, path, 40);
-        let r = report_of(&dir);
-        assert_eq!(r.modified, vec![path.to_string()], "{r:#?}");
-        assert!(
-            r.missing.is_empty() && r.extra.is_empty() && r.root_matches,
-            "{r:#?}"
-        );
-        let err = open_error(&dir);
-        let msg = err.to_string();
-        assert!(
-            matches!(&err, LogError::Corrupt { path: p, .. } if p == path),
-            "{msg}"
-        );
-        assert!(msg.contains("poex audit validate"), "{msg}");
+        assert_findings(&dir, &[tile_modified(0, first, path)]);
+        assert_open_names(&dir, path, first);
     }
 }
 
 #[test]
-fn tamper_old_partial_tile_and_bundles_are_named() {
-    for path in [
-        "tile/0/000.p/100",
-        "tile/entries/000.p/100",
-        "tile/entries/001",
-        "tile/entries/002.p/88",
+fn flipped_byte_in_a_level1_tile_is_pinpointed() {
+    let dir = tamper_fixture();
+    flip(&dir, "tile/1/000.p/2", 40);
+    assert_findings(&dir, &[tile_modified(1, 0, "tile/1/000.p/2")]);
+    assert_open_names(&dir, "tile/1/000.p/2", 0);
+}
+
+#[test]
+fn flipped_byte_in_a_bundle_is_pinpointed_to_the_entry() {
+    // Byte 9 is inside the bundle's first entry; byte 2 + 11 + 2 + 3 = 18 inside its second.
+    for (path, at, index) in [
+        ("tile/entries/001", 9, 256),
+        ("tile/entries/001", 18, 257),
+        ("tile/entries/002.p/88", 9, 512),
     ] {
         let dir = tamper_fixture();
-        flip(&dir, path, 9);
-        let r = report_of(&dir);
-        assert_eq!(r.modified, vec![path.to_string()], "{r:#?}");
-        assert!(r.missing.is_empty() && r.extra.is_empty(), "{r:#?}");
+        flip(&dir, path, at);
+        assert_findings(
+            &dir,
+            &[Finding::EntryModified {
+                index,
+                path: path.into(),
+            }],
+        );
     }
     // The partial bundle is read on open: refused there too.
     let dir = tamper_fixture();
     flip(&dir, "tile/entries/002.p/88", 9);
-    assert!(
-        matches!(open_error(&dir), LogError::Corrupt { path, index: Some(512), .. } if path == "tile/entries/002.p/88")
+    assert_open_names(&dir, "tile/entries/002.p/88", 512);
+}
+
+#[test]
+fn old_partial_tiles_and_bundles_are_checked() {
+    let dir = tamper_fixture();
+    flip(&dir, "tile/0/000.p/100", 9);
+    assert_findings(&dir, &[tile_modified(0, 0, "tile/0/000.p/100")]);
+    let dir = tamper_fixture();
+    flip(&dir, "tile/1/000.p/1", 9);
+    assert_findings(&dir, &[tile_modified(1, 0, "tile/1/000.p/1")]);
+    let dir = tamper_fixture();
+    flip(&dir, "tile/entries/000.p/100", 9);
+    assert_findings(
+        &dir,
+        &[Finding::EntryModified {
+            index: 0,
+            path: "tile/entries/000.p/100".into(),
+        }],
     );
 }
 
 #[test]
-fn tamper_deleted_bundle_is_named_missing() {
+fn deleted_bundle_is_named_with_its_entries() {
     let dir = tamper_fixture();
     std::fs::remove_file(dir.path().join("tile/entries/001")).unwrap();
-    let r = report_of(&dir);
-    assert_eq!(r.missing, vec!["tile/entries/001".to_string()], "{r:#?}");
-    assert!(
-        r.modified.is_empty() && r.extra.is_empty() && r.root_matches,
-        "{r:#?}"
+    assert_findings(
+        &dir,
+        &[Finding::EntriesDeleted {
+            first: 256,
+            count: 256,
+            path: "tile/entries/001".into(),
+        }],
+    );
+    // Open does not read full bundles: it opens, and `entry` says the bundle is missing.
+    let log = Log::open(FileStore::open(dir.path()).unwrap(), config()).unwrap();
+    assert!(matches!(log.entry(300), Err(LogError::Corrupt { .. })));
+}
+
+/// Rewrites a bundle with `edit` applied to its entries.
+fn edit_bundle(dir: &tempfile::TempDir, path: &str, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
+    let p = dir.path().join(path);
+    let bytes = std::fs::read(&p).unwrap();
+    let mut entries = Vec::new();
+    let mut rest = bytes.as_slice();
+    while let [hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        entries.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    edit(&mut entries);
+    let mut out = Vec::new();
+    for e in &entries {
+        out.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    std::fs::write(&p, out).unwrap();
+}
+
+#[test]
+fn inserted_and_deleted_entries_and_the_shift_they_cause_are_named() {
+    let path = "tile/entries/001";
+    let dir = tamper_fixture();
+    edit_bundle(&dir, path, |e| e.insert(10, b"forged".to_vec()));
+    assert_findings(
+        &dir,
+        &[
+            Finding::EntriesInserted {
+                index: 266,
+                count: 1,
+                path: path.into(),
+            },
+            Finding::EntriesShifted {
+                first: 266,
+                count: 246,
+                by: 1,
+                path: path.into(),
+            },
+        ],
+    );
+    let dir = tamper_fixture();
+    edit_bundle(&dir, path, |e| {
+        e.remove(20);
+    });
+    assert_findings(
+        &dir,
+        &[
+            Finding::EntriesDeleted {
+                first: 276,
+                count: 1,
+                path: path.into(),
+            },
+            Finding::EntriesShifted {
+                first: 277,
+                count: 235,
+                by: -1,
+                path: path.into(),
+            },
+        ],
+    );
+    // Entries moved into the next bundle (everything after 300 shifted by one, across files).
+    let dir = tamper_fixture();
+    let mut moved = Vec::new();
+    edit_bundle(&dir, path, |e| moved.push(e.pop().unwrap()));
+    edit_bundle(&dir, "tile/entries/002.p/88", |e| {
+        e.insert(0, moved.pop().unwrap());
+        e.pop();
+    });
+    // Bundle 1 lacks its last entry; bundle 2 holds it first, so all of its entries are one
+    // place late, and its own last one is gone.
+    assert_findings(
+        &dir,
+        &[
+            Finding::EntriesDeleted {
+                first: 511,
+                count: 1,
+                path: path.into(),
+            },
+            Finding::EntriesShifted {
+                first: 511,
+                count: 88,
+                by: 1,
+                path: "tile/entries/002.p/88".into(),
+            },
+            Finding::EntriesDeleted {
+                first: 599,
+                count: 1,
+                path: "tile/entries/002.p/88".into(),
+            },
+        ],
     );
 }
 
 #[test]
-fn tamper_truncated_files_are_named() {
-    for (path, len) in [
-        ("tile/0/000", 100),
-        ("tile/entries/002.p/88", 50),
-        ("tile/0/002.p/88", 0),
+fn truncated_files_are_named() {
+    for (path, len, want) in [
+        ("tile/0/000", 100, tile_modified(0, 0, "tile/0/000")),
+        (
+            "tile/0/002.p/88",
+            0,
+            tile_modified(0, 512, "tile/0/002.p/88"),
+        ),
+        (
+            "tile/entries/002.p/88",
+            50,
+            Finding::BundleMalformed {
+                first: 512,
+                path: "tile/entries/002.p/88".into(),
+                reason: "entry 3 at byte 39 is cut short".into(),
+            },
+        ),
     ] {
         let dir = tamper_fixture();
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(dir.path().join(path))
-            .unwrap();
-        f.set_len(len).unwrap();
-        let r = report_of(&dir);
-        assert_eq!(r.modified, vec![path.to_string()], "{r:#?}");
-        assert!(r.missing.is_empty() && r.extra.is_empty(), "{r:#?}");
+        truncate(&dir, path, len);
+        assert_findings(&dir, &[want]);
         let msg = open_error(&dir).to_string();
         assert!(
             msg.contains(path) && msg.contains("poex audit validate"),
             "{msg}"
         );
     }
+}
+
+#[test]
+fn a_range_audit_reads_only_its_chunks() {
+    let dir = tamper_fixture();
+    flip(&dir, "tile/entries/000", 9);
+    flip(&dir, "tile/entries/001", 9);
+    let store = FileStore::open(dir.path()).unwrap();
+    let r = validate_range(&store, &*config().verifier, Some(256..512));
+    assert_eq!(r.range, 256..512);
+    assert_eq!(
+        r.findings,
+        [Finding::EntryModified {
+            index: 256,
+            path: "tile/entries/001".into()
+        }],
+        "{r:#?}"
+    );
 }
 
 #[test]
@@ -393,20 +577,81 @@ fn tamper_checkpoint_and_extra_files_are_named() {
         .replace("\n600\n", "\n599\n");
     std::fs::write(&cp, text).unwrap();
     let r = report_of(&dir);
-    assert_eq!(r.modified, vec!["checkpoint".to_string()], "{r:#?}");
-    assert!(r.checkpoint_error.is_some());
+    assert_eq!(r.first_problem().as_deref(), Some("checkpoint"), "{r:#?}");
+    assert!(matches!(r.findings[0], Finding::CheckpointInvalid { .. }));
     assert!(matches!(open_error(&dir), LogError::Checkpoint { .. }));
 
     let dir = tamper_fixture();
     std::fs::write(dir.path().join("tile/0/007"), [0u8; 32]).unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"hi").unwrap();
+    assert_findings(
+        &dir,
+        &[
+            Finding::ExtraFile {
+                path: "notes.txt".into(),
+            },
+            Finding::ExtraFile {
+                path: "tile/0/007".into(),
+            },
+        ],
+    );
+}
+
+#[test]
+fn kept_checkpoints_are_listed_and_checked() {
+    let dir = tamper_fixture();
+    let log = Log::open(FileStore::open(dir.path()).unwrap(), config()).unwrap();
+    let sizes: Vec<u64> = log
+        .history()
+        .unwrap()
+        .iter()
+        .map(|k| k.checkpoint.size.get())
+        .collect();
+    assert_eq!(sizes, [0, 256, 600]);
+    drop(log);
+
+    // A kept checkpoint whose signature no longer verifies.
+    flip(&dir, "history/001", 2);
     let r = report_of(&dir);
-    assert_eq!(
-        r.extra,
-        vec!["notes.txt".to_string(), "tile/0/007".to_string()],
+    assert!(
+        matches!(&r.findings[..], [Finding::HistoryInvalid { path, .. }] if path == "history/001"),
         "{r:#?}"
     );
-    assert!(r.modified.is_empty() && r.missing.is_empty());
+
+    // A kept checkpoint of a fork: same key, other entries at size 256.
+    let dir = tamper_fixture();
+    let fork = tempfile::tempdir().unwrap();
+    {
+        let log = Log::create(FileStore::open(fork.path()).unwrap(), config()).unwrap();
+        let batch: Vec<Vec<u8>> = (0..256).map(|i| entry(7, i)).collect();
+        log.append(&batch).unwrap();
+    }
+    std::fs::copy(
+        fork.path().join("history/001"),
+        dir.path().join("history/001"),
+    )
+    .unwrap();
+    assert_findings(
+        &dir,
+        &[
+            Finding::HistoryRootMismatch {
+                path: "history/001".into(),
+                size: 256,
+            },
+            Finding::HistoryInconsistent {
+                path: "history/001".into(),
+                size: 256,
+                previous: "history/000".into(),
+                previous_size: 0,
+            },
+            Finding::HistoryInconsistent {
+                path: "history/002".into(),
+                size: 600,
+                previous: "history/001".into(),
+                previous_size: 256,
+            },
+        ],
+    );
 }
 
 #[test]

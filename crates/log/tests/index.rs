@@ -332,8 +332,12 @@ fn damage_below_the_edge_is_left_to_validate() {
     let log = open(&d);
     let report = poex_log::file::validate(log.store(), &*config().verifier);
     assert_eq!(
-        report.modified,
-        vec!["tile/0/001".to_string()],
+        report.findings,
+        [poex_log::file::Finding::TileModified {
+            level: 0,
+            first: 256,
+            path: "tile/0/001".into()
+        }],
         "{report:#?}"
     );
     // A proof through the damaged hash (leaf 257, the sibling of 256) does not verify against the checkpoint.

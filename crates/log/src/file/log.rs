@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache, TileTree};
+use super::history::{KeptCheckpoint, has_history, history_block, history_path, read_history};
 use super::index::LeafIndex;
 use super::store::{CHECKPOINT_PATH, TileStore, WriteMode, bundle_mode, tile_mode};
 use super::validate::validate;
@@ -106,6 +107,8 @@ struct Sequencer {
     edge: Option<EntryBundle>,
     /// Set when a commit failed part-way: the handle stops; reopening recovers.
     failed: Option<Arc<LogError>>,
+    /// The block of 256 entries whose kept checkpoint is known to exist ([`super::history`]).
+    kept_block: Option<u64>,
 }
 
 /// A checkpoint the log wrote or opened, and the tiles readers need at its size.
@@ -256,6 +259,7 @@ impl<S: TileStore> Log<S> {
                 size,
                 edge,
                 failed: None,
+                kept_block: None,
             }),
             index: Mutex::new(index),
             published: RwLock::new(Arc::new(Published {
@@ -276,10 +280,18 @@ impl<S: TileStore> Log<S> {
         //    then writes the checkpoint. If we crash during recovery, the next open finds the
         //    same bundles and does it again.
         let pending = log.unsequenced_entries()?;
+        let mut seq = lock(&log.seq);
         if !pending.is_empty() {
-            let mut seq = lock(&log.seq);
             log.sequence(&mut seq, &pending)?;
         }
+        // 4. The history sample of the current block, in case the last process stopped between
+        //    a checkpoint and its history write (or the sequence above kept it already).
+        let (size, note) = {
+            let p = log.snapshot();
+            (p.size, p.note.clone())
+        };
+        log.keep_history(&mut seq, size, &note)?;
+        drop(seq);
         Ok(log)
     }
 
@@ -595,7 +607,51 @@ impl<S: TileStore> Log<S> {
         // never ahead of a checkpoint.
         let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         lock(&self.index).add(&leaves, step.root, false)?;
+
+        // The history sample, also after the commit point: a crash here loses at most this
+        // sample; the next open keeps the then-current checkpoint for its block.
+        let note = self.snapshot().note.clone();
+        self.keep_history(seq, step.size, &note)?;
         Ok(())
+    }
+
+    /// Keeps `note` (the checkpoint of `size`) as the history sample of its block, unless that
+    /// block has one.
+    fn keep_history(&self, seq: &mut Sequencer, size: u64, note: &str) -> Result<(), LogError> {
+        let block = history_block(size);
+        if seq.kept_block == Some(block) {
+            return Ok(());
+        }
+        let path = history_path(block);
+        if seq.kept_block.is_none()
+            && has_history(&self.store, block).map_err(|e| LogError::io("reading", &path, e))?
+        {
+            // On open: already kept, do not rewrite it.
+            seq.kept_block = Some(block);
+            return Ok(());
+        }
+        match self
+            .store
+            .write(&path, note.as_bytes(), WriteMode::CreateOnce)
+        {
+            // Exists with other bytes: an earlier checkpoint of this block was kept first.
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(LogError::io("writing", &path, e)),
+        }
+        seq.kept_block = Some(block);
+        Ok(())
+    }
+
+    /// The kept checkpoints ([`super::history`]), oldest first, each verified with the log's key.
+    pub fn history(&self) -> Result<Vec<KeptCheckpoint>, LogError> {
+        read_history(&self.store, &*self.config.verifier, self.size()).map_err(|(path, reason)| {
+            LogError::Corrupt {
+                path,
+                index: None,
+                reason,
+            }
+        })
     }
 
     /// Entries in bundles beyond the checkpoint: the landed prefix of an interrupted batch.
@@ -1004,11 +1060,13 @@ fn catch_up<S: TileStore>(
 /// Turns a failed open check into an error naming the first damaged file that `validate` finds.
 fn first_problem<S: TileStore>(store: &S, config: &LogConfig, reason: String) -> LogError {
     let report = validate(store, &*config.verifier);
-    match report.first_problem() {
-        Some(path) => LogError::Corrupt {
-            index: first_entry_of_path(&path),
-            path,
-            reason,
+    match report.first_finding() {
+        Some(finding) => LogError::Corrupt {
+            path: finding.path().to_owned(),
+            index: finding
+                .index()
+                .or_else(|| first_entry_of_path(finding.path())),
+            reason: format!("{reason} ({finding})"),
         },
         None => LogError::Corrupt {
             path: "(log)".into(),
@@ -1046,11 +1104,17 @@ impl Frontier {
 
     /// RFC 9162 root: the perfect subtrees folded right to left.
     pub(crate) fn root(&self) -> Hash {
-        let mut it = self.stack.iter().rev();
-        let Some(&(_, mut acc)) = it.next() else {
+        self.root_with(&[])
+    }
+
+    /// The root of the tree these subtrees start, continued by `more` perfect subtrees (each
+    /// smaller than the last of this frontier, largest first): `range_nodes` of the rest.
+    pub(crate) fn root_with(&self, more: &[Hash]) -> Hash {
+        let mut it = self.stack.iter().map(|(_, h)| h).chain(more).rev();
+        let Some(&(mut acc)) = it.next() else {
             return empty_root();
         };
-        for (_, left) in it {
+        for left in it {
             acc = node_hash(left, &acc);
         }
         acc
