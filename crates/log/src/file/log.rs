@@ -74,10 +74,9 @@ pub struct Log<S> {
     store: S,
     /// Origin and keys; immutable.
     config: LogConfig,
-    /// Appends waiting to be sequenced and results waiting to be collected; `queue_cv` signals
-    /// both new results and a free leader slot.
+    /// Appends waiting to be sequenced, and whether a leader is committing. Each waiting
+    /// caller sleeps on its own [`Slot`], woken once: with its result, or to lead.
     queue: Mutex<Queue>,
-    queue_cv: Condvar,
     /// Sequencing state. Locked by the leader for a whole commit; nobody else writes the store.
     seq: Mutex<Sequencer>,
     /// Leaf hash -> position. Written by the leader (holding `seq`) after each commit point;
@@ -94,10 +93,42 @@ pub struct Log<S> {
 type Outcome = Result<Vec<LogIndex>, Arc<LogError>>;
 
 struct Queue {
-    next_ticket: u64,
-    pending: Vec<(u64, Vec<Vec<u8>>)>,
-    done: HashMap<u64, Outcome>,
+    pending: Vec<(Arc<Slot>, Vec<Vec<u8>>)>,
     leader_active: bool,
+}
+
+/// Where one waiting `append` call gets its result, or the word to lead the next batch.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    result: Option<Outcome>,
+    lead: bool,
+}
+
+impl Slot {
+    fn set(&self, f: impl FnOnce(&mut SlotState)) {
+        f(&mut lock(&self.state));
+        self.cv.notify_one();
+    }
+
+    /// Sleeps until a result arrives (`Ok`) or this caller is to lead (`Err(())`).
+    fn wait(&self) -> Result<Outcome, ()> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(r) = state.result.take() {
+                return Ok(r);
+            }
+            if std::mem::take(&mut state.lead) {
+                return Err(());
+            }
+            state = self.cv.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 struct Sequencer {
@@ -249,12 +280,9 @@ impl<S: TileStore> Log<S> {
             store,
             config,
             queue: Mutex::new(Queue {
-                next_ticket: 0,
                 pending: Vec::new(),
-                done: HashMap::new(),
                 leader_active: false,
             }),
-            queue_cv: Condvar::new(),
             seq: Mutex::new(Sequencer {
                 size,
                 edge,
@@ -315,41 +343,53 @@ impl<S: TileStore> Log<S> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut queue = lock(&self.queue);
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.pending.push((
-            ticket,
-            entries.iter().map(|e| e.as_ref().to_vec()).collect(),
-        ));
-        loop {
-            if let Some(result) = queue.done.remove(&ticket) {
-                return result.map_err(LogError::Failed);
-            }
-            if !queue.leader_active {
-                // Become the leader: take everything queued so far (our own entries included)
-                // and commit it as one batch while others keep queueing.
-                queue.leader_active = true;
-                let batch = std::mem::take(&mut queue.pending);
-                drop(queue);
-                let results = self.commit(batch);
-                queue = lock(&self.queue);
-                queue.leader_active = false;
-                queue.done.extend(results);
-                self.queue_cv.notify_all();
-                continue;
-            }
-            queue = self
-                .queue_cv
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
+        let slot = Arc::new(Slot::default());
+        let lead = {
+            let mut queue = lock(&self.queue);
+            queue.pending.push((
+                Arc::clone(&slot),
+                entries.iter().map(|e| e.as_ref().to_vec()).collect(),
+            ));
+            !std::mem::replace(&mut queue.leader_active, true)
+        };
+        if !lead && let Ok(result) = slot.wait() {
+            return result.map_err(LogError::Failed);
         }
+        // Lead: take everything queued so far (our own entries included) and commit it as one
+        // batch while others keep queueing; then wake each caller of the batch with its result
+        // and hand the lead to the first caller still queued, if any.
+        let batch = std::mem::take(&mut lock(&self.queue).pending);
+        let mut own = None;
+        for (waiter, outcome) in self.commit(batch) {
+            if Arc::ptr_eq(&waiter, &slot) {
+                own = Some(outcome);
+            } else {
+                waiter.set(|s| s.result = Some(outcome));
+            }
+        }
+        {
+            // Hand over after waking the batch's callers: those that append again join the
+            // next batch instead of making it wait for a batch of its own.
+            let mut queue = lock(&self.queue);
+            match queue.pending.first() {
+                Some((next, _)) => next.set(|s| s.lead = true),
+                None => queue.leader_active = false,
+            }
+        }
+        own.unwrap_or_else(|| {
+            Err(Arc::new(LogError::Corrupt {
+                path: "(log)".into(),
+                index: None,
+                reason: "the leader's own append was not in its batch".into(),
+            }))
+        })
+        .map_err(LogError::Failed)
     }
 
-    /// Commits the queued appends as one batch; returns each ticket's result.
-    fn commit(&self, batch: Vec<(u64, Vec<Vec<u8>>)>) -> Vec<(u64, Outcome)> {
+    /// Commits the queued appends as one batch; returns each caller's result.
+    fn commit(&self, batch: Vec<(Arc<Slot>, Vec<Vec<u8>>)>) -> Vec<(Arc<Slot>, Outcome)> {
         let mut seq = lock(&self.seq);
-        let fail_all = |batch: Vec<(u64, Vec<Vec<u8>>)>, e: &Arc<LogError>| {
+        let fail_all = |batch: Vec<(Arc<Slot>, Vec<Vec<u8>>)>, e: &Arc<LogError>| {
             batch
                 .into_iter()
                 .map(|(t, _)| (t, Err(Arc::clone(e))))
