@@ -781,8 +781,22 @@ impl Ledger {
                 let note = if size == now {
                     note
                 } else {
-                    Checkpoint::new(self.origin.clone(), TreeSize(size), log.root(size)?)
-                        .sign(&[&**signer])?
+                    // Sign an older size only over a root the published checkpoint commits
+                    // to: a damaged old tile must be an error, never a signed checkpoint of a
+                    // tree that was never published (which would read as a fork).
+                    let (_, latest_root, _) = log.latest();
+                    let root = log.root(size)?;
+                    let link = log.consistency_proof(size, now)?;
+                    proof::verify_consistency(size, now, &link, &root, &latest_root).map_err(
+                        |e| {
+                            LedgerError::Prove(format!(
+                                "the stored tiles give a root for size {size} that the signed \
+                                 checkpoint of size {now} does not commit to ({e}); the log is \
+                                 damaged: run `poex audit validate`"
+                            ))
+                        },
+                    )?;
+                    Checkpoint::new(self.origin.clone(), TreeSize(size), root).sign(&[&**signer])?
                 };
                 (hashes, note)
             }

@@ -649,3 +649,55 @@ fn damaged_index_pages_never_mislead_the_writer() {
     }
     assert!(rebuilt > 0, "no flip was noticed: the test damaged nothing");
 }
+
+#[test]
+fn proving_at_an_older_size_over_a_damaged_tile_signs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), log_key(2), None).unwrap();
+    for name in ["a", "b", "c", "d", "e"] {
+        ledger.log_record(&record(name)).unwrap();
+    }
+    for name in ["f", "g", "h"] {
+        ledger.log_record(&record(name)).unwrap();
+    }
+    assert_eq!(ledger.size(), 8);
+    // Honest: the older checkpoint is re-signed over the root the latest one commits to.
+    let (cp5, _) = poex_log::checkpoint::Checkpoint::open(
+        ledger
+            .prove(LogIndex(1), Some(5))
+            .unwrap()
+            .checkpoint
+            .as_bytes(),
+        &[ledger.verifier()],
+    )
+    .unwrap();
+    assert_eq!(cp5.size.get(), 5);
+
+    // Damage the old partial level-0 tile of size 5, which only older proofs read.
+    let tile = dir.path().join("log/tile/0/000.p/5");
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&tile, bytes).unwrap();
+    // A fresh writer reads tiles from disk (the first one keeps its right edge in memory).
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), log_key(2)).unwrap();
+    // Either the damaged tile is not what the proof reads (the wider tile of the latest size
+    // serves) and the honest checkpoint comes back, or the damage is refused: never a
+    // checkpoint of size 5 over another root.
+    match ledger.prove(LogIndex(1), Some(5)) {
+        Ok(p) => {
+            let (cp, _) = poex_log::checkpoint::Checkpoint::open(
+                p.checkpoint.as_bytes(),
+                &[ledger.verifier()],
+            )
+            .unwrap();
+            assert_eq!(cp.root, cp5.root);
+        }
+        Err(err) => {
+            assert!(matches!(err, LedgerError::Prove(_)), "{err}");
+            assert!(err.to_string().contains("damaged"), "{err}");
+        }
+    }
+    // The latest size is untouched and still proves.
+    ledger.prove(LogIndex(1), None).unwrap();
+}
