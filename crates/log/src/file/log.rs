@@ -569,41 +569,49 @@ impl<S: TileStore> Log<S> {
         let step = integrate(old, &source, seq.edge.as_ref(), entries)?;
         // Nothing written yet: a crash here loses only this (unacknowledged) batch.
 
-        // Write order: the bundles one after the other (so that a crash leaves a prefix of
-        // them), then every tile, concurrently, then the checkpoint. A tile may not land before
-        // all the bundles: a partial tile beyond the checkpoint whose entries never landed
-        // would stay behind as an old partial tile of a size no checkpoint ever had.
-        for (id, bundle) in &step.bundles {
-            let path = id.path();
-            self.store
-                .write(&path, &bundle.encode(), bundle_mode(*id))
-                .map_err(|e| LogError::io("writing", &path, e))?;
-            // If we crash here, the bundles written so far hold a prefix of this batch beyond
-            // the checkpoint; open rolls that prefix forward (or nothing, if none landed).
-        }
+        let note = Checkpoint::new(self.config.origin.clone(), TreeSize(step.size), step.root)
+            .sign(&[&*self.config.signer])?;
+
+        // Write order, each step durable before the next becomes visible: the bundles one
+        // after the other (so that a crash leaves a prefix of them), then every tile
+        // (concurrently), then the checkpoint. A tile may not land before all the bundles: a
+        // partial tile beyond the checkpoint whose entries never landed would stay behind as
+        // an old partial tile of a size no checkpoint ever had. (`write_ordered` lets the
+        // store write and sync one step's temporary files while the previous step's are
+        // moved into place.)
+        let bundles: Vec<(String, Vec<u8>, WriteMode)> = step
+            .bundles
+            .iter()
+            .map(|(id, b)| (id.path(), b.encode(), bundle_mode(*id)))
+            .collect();
         let tiles: Vec<(String, Vec<u8>, WriteMode)> = step
             .tiles
             .iter()
             .map(|(id, t)| (id.path(), t.to_bytes(), tile_mode(*id)))
             .collect();
-        let refs: Vec<(&str, &[u8], WriteMode)> = tiles
-            .iter()
-            .map(|(p, d, m)| (p.as_str(), d.as_slice(), *m))
-            .collect();
-        self.store.write_many(&refs).map_err(|e| {
-            let paths: Vec<&str> = refs.iter().map(|(p, _, _)| *p).collect();
-            LogError::io("writing", &paths.join(", "), e)
+        let bundle_refs = refs(&bundles);
+        let tile_refs = refs(&tiles);
+        let checkpoint = [(CHECKPOINT_PATH, note.as_bytes(), WriteMode::AtomicOverwrite)];
+        let mut groups: Vec<&[(&str, &[u8], WriteMode)]> = bundle_refs.chunks(1).collect();
+        groups.push(&tile_refs);
+        groups.push(&checkpoint);
+        self.store.write_ordered(&groups).map_err(|e| {
+            let files = groups.iter().map(|g| g.len()).sum::<usize>();
+            let first = groups.iter().flat_map(|g| g.first()).next();
+            let what = format!(
+                "the batch's {files} files ({}, ..., {CHECKPOINT_PATH})",
+                first.map_or("", |(p, _, _)| p)
+            );
+            LogError::io("writing", &what, e)
         })?;
-        // If we crash here (or while the tiles are written), every bundle of the batch is
-        // durable and any subset of its tiles is; the checkpoint still names the old size,
-        // whose tiles are untouched (full tiles are never rewritten, partial ones of the old
-        // width keep their own path). Open rolls the whole batch forward from the bundles,
-        // rewriting identical tiles.
-        let note = Checkpoint::new(self.config.origin.clone(), TreeSize(step.size), step.root)
-            .sign(&[&*self.config.signer])?;
-        self.store
-            .write(CHECKPOINT_PATH, note.as_bytes(), WriteMode::AtomicOverwrite)
-            .map_err(|e| LogError::io("writing", CHECKPOINT_PATH, e))?;
+        // If we crash during those writes: while bundles are written, the bundles that landed
+        // hold a prefix of this batch beyond the checkpoint, and open rolls that prefix forward
+        // (or nothing, if none landed). While tiles are written, every bundle is durable and
+        // any subset of the tiles is; the checkpoint still names the old size, whose tiles are
+        // untouched (full tiles are never rewritten, partial ones of the old width keep their
+        // own path), and open rolls the whole batch forward from the bundles, rewriting
+        // identical tiles. The checkpoint itself lands whole or not at all.
+
         // Commit point passed: the batch is in the log. If we crash before the callers hear of
         // it, it stays in the log unacknowledged (a retry deduplicates to the same indexes).
 
@@ -867,6 +875,14 @@ impl<S: TileStore> Log<S> {
     pub fn store(&self) -> &S {
         &self.store
     }
+}
+
+/// Borrowed `(path, bytes, mode)` triples, as [`TileStore::write_ordered`] takes them.
+fn refs(files: &[(String, Vec<u8>, WriteMode)]) -> Vec<(&str, &[u8], WriteMode)> {
+    files
+        .iter()
+        .map(|(p, d, m)| (p.as_str(), d.as_slice(), *m))
+        .collect()
 }
 
 impl<S> Drop for Log<S> {

@@ -70,6 +70,17 @@ pub trait TileStore: Send + Sync {
             .iter()
             .try_for_each(|(path, data, mode)| self.write(path, data, *mode))
     }
+
+    /// Writes groups of files in order: no file of a group may be visible (let alone durable)
+    /// before every file of the groups before it is durable; within a group, no order.
+    /// `Ok`: all durable. `Err`: the groups before the failing one are durable, and any
+    /// subset of the failing group may have landed; nothing after it has.
+    ///
+    /// The provided implementation is [`write_many`](Self::write_many) group after group; a
+    /// store can overlap the sync of one group with the writing of the next.
+    fn write_ordered(&self, groups: &[&[(&str, &[u8], WriteMode)]]) -> io::Result<()> {
+        groups.iter().try_for_each(|g| self.write_many(g))
+    }
 }
 
 impl<T: TileStore + ?Sized> TileStore for &T {
@@ -85,6 +96,9 @@ impl<T: TileStore + ?Sized> TileStore for &T {
     fn write_many(&self, files: &[(&str, &[u8], WriteMode)]) -> io::Result<()> {
         (**self).write_many(files)
     }
+    fn write_ordered(&self, groups: &[&[(&str, &[u8], WriteMode)]]) -> io::Result<()> {
+        (**self).write_ordered(groups)
+    }
 }
 
 impl<T: TileStore + ?Sized> TileStore for Arc<T> {
@@ -99,6 +113,9 @@ impl<T: TileStore + ?Sized> TileStore for Arc<T> {
     }
     fn write_many(&self, files: &[(&str, &[u8], WriteMode)]) -> io::Result<()> {
         (**self).write_many(files)
+    }
+    fn write_ordered(&self, groups: &[&[(&str, &[u8], WriteMode)]]) -> io::Result<()> {
+        (**self).write_ordered(groups)
     }
 }
 
@@ -402,53 +419,8 @@ impl TileStore for FileStore {
     }
 
     fn write(&self, path: &str, data: &[u8], mode: WriteMode) -> io::Result<()> {
-        let target = self.file_path(path)?;
-        let dir = target
-            .parent()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
-        self.ensure_dir(dir)?;
-        // If we crash from here until the link/rename below, only a temporary file exists; the
-        // next open removes it.
-        let (tmp, mut f) = self.open_tmp()?;
-        f.write_all(data).map_err(|e| with_path(e, &tmp))?;
-        f.sync_all().map_err(|e| with_path(e, &tmp))?;
-        drop(f);
-        let placed = match mode {
-            WriteMode::CreateOnce => match fs::hard_link(&tmp, &target) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    // Idempotent create: the same bytes are already durable there (a retry, or
-                    // recovery re-writing what a crashed batch wrote).
-                    let existing = fs::read(&target).map_err(|e| with_path(e, &target))?;
-                    if existing == data {
-                        Ok(())
-                    } else {
-                        Err(io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            format!(
-                                "{} exists with different content ({} bytes, {} new)",
-                                target.display(),
-                                existing.len(),
-                                data.len()
-                            ),
-                        ))
-                    }
-                }
-                Err(e) => Err(with_path(e, &target)),
-            },
-            WriteMode::AtomicOverwrite => {
-                self.retire(&target);
-                fs::rename(&tmp, &target).map_err(|e| with_path(e, &target))
-            }
-        };
-        // The temporary name is gone after a rename; after a link it is a second name for the
-        // same data, removed here (or by the next open if we crash first).
-        if mode == WriteMode::CreateOnce {
-            let _ = fs::remove_file(&tmp);
-        }
-        placed?;
-        // The file is synced; its name is durable once the directory is.
-        sync_dir(dir)
+        let prepared = self.prepare(path, data, mode)?;
+        self.publish(&prepared)
     }
 
     fn list(&self) -> io::Result<Vec<String>> {
@@ -460,27 +432,138 @@ impl TileStore for FileStore {
     /// Up to [`PARALLEL_WRITES`] files at a time, each on its own thread: a write is mostly
     /// waiting for two `fsync`s (file, directory), and those waits overlap.
     fn write_many(&self, files: &[(&str, &[u8], WriteMode)]) -> io::Result<()> {
-        for group in files.chunks(PARALLEL_WRITES) {
-            let Some(((path, data, mode), rest)) = group.split_first() else {
-                continue;
-            };
-            std::thread::scope(|s| {
-                let others: Vec<_> = rest
-                    .iter()
-                    .map(|(p, d, m)| s.spawn(move || self.write(p, d, *m)))
-                    .collect();
-                let mut result = self.write(path, data, *mode);
-                for h in others {
-                    let r = h
-                        .join()
-                        .unwrap_or_else(|_| Err(io::Error::other("writer thread panicked")));
-                    result = result.and(r);
-                }
-                result
-            })?;
+        self.write_ordered(&[files])
+    }
+
+    /// Each group's temporary files are written and synced while the previous group's are
+    /// moved into place and their directories synced: a file becomes visible only after every
+    /// file of the groups before it is durable, yet the two `fsync` waits of consecutive
+    /// groups overlap. Files of one group are handled concurrently.
+    fn write_ordered(&self, groups: &[&[(&str, &[u8], WriteMode)]]) -> io::Result<()> {
+        let mut ready: Vec<Prepared<'_>> = Vec::new();
+        for group in groups {
+            // Publish what is ready while the next group is prepared.
+            let (published, prepared) = std::thread::scope(|s| {
+                let publishing = (!ready.is_empty()).then(|| {
+                    let ready = &ready;
+                    s.spawn(move || par(ready, |p| self.publish(p)))
+                });
+                let prepared = par(group, |(path, data, mode)| self.prepare(path, data, *mode));
+                let published = publishing.map_or(Ok(Vec::new()), |h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("writer thread panicked")))
+                });
+                (published, prepared)
+            });
+            published?;
+            ready = prepared?;
         }
+        par(&ready, |p| self.publish(p))?;
         Ok(())
     }
+}
+
+/// A file written and synced under a temporary name, waiting to be moved into place.
+struct Prepared<'a> {
+    tmp: PathBuf,
+    target: PathBuf,
+    data: &'a [u8],
+    mode: WriteMode,
+}
+
+impl FileStore {
+    /// The first half of a write: the data, durable under a temporary name in `.tmp/`.
+    fn prepare<'a>(&self, path: &str, data: &'a [u8], mode: WriteMode) -> io::Result<Prepared<'a>> {
+        let target = self.file_path(path)?;
+        let dir = target
+            .parent()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+        self.ensure_dir(dir)?;
+        // If we crash from here until the link/rename in `publish`, only a temporary file
+        // exists; the next open removes it.
+        let (tmp, mut f) = self.open_tmp()?;
+        f.write_all(data).map_err(|e| with_path(e, &tmp))?;
+        f.sync_all().map_err(|e| with_path(e, &tmp))?;
+        Ok(Prepared {
+            tmp,
+            target,
+            data,
+            mode,
+        })
+    }
+
+    /// The second half: the name, moved into place and made durable with its directory.
+    fn publish(&self, p: &Prepared<'_>) -> io::Result<()> {
+        let (tmp, target) = (&p.tmp, &p.target);
+        let placed = match p.mode {
+            WriteMode::CreateOnce => match fs::hard_link(tmp, target) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    // Idempotent create: the same bytes are already durable there (a retry, or
+                    // recovery re-writing what a crashed batch wrote).
+                    let existing = fs::read(target).map_err(|e| with_path(e, target))?;
+                    if existing == p.data {
+                        Ok(())
+                    } else {
+                        Err(io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!(
+                                "{} exists with different content ({} bytes, {} new)",
+                                target.display(),
+                                existing.len(),
+                                p.data.len()
+                            ),
+                        ))
+                    }
+                }
+                Err(e) => Err(with_path(e, target)),
+            },
+            WriteMode::AtomicOverwrite => {
+                self.retire(target);
+                fs::rename(tmp, target).map_err(|e| with_path(e, target))
+            }
+        };
+        // The temporary name is gone after a rename; after a link it is a second name for the
+        // same data, removed here (or by the next open if we crash first).
+        if p.mode == WriteMode::CreateOnce {
+            let _ = fs::remove_file(tmp);
+        }
+        placed?;
+        // The file is synced; its name is durable once the directory is.
+        let dir = target
+            .parent()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+        sync_dir(dir)
+    }
+}
+
+/// `f` over `items`, up to [`PARALLEL_WRITES`] at a time on scoped threads; the first error.
+fn par<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> io::Result<R> + Sync,
+) -> io::Result<Vec<R>> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(PARALLEL_WRITES) {
+        let Some((first, rest)) = chunk.split_first() else {
+            continue;
+        };
+        let f = &f;
+        let results = std::thread::scope(|s| {
+            let others: Vec<_> = rest.iter().map(|item| s.spawn(move || f(item))).collect();
+            let mut results = vec![f(first)];
+            for h in others {
+                results.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("writer thread panicked"))),
+                );
+            }
+            results
+        });
+        for r in results {
+            out.push(r?);
+        }
+    }
+    Ok(out)
 }
 
 /// How many files [`FileStore::write_many`] writes at once.
