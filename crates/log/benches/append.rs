@@ -116,6 +116,21 @@ fn durable_appends(
     (n / elapsed.as_secs_f64(), elapsed, log.size(), dir)
 }
 
+/// Mean time of a 512-byte write plus `fsync` on the bench disk: the figures above depend on
+/// it more than on anything in the log, and on a shared disk it varies by 10x.
+fn fsync_probe() -> Duration {
+    use std::io::Write as _;
+    let dir = tempdir();
+    let mut f = std::fs::File::create(dir.path().join("probe")).expect("probe file");
+    let n = 200;
+    let start = Instant::now();
+    for _ in 0..n {
+        f.write_all(&[0u8; 512]).expect("write");
+        f.sync_all().expect("fsync");
+    }
+    start.elapsed() / n
+}
+
 fn main() {
     let size: u64 = std::env::var("POEX_BENCH_SIZE")
         .ok()
@@ -123,6 +138,11 @@ fn main() {
         .unwrap_or(1_000_000);
     println!("| measurement | result | notes |");
     println!("|---|---|---|");
+    row(
+        "fsync of a 512-byte write, before the runs",
+        format!("{:.0?}", fsync_probe()),
+        "mean of 200 on the bench disk".into(),
+    );
 
     let mut keep = Vec::new();
     let (rate, t, _, dir) = durable_appends(1, 300, 1);
@@ -270,5 +290,10 @@ fn main() {
         "reads every level-0 tile".into(),
     );
     drop(log);
+    row(
+        "fsync of a 512-byte write, after the runs",
+        format!("{:.0?}", fsync_probe()),
+        "mean of 200 on the bench disk".into(),
+    );
     drop(keep);
 }
