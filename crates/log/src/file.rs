@@ -1,6 +1,7 @@
 //! The I/O half of the log: a [`TileStore`] with a written durability contract, [`FileStore`] on
-//! local disk, the [`Log`] sequencer with group commit, crash recovery and deduplication, and
-//! [`validate`], which recomputes a stored log and names every damaged file.
+//! local disk, the [`Log`] sequencer with group commit, crash recovery and deduplication, the
+//! checkpoint [`history`], and [`validate`], the audit that recomputes a stored log and reports
+//! every difference as a [`Finding`].
 //!
 //! Everything here is synchronous (std threads, `Mutex`, `Condvar`). The pure modules
 //! ([`tile`](crate::tile), [`proof`](crate::proof), [`checkpoint`](crate::checkpoint)) do the
@@ -16,6 +17,11 @@
 //! ([`Log::append`]'s sequencer), which rewrites identical full tiles (idempotent create-once),
 //! overwrites partial ones and signs a checkpoint. Nothing that was acknowledged can be lost;
 //! unacknowledged entries may or may not survive, as in any log.
+//!
+//! Everything else is derived or advisory and written after the commit point: the leaf index
+//! (entry by leaf hash, for deduplication and [`Log::find`]; caught up from the level-0 tiles on
+//! open, rebuilt if it cannot be trusted) and the [`history`] sample of checkpoints. Losing
+//! either in a crash costs a catch-up or one sample, never an acknowledged entry.
 
 use std::io;
 use std::sync::Arc;
@@ -39,7 +45,8 @@ pub use cache::DEFAULT_CACHE_TILES;
 pub use index::IndexError;
 pub use log::{Log, LogOptions};
 pub use store::{
-    CHECKPOINT_PATH, FileStore, MemoryStore, TileStore, WriteMode, bundle_mode, tile_mode,
+    CHECKPOINT_PATH, FileStore, MemoryStore, RECYCLE_AFTER, TileStore, WriteMode, bundle_mode,
+    tile_mode,
 };
 pub use validate::{Finding, Report, validate, validate_range};
 

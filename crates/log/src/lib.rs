@@ -12,7 +12,7 @@
 //! | [`note`] | c2sp.org/signed-note | [`note::open`], [`note::sign`], Ed25519 [`note::Ed25519Signer`] / [`note::Ed25519Verifier`] and their key strings |
 //! | [`checkpoint`] | c2sp.org/tlog-checkpoint | [`Checkpoint`], [`checkpoint::Origin`], [`checkpoint::TreeSize`] |
 //! | [`tile`] | c2sp.org/tlog-tiles | tile and bundle paths and encodings, [`tile::integrate`], [`tile::TileHashReader`] |
-//! | [`file`](mod@file) | tlog-tiles on disk | [`file::TileStore`] (durability contract), [`file::FileStore`], the [`file::Log`] sequencer (group commit, dedup, recovery), [`file::validate`] |
+//! | [`file`](mod@file) | tlog-tiles on disk | [`file::TileStore`] (durability contract), [`file::FileStore`], the [`file::Log`] sequencer (group commit, dedup through a leaf index on disk, recovery, bounded tile cache for proofs), [`file::history`] (kept checkpoints), [`file::validate`] (the audit, as [`file::Finding`]s) |
 //!
 //! How they fit: entries go through [`tile::integrate`], which returns the tiles and entry
 //! bundles to persist and the new root; the log then signs a [`Checkpoint`] of the new size and

@@ -429,7 +429,7 @@ impl TileStore for FileStore {
         Ok(out)
     }
 
-    /// Up to [`PARALLEL_WRITES`] files at a time, each on its own thread: a write is mostly
+    /// Up to 4 files at a time, each on its own thread: a write is mostly
     /// waiting for two `fsync`s (file, directory), and those waits overlap.
     fn write_many(&self, files: &[(&str, &[u8], WriteMode)]) -> io::Result<()> {
         self.write_ordered(&[files])
