@@ -1011,7 +1011,8 @@ impl From<super::IndexError> for CatchUp {
     }
 }
 
-/// Leaves added to the index per commit while catching up.
+/// Leaves added to the index at a time while catching up (the index commits them in batches
+/// of its own).
 const CATCH_UP_CHUNK: usize = 1 << 16;
 
 /// Brings the index from its recorded size to `size`, reading the level-0 tiles in between and
