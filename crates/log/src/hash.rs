@@ -140,10 +140,17 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     first[0] = NODE_PREFIX;
     first[1..33].copy_from_slice(&left.0);
     first[33..].copy_from_slice(&right.0[..31]);
-    let mut second = [0u8; 64];
+    /// The second block but for its first byte: padding (a one bit, zeros, then the message
+    /// length in bits, 65 * 8 = 520 = 0x0208).
+    const PADDING: [u8; 64] = {
+        let mut b = [0u8; 64];
+        b[1] = 0x80;
+        b[62] = 0x02;
+        b[63] = 0x08;
+        b
+    };
+    let mut second = PADDING;
     second[0] = right.0[31];
-    second[1] = 0x80; // padding: a one bit, zeros, then the message length in bits
-    second[56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
     let mut state = H0;
     sha2::block_api::compress256(&mut state, &[first, second]);
     let mut out = [0u8; HASH_SIZE];

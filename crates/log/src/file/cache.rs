@@ -18,10 +18,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use super::index::{LeafIndex, TileNodes};
+
 use super::{ReadError, StoreTiles, TileStore};
 use crate::hash::{Hash, node_hash};
 use crate::proof::{HashReader, NodeId};
-use crate::tile::{HashTile, TILE_HEIGHT, TILE_WIDTH, TileId, TileReadError, TileSource};
+use crate::tile::{
+    HashTile, TILE_HEIGHT, TILE_WIDTH, TileDataError, TileId, TileReadError, TileSource,
+};
 
 /// Default bound of the tile cache, in full tiles (16 KiB each).
 pub const DEFAULT_CACHE_TILES: usize = 1024;
@@ -34,12 +38,87 @@ pub(crate) struct TileTree {
     nodes: Vec<Hash>,
     /// Where level `r` starts in `nodes`, and how many nodes it has.
     levels: [(usize, usize); 9],
+    /// Levels `1 .. lazy_below` are not stored but hashed from level 0 when asked for (a tree
+    /// built from a tile and its stored level-4 nodes); 0 or 1: every level is stored.
+    lazy_below: u8,
 }
 
 impl TileTree {
     pub(crate) fn build(tile: &HashTile) -> Self {
-        let mut nodes = Vec::with_capacity(2 * tile.hashes().len());
-        nodes.extend_from_slice(tile.hashes());
+        Self::from_hashes(tile.hashes().iter().copied(), tile.hashes().len())
+    }
+
+    /// The tree of stored tile bytes (concatenated hashes), without an intermediate tile.
+    fn from_bytes(bytes: &[u8]) -> Result<Self, TileDataError> {
+        let n = bytes.len() / 32;
+        if !bytes.len().is_multiple_of(32) || n == 0 || n > usize::from(TILE_WIDTH) {
+            return Err(TileDataError::Length { bytes: bytes.len() });
+        }
+        let hashes = bytes.chunks_exact(32).map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            Hash::from_bytes(h)
+        });
+        Ok(Self::from_hashes(hashes, n))
+    }
+
+    /// Number of hashes at the tile's own level.
+    fn width(&self) -> usize {
+        self.levels[0].1
+    }
+
+    /// The tree of a full tile whose 16 level-4 nodes are known (from the index): only the 15
+    /// nodes above them are hashed now; levels 1-3 are hashed when asked for (at most 7 hashes
+    /// a node), instead of 255 hashes up front.
+    fn from_bytes_and_nodes(bytes: &[u8], mid: &TileNodes) -> Result<Self, TileDataError> {
+        let leaves = Self::from_bytes_lazy(bytes)?;
+        if leaves.len() != usize::from(TILE_WIDTH) {
+            return Err(TileDataError::Length { bytes: bytes.len() });
+        }
+        let mut nodes = Vec::with_capacity(leaves.len() + 31);
+        nodes.extend_from_slice(&leaves);
+        let mut levels = [(0, 0); 9];
+        levels[0] = (0, leaves.len());
+        levels[4] = (nodes.len(), mid.len());
+        nodes.extend_from_slice(mid);
+        for r in 5..levels.len() {
+            let (start, len) = levels[r - 1];
+            let at = nodes.len();
+            for i in 0..len / 2 {
+                let h = node_hash(&nodes[start + 2 * i], &nodes[start + 2 * i + 1]);
+                nodes.push(h);
+            }
+            levels[r] = (at, len / 2);
+        }
+        Ok(Self {
+            nodes,
+            levels,
+            lazy_below: 4,
+        })
+    }
+
+    fn from_bytes_lazy(bytes: &[u8]) -> Result<Vec<Hash>, TileDataError> {
+        if !bytes.len().is_multiple_of(32) || bytes.is_empty() || bytes.len() > 32 * 256 {
+            return Err(TileDataError::Length { bytes: bytes.len() });
+        }
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(c);
+                Hash::from_bytes(h)
+            })
+            .collect())
+    }
+
+    /// The tile's root (tree level 8 above its level), for a full tile.
+    fn root(&self) -> Option<Hash> {
+        self.node(8, 0)
+    }
+
+    fn from_hashes(hashes: impl Iterator<Item = Hash>, n: usize) -> Self {
+        let mut nodes = Vec::with_capacity(2 * n);
+        nodes.extend(hashes);
         let mut levels = [(0, 0); 9];
         levels[0] = (0, nodes.len());
         for r in 1..levels.len() {
@@ -51,11 +130,19 @@ impl TileTree {
             }
             levels[r] = (at, len / 2);
         }
-        Self { nodes, levels }
+        Self {
+            nodes,
+            levels,
+            lazy_below: 0,
+        }
     }
 
     /// Node `i` of level `r` inside the tile, if complete.
     fn node(&self, r: u8, i: usize) -> Option<Hash> {
+        if r >= 1 && r < self.lazy_below {
+            let leaves = self.nodes.get(..self.levels[0].1)?;
+            return leaves.get(i << r..(i + 1) << r).map(perfect_root);
+        }
         let &(start, len) = self.levels.get(usize::from(r))?;
         if i >= len {
             return None;
@@ -138,6 +225,8 @@ pub(crate) struct LogReader<'a, S: ?Sized> {
     /// Trees of `edges`, built on first use and shared by every reader of one snapshot; `None`
     /// to hash edge nodes on the fly (open, before there is a snapshot).
     pub(crate) edge_trees: Option<&'a OnceLock<Vec<TileTree>>>,
+    /// The leaf index, for the stored level-4 nodes of level-0 tiles; `None` during open.
+    pub(crate) index: Option<&'a Mutex<LeafIndex>>,
     pub(crate) size: u64,
 }
 
@@ -156,25 +245,59 @@ impl<S: TileStore + ?Sized> LogReader<'_, S> {
             index,
             width: TILE_WIDTH,
         };
-        let tile = StoreTiles {
-            store: self.store,
-            latest: self.latest,
-        }
-        .read_tile(id)
-        .map_err(|source| TileReadError::Source { tile: id, source })?;
-        if tile.width() != TILE_WIDTH {
+        let path = id.path();
+        let source = |source| TileReadError::Source { tile: id, source };
+        let bytes = self
+            .store
+            .read(&path)
+            .map_err(|e| {
+                source(ReadError::Io {
+                    path: path.clone(),
+                    source: e,
+                })
+            })?
+            .ok_or_else(|| source(ReadError::Missing { path: path.clone() }))?;
+        let malformed = |e| {
+            source(ReadError::Malformed {
+                path: path.clone(),
+                source: e,
+            })
+        };
+        let tree = match self.sparse_tree(index, &bytes) {
+            Some(tree) => Arc::new(tree),
+            None => Arc::new(TileTree::from_bytes(&bytes).map_err(malformed)?),
+        };
+        if tree.width() != usize::from(TILE_WIDTH) {
             return Err(TileReadError::ShortTile {
                 tile: id,
-                actual: tile.width(),
+                actual: tree.width() as u16,
             });
         }
-        let tree = Arc::new(TileTree::build(&tile));
         self.cache.insert((level, index), Arc::clone(&tree));
         Ok(tree)
     }
 }
 
 impl<S: TileStore + ?Sized> LogReader<'_, S> {
+    /// The tree of full level-0 tile `index` from its bytes and the level-4 nodes the index
+    /// keeps, if it has them and they hash to the tile's hash in the level-1 tile.
+    fn sparse_tree(&self, index: u64, bytes: &[u8]) -> Option<TileTree> {
+        let mid = self
+            .index?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tile_nodes(index)?;
+        let tree = TileTree::from_bytes_and_nodes(bytes, &mid).ok()?;
+        // The tile's root is a node of the tree at the latest size (level 8, `index`).
+        let whole = LogReader {
+            size: self.latest,
+            index: None,
+            ..*self
+        };
+        let expected = whole.read_hashes(&[NodeId::new(8, index)]).ok()?.pop()?;
+        (tree.root() == Some(expected)).then_some(tree)
+    }
+
     /// The leaf hash at position `i`: from a cached tree, else straight from the level-0 tile
     /// (without building and caching a tree for one hash), else from the edge tile.
     pub(crate) fn leaf(&self, i: u64) -> Result<Hash, TileReadError<ReadError>> {
@@ -224,6 +347,8 @@ impl<S: TileStore + ?Sized> HashReader for LogReader<'_, S> {
 
     fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, Self::Error> {
         let mut out = Vec::with_capacity(nodes.len());
+        // A proof's nodes come tile by tile: look each tile up in the cache once.
+        let mut last: Option<((u8, u64), Arc<TileTree>)> = None;
         for &node in nodes {
             let outside = || TileReadError::NodeOutsideTree {
                 node,
@@ -244,7 +369,14 @@ impl<S: TileStore + ?Sized> HashReader for LogReader<'_, S> {
             let index = first / WIDTH;
             if (index + 1) * WIDTH <= hashes_at(level, self.latest) {
                 // A full tile at the latest size: immutable, cached with its interior nodes.
-                let tree = self.full_tree(level, index)?;
+                let tree = match &last {
+                    Some((key, tree)) if *key == (level, index) => Arc::clone(tree),
+                    _ => {
+                        let tree = self.full_tree(level, index)?;
+                        last = Some(((level, index), Arc::clone(&tree)));
+                        tree
+                    }
+                };
                 let at = usize::try_from((first % WIDTH) >> r).map_err(|_| outside())?;
                 out.push(tree.node(r, at).ok_or_else(outside)?);
             } else {
@@ -280,6 +412,18 @@ impl<S: TileStore + ?Sized> HashReader for LogReader<'_, S> {
         }
         Ok(out)
     }
+}
+
+/// The 16 level-4 nodes of a full level-0 tile's leaves, as the index keeps them.
+pub(crate) fn tile_nodes(leaves: &[Hash]) -> Option<TileNodes> {
+    if leaves.len() != usize::from(TILE_WIDTH) {
+        return None;
+    }
+    let mut out = [Hash::from_bytes([0; 32]); 16];
+    for (o, group) in out.iter_mut().zip(leaves.chunks_exact(16)) {
+        *o = perfect_root(group);
+    }
+    Some(out)
 }
 
 /// Root of a perfect subtree over a power-of-two number of hashes (at least one).
@@ -331,6 +475,25 @@ mod tests {
         assert_eq!(tree.node(3, 0), Some(perfect_root(&t.hashes()[..8])));
         assert_eq!(tree.node(3, 1), None);
         assert_eq!(tree.node(4, 0), None);
+    }
+
+    #[test]
+    fn a_tree_from_stored_level4_nodes_answers_like_a_full_one() {
+        let t = tile(2);
+        let full = TileTree::build(&t);
+        let mid = tile_nodes(t.hashes()).expect("full tile");
+        let sparse = TileTree::from_bytes_and_nodes(&t.to_bytes(), &mid).expect("256 hashes");
+        for r in 0..=8u8 {
+            for i in 0..=(256usize >> r) {
+                assert_eq!(sparse.node(r, i), full.node(r, i), "level {r} node {i}");
+            }
+        }
+        assert_eq!(sparse.root(), Some(perfect_root(t.hashes())));
+        // Wrong nodes give a wrong root, which the reader checks against the level-1 tile.
+        let mut bad = mid;
+        bad[3] = leaf_hash(b"x");
+        let tree = TileTree::from_bytes_and_nodes(&t.to_bytes(), &bad).expect("256 hashes");
+        assert_ne!(tree.root(), sparse.root());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
-use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache, TileTree};
+use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache, TileTree, tile_nodes};
 use super::history::{KeptCheckpoint, has_history, history_block, history_path, read_history};
 use super::index::LeafIndex;
 use super::store::{CHECKPOINT_PATH, TileStore, WriteMode, bundle_mode, tile_mode};
@@ -550,6 +550,7 @@ impl<S: TileStore> Log<S> {
             latest: snapshot.size,
             edges: &snapshot.edges,
             edge_trees: Some(&snapshot.edge_trees),
+            index: Some(&self.index),
             size,
         }
     }
@@ -654,7 +655,17 @@ impl<S: TileStore> Log<S> {
         // open finds it behind the checkpoint and catches up from the level-0 tiles; it is
         // never ahead of a checkpoint.
         let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-        lock(&self.index).add(&leaves, step.root, false)?;
+        {
+            let mut index = lock(&self.index);
+            index.add(&leaves, step.root, false)?;
+            for (id, tile) in &step.tiles {
+                if id.level == 0
+                    && let Some(nodes) = tile_nodes(tile.hashes())
+                {
+                    index.add_tile_nodes(id.index, nodes);
+                }
+            }
+        }
 
         // The history sample, also after the commit point: a crash here loses at most this
         // sample; the next open keeps the then-current checkpoint for its block.
@@ -959,6 +970,7 @@ fn load_edges<S: TileStore>(
         latest: size,
         edges: &edges,
         edge_trees: None,
+        index: None,
         size,
     };
     let from_tiles = proof::root(size, &reader)
@@ -1033,6 +1045,7 @@ fn catch_up<S: TileStore>(
         latest: size,
         edges,
         edge_trees: None,
+        index: None,
         size: at,
     };
     let mut from = index.size();
@@ -1092,6 +1105,9 @@ fn catch_up<S: TileStore>(
                 None => return Err(CatchUp::Corrupt("no level-0 edge tile".into())),
             }
         };
+        if let Some(nodes) = tile_nodes(tile.hashes()) {
+            index.add_tile_nodes(t, nodes);
+        }
         let start = (at % u64::from(TILE_WIDTH)) as usize;
         for h in &tile.hashes()[start..] {
             frontier.push(*h);
