@@ -393,11 +393,18 @@ impl FileStore {
     }
 
     /// Before `target` is replaced: keep its inode under `.tmp/` for reuse (see [`FileStore`]).
-    fn retire(&self, target: &Path) {
+    ///
+    /// Returns the second name, if one was made: it is only queued for reuse once the rename
+    /// that replaces `target` succeeded ([`keep_retired`](Self::keep_retired)); until then it is
+    /// a second name of the live file and must never be rewritten.
+    fn retire(&self, target: &Path) -> Option<PathBuf> {
         let keep = self.pool.name();
-        if fs::hard_link(target, &keep).is_err() {
-            return; // nothing to replace (a new path), or not possible: the inode is freed
-        }
+        // Fails for a new path (nothing is replaced), or if not possible: the inode is freed.
+        fs::hard_link(target, &keep).ok().map(|()| keep)
+    }
+
+    /// After the replacement: queue the replaced file for reuse.
+    fn keep_retired(&self, keep: PathBuf) {
         let mut state = self.pool.lock();
         state.retired.push_back((keep, Instant::now()));
         if state.retired.len() > MAX_RETIRED
@@ -519,8 +526,17 @@ impl FileStore {
                 Err(e) => Err(with_path(e, target)),
             },
             WriteMode::AtomicOverwrite => {
-                self.retire(target);
-                fs::rename(tmp, target).map_err(|e| with_path(e, target))
+                let kept = self.retire(target);
+                let renamed = fs::rename(tmp, target).map_err(|e| with_path(e, target));
+                match (kept, &renamed) {
+                    (Some(keep), Ok(())) => self.keep_retired(keep),
+                    // Not replaced: the second name is the live file's; drop it.
+                    (Some(keep), Err(_)) => {
+                        let _ = fs::remove_file(keep);
+                    }
+                    (None, _) => {}
+                }
+                renamed
             }
         };
         // The temporary name is gone after a rename; after a link it is a second name for the
@@ -658,5 +674,84 @@ impl TileStore for MemoryStore {
 
     fn list(&self) -> io::Result<Vec<String>> {
         Ok(self.files().keys().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_is_kept_then_reused_for_a_later_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FileStore::open(dir.path()).expect("store");
+        let ino = |p: &str| fs::metadata(dir.path().join(p)).expect("exists").ino();
+        store
+            .write(CHECKPOINT_PATH, b"first", WriteMode::AtomicOverwrite)
+            .expect("write");
+        let first = ino(CHECKPOINT_PATH);
+        store
+            .write(CHECKPOINT_PATH, b"second", WriteMode::AtomicOverwrite)
+            .expect("write");
+        // The replaced file lives on under .tmp/, unchanged, waiting.
+        let kept = {
+            let mut state = store.pool.lock();
+            assert_eq!(state.retired.len(), 1);
+            let (path, at) = state.retired.front_mut().expect("one");
+            assert_eq!(fs::read(&*path).expect("kept"), b"first");
+            // Old enough to be reused.
+            *at = Instant::now()
+                .checked_sub(RECYCLE_AFTER * 2)
+                .expect("clock far enough from its origin");
+            path.clone()
+        };
+        store
+            .write(CHECKPOINT_PATH, b"third", WriteMode::AtomicOverwrite)
+            .expect("write");
+        assert_eq!(
+            store.read(CHECKPOINT_PATH).expect("read").as_deref(),
+            Some(&b"third"[..])
+        );
+        assert_eq!(ino(CHECKPOINT_PATH), first, "the first inode was reused");
+        assert!(!kept.exists(), "its temporary name was consumed");
+        // A new path replaces nothing: nothing is kept for it.
+        store
+            .write("tile/0/000.p/1", &[7; 32], WriteMode::AtomicOverwrite)
+            .expect("write");
+        assert_eq!(
+            store.pool.lock().retired.len(),
+            1,
+            "only the second checkpoint"
+        );
+    }
+
+    #[test]
+    fn ordered_groups_all_land() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FileStore::open(dir.path()).expect("store");
+        let a = [(
+            "tile/entries/000.p/1",
+            &b"\x00\x01a"[..],
+            WriteMode::AtomicOverwrite,
+        )];
+        let b = [
+            ("tile/0/000.p/1", &[1u8; 32][..], WriteMode::AtomicOverwrite),
+            ("tile/0/001", &[2u8; 32 * 256][..], WriteMode::CreateOnce),
+        ];
+        let c = [(CHECKPOINT_PATH, &b"cp"[..], WriteMode::AtomicOverwrite)];
+        store.write_ordered(&[&a, &b, &c]).expect("write");
+        for (path, data, _) in a.iter().chain(&b).chain(&c) {
+            assert_eq!(
+                store.read(path).expect("read").as_deref(),
+                Some(*data),
+                "{path}"
+            );
+        }
+        // Create-once still refuses other bytes, from inside a group.
+        let clash = [("tile/0/001", &[3u8; 32 * 256][..], WriteMode::CreateOnce)];
+        let err = store.write_ordered(&[&clash]).expect_err("different bytes");
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     }
 }
