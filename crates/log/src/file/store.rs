@@ -197,6 +197,8 @@ struct PoolState {
     spares: Vec<PathBuf>,
     /// Whether the helper thread runs (started by the first write).
     helper: bool,
+    /// The helper, joined when the store is dropped so that nothing writes under the root after.
+    handle: Option<std::thread::JoinHandle<()>>,
     /// Set when the store is dropped (or creating spares failed): the helper exits.
     stop: bool,
 }
@@ -268,8 +270,17 @@ impl Pool {
 
 impl Drop for FileStore {
     fn drop(&mut self) {
-        self.pool.lock().stop = true;
+        let handle = {
+            let mut state = self.pool.lock();
+            state.stop = true;
+            state.handle.take()
+        };
         self.pool.wake.notify_all();
+        // Wait for the helper to finish the file it may be creating: after drop, nothing of
+        // this store touches the root (a caller may remove or copy it).
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
 }
 
@@ -362,8 +373,9 @@ impl FileStore {
                 let spawned = std::thread::Builder::new()
                     .name("poex-log-spares".into())
                     .spawn(move || pool.refill());
-                if spawned.is_err() {
-                    state.stop = true;
+                match spawned {
+                    Ok(h) => state.handle = Some(h),
+                    Err(_) => state.stop = true,
                 }
             }
             let old_enough =
