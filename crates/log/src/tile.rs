@@ -670,6 +670,36 @@ pub fn integrate_hashes<S: TileSource>(
     source: &S,
     leaves: &[Hash],
 ) -> Result<Integration, IntegrateError<S::Error>> {
+    let (new_size, tiles) = grow_tiles(old_size, source, leaves)?;
+    let overlay = Overlay {
+        new: tiles
+            .iter()
+            .map(|(id, t)| ((id.level, id.index), t))
+            .collect(),
+        old: source,
+    };
+    let nodes = proof::range_nodes(0, new_size);
+    let hashes = TileHashReader::new(new_size, &overlay)
+        .read_hashes(&nodes)
+        .map_err(flatten_overlay)?;
+    let root = proof::fold_range(&hashes).unwrap_or_else(empty_root);
+    Ok(Integration {
+        size: new_size,
+        root,
+        tiles,
+        bundles: Vec::new(),
+    })
+}
+
+/// New or grown tiles, lowest level first.
+type GrownTiles = Vec<(TileId, HashTile)>;
+
+/// The new size and the grown tiles of [`integrate_hashes`], without the root.
+fn grow_tiles<S: TileSource>(
+    old_size: u64,
+    source: &S,
+    leaves: &[Hash],
+) -> Result<(u64, GrownTiles), IntegrateError<S::Error>> {
     let new_size = u64::try_from(leaves.len())
         .ok()
         .and_then(|n| old_size.checked_add(n))
@@ -714,24 +744,7 @@ pub fn integrate_hashes<S: TileSource>(
         }
         level += 1;
     }
-    let overlay = Overlay {
-        new: tiles
-            .iter()
-            .map(|(id, t)| ((id.level, id.index), t))
-            .collect(),
-        old: source,
-    };
-    let nodes = proof::range_nodes(0, new_size);
-    let hashes = TileHashReader::new(new_size, &overlay)
-        .read_hashes(&nodes)
-        .map_err(flatten_overlay)?;
-    let root = proof::fold_range(&hashes).unwrap_or_else(empty_root);
-    Ok(Integration {
-        size: new_size,
-        root,
-        tiles,
-        bundles: Vec::new(),
-    })
+    Ok((new_size, tiles))
 }
 
 /// Appends entries to the tree of `old_size` leaves: leaf hashes are `SHA-256(0x00 || entry)`.
@@ -744,6 +757,40 @@ pub fn integrate<S: TileSource, E: AsRef<[u8]>>(
     edge: Option<&EntryBundle>,
     entries: &[E],
 ) -> Result<Integration, IntegrateError<S::Error>> {
+    check_entries(old_size, edge, entries)?;
+    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
+    let mut out = integrate_hashes(old_size, source, &leaves)?;
+    out.bundles = grow_bundles(old_size, edge, entries)?;
+    Ok(out)
+}
+
+/// [`integrate`] for a caller that tracks the tree's right edge itself and so knows the new
+/// root (from `leaves`, the entries' leaf hashes, which it has computed anyway): the same tiles
+/// and bundles, without re-hashing the edge tiles for the root. `root` must be the root of the
+/// tree grown by `entries`; it is returned as given.
+pub fn integrate_with_root<S: TileSource, E: AsRef<[u8]>>(
+    old_size: u64,
+    source: &S,
+    edge: Option<&EntryBundle>,
+    entries: &[E],
+    leaves: &[Hash],
+    root: Hash,
+) -> Result<Integration, IntegrateError<S::Error>> {
+    check_entries(old_size, edge, entries)?;
+    let (size, tiles) = grow_tiles(old_size, source, leaves)?;
+    Ok(Integration {
+        size,
+        root,
+        tiles,
+        bundles: grow_bundles(old_size, edge, entries)?,
+    })
+}
+
+fn check_entries<E: AsRef<[u8]>, X>(
+    old_size: u64,
+    edge: Option<&EntryBundle>,
+    entries: &[E],
+) -> Result<(), IntegrateError<X>> {
     let want = edge_bundle(old_size).map_or(0, |b| b.width);
     let got = edge.map_or(0, EntryBundle::width);
     if want != got {
@@ -763,16 +810,22 @@ pub fn integrate<S: TileSource, E: AsRef<[u8]>>(
             size: e.as_ref().len(),
         }));
     }
-    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e.as_ref())).collect();
-    let mut out = integrate_hashes(old_size, source, &leaves)?;
+    Ok(())
+}
 
+fn grow_bundles<E: AsRef<[u8]>>(
+    old_size: u64,
+    edge: Option<&EntryBundle>,
+    entries: &[E],
+) -> Result<Vec<(BundleId, EntryBundle)>, BundleError> {
+    let mut out = Vec::new();
     let mut index = old_size / WIDTH;
     let mut bundle = edge.cloned().unwrap_or_default();
     for entry in entries {
         bundle.push(entry.as_ref().to_vec())?;
         if bundle.width() == TILE_WIDTH {
             let full = std::mem::take(&mut bundle);
-            out.bundles.push((
+            out.push((
                 BundleId {
                     index,
                     width: TILE_WIDTH,
@@ -783,7 +836,7 @@ pub fn integrate<S: TileSource, E: AsRef<[u8]>>(
         }
     }
     if bundle.width() > 0 && !entries.is_empty() {
-        out.bundles.push((
+        out.push((
             BundleId {
                 index,
                 width: bundle.width(),

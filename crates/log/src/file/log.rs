@@ -18,7 +18,7 @@ use crate::hash::{Hash, empty_root, leaf_hash, node_hash};
 use crate::proof::{self, HashReader, NodeId};
 use crate::tile::{
     BundleId, EntryBundle, HashTile, MAX_ENTRY_SIZE, TILE_WIDTH, TileId, TileSource, edge_bundle,
-    edge_tiles, integrate,
+    edge_tiles, integrate_with_root,
 };
 
 /// How a [`Log`] keeps its leaf index and caches tiles; see [`Log::open_with`].
@@ -136,6 +136,9 @@ struct Sequencer {
     size: u64,
     /// The partial entry bundle at `size` (`None` when `size` is a multiple of 256).
     edge: Option<EntryBundle>,
+    /// The right edge of the tree at `size` (its perfect subtrees), for the next root without
+    /// re-hashing the edge tiles.
+    frontier: Frontier,
     /// Set when a commit failed part-way: the handle stops; reopening recovers.
     failed: Option<Arc<LogError>>,
     /// The block of 256 entries whose kept checkpoint is known to exist ([`super::history`]).
@@ -262,7 +265,7 @@ impl<S: TileStore> Log<S> {
 
         // 2. The state the checkpoint commits to must be intact where sequencing depends on
         //    it. Any doubt: run the full validation to name the first damaged file, and refuse.
-        let (edges, edge) = match load_edges(&store, &cache, size, &checkpoint.root) {
+        let (edges, edge, frontier) = match load_edges(&store, &cache, size, &checkpoint.root) {
             Ok(state) => state,
             Err(reason) => return Err(first_problem(&store, &config, reason)),
         };
@@ -286,6 +289,7 @@ impl<S: TileStore> Log<S> {
             seq: Mutex::new(Sequencer {
                 size,
                 edge,
+                frontier,
                 failed: None,
                 kept_block: None,
             }),
@@ -567,7 +571,17 @@ impl<S: TileStore> Log<S> {
                 latest: old,
             },
         };
-        let step = integrate(old, &source, seq.edge.as_ref(), entries)?;
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        let mut frontier = seq.frontier.clone();
+        leaves.iter().for_each(|h| frontier.push(*h));
+        let step = integrate_with_root(
+            old,
+            &source,
+            seq.edge.as_ref(),
+            entries,
+            &leaves,
+            frontier.root(),
+        )?;
         // Nothing written yet: a crash here loses only this (unacknowledged) batch.
 
         let note = Checkpoint::new(self.config.origin.clone(), TreeSize(step.size), step.root)
@@ -636,6 +650,7 @@ impl<S: TileStore> Log<S> {
             })
             .collect::<Result<Vec<_>, LogError>>()?;
         seq.size = step.size;
+        seq.frontier = frontier;
         seq.edge = match step.bundles.last() {
             Some((id, b)) if !id.is_full() => Some(b.clone()),
             _ => None,
@@ -654,7 +669,6 @@ impl<S: TileStore> Log<S> {
         // The index follows the commit point. If we crash before (or while) it is updated,
         // open finds it behind the checkpoint and catches up from the level-0 tiles; it is
         // never ahead of a checkpoint.
-        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         {
             let mut index = lock(&self.index);
             index.add(&leaves, step.root, false)?;
@@ -943,7 +957,7 @@ fn load_edges<S: TileStore>(
     cache: &TileCache,
     size: u64,
     root: &Hash,
-) -> Result<(EdgeTiles, Option<EntryBundle>), String> {
+) -> Result<(EdgeTiles, Option<EntryBundle>, Frontier), String> {
     let tiles = StoreTiles {
         store,
         latest: size,
@@ -973,9 +987,15 @@ fn load_edges<S: TileStore>(
         index: None,
         size,
     };
-    let from_tiles = proof::root(size, &reader)
-        .map_err(|e| format!("computing the root from the edge tiles: {e}"))?;
-    if from_tiles != *root {
+    let nodes = proof::range_nodes(0, size);
+    let hashes = reader
+        .read_hashes(&nodes)
+        .map_err(|e| format!("reading the right edge from the edge tiles: {e}"))?;
+    let mut frontier = Frontier::default();
+    for (node, h) in nodes.iter().zip(hashes) {
+        frontier.stack.push((u32::from(node.level), h));
+    }
+    if frontier.root() != *root {
         return Err("the right-edge tiles do not hash to the checkpoint root".into());
     }
     let edge = match edge_bundle(size) {
@@ -1006,7 +1026,7 @@ fn load_edges<S: TileStore>(
             Some(bundle)
         }
     };
-    Ok((edges, edge))
+    Ok((edges, edge, frontier))
 }
 
 /// Why the index could not be caught up.
@@ -1157,7 +1177,7 @@ fn first_entry_of_path(path: &str) -> Option<u64> {
 }
 
 /// The right edge of a Merkle tree being built leaf by leaf: perfect subtrees, largest first.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Frontier {
     stack: Vec<(u32, Hash)>,
 }
