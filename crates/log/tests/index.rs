@@ -348,3 +348,41 @@ fn damage_below_the_edge_is_left_to_validate() {
             .is_err()
     );
 }
+
+/// The tile nodes the index keeps for proofs are derived data too: wrong ones are noticed
+/// (they do not hash to the level-1 tile) and the tile is expanded instead.
+#[test]
+fn wrong_tile_nodes_in_the_index_do_not_make_wrong_proofs() {
+    use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableDefinition};
+    let d = dirs();
+    let mut expect = Expect::default();
+    {
+        let log =
+            Log::create_indexed(FileStore::open(&d.store).unwrap(), config(), &d.index).unwrap();
+        append_range(&log, 0, 700, &mut expect);
+    }
+    let nodes: TableDefinition<u64, &[u8]> = TableDefinition::new("tile_nodes");
+    {
+        let db = redb::Database::create(&d.index).unwrap();
+        {
+            let tx = db.begin_read().unwrap();
+            let table = tx.open_table(nodes).unwrap();
+            assert_eq!(table.len().unwrap(), 2, "tiles 0 and 1 are full");
+        }
+        let tx = db.begin_write().unwrap();
+        {
+            let mut table = tx.open_table(nodes).unwrap();
+            table.insert(1, [0x5a; 512].as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let log = open(&d);
+    // Every proof through tile 1 still verifies, and so does the whole-log check.
+    let (size, root, _) = log.latest();
+    for i in 256..512 {
+        let proof = log.inclusion_proof(i, size).unwrap();
+        poex_log::proof::verify_inclusion(&leaf_hash(&entry(i)), i, size, &proof, &root)
+            .unwrap_or_else(|e| panic!("leaf {i}: {e}"));
+    }
+    check_log(&log, &mut expect, 5);
+}
