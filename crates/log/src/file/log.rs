@@ -671,7 +671,7 @@ impl<S: TileStore> Log<S> {
         // never ahead of a checkpoint.
         {
             let mut index = lock(&self.index);
-            index.add(&leaves, step.root, false)?;
+            // Tile nodes first: `add` may commit, and should take them along.
             for (id, tile) in &step.tiles {
                 if id.level == 0
                     && let Some(nodes) = tile_nodes(tile.hashes())
@@ -679,6 +679,7 @@ impl<S: TileStore> Log<S> {
                     index.add_tile_nodes(id.index, nodes);
                 }
             }
+            index.add(&leaves, step.root, false)?;
         }
 
         // The history sample, also after the commit point: a crash here loses at most this
