@@ -93,42 +93,28 @@ pub struct Log<S> {
 type Outcome = Result<Vec<LogIndex>, Arc<LogError>>;
 
 struct Queue {
-    pending: Vec<(Arc<Slot>, Vec<Vec<u8>>)>,
+    /// The entries of each caller of the batch now filling, in arrival order.
+    pending: Vec<Vec<Vec<u8>>>,
+    /// The batch now filling: its callers sleep on it.
+    batch: Arc<Batch>,
     leader_active: bool,
 }
 
-/// Where one waiting `append` call gets its result, or the word to lead the next batch.
+/// One batch of appends: its callers sleep on `cv` until the leader that commits it posts
+/// every result at once (one wake-up call for all of them), or until one of them is told to
+/// lead it.
 #[derive(Default)]
-struct Slot {
-    state: Mutex<SlotState>,
+struct Batch {
+    state: Mutex<BatchState>,
     cv: Condvar,
 }
 
 #[derive(Default)]
-struct SlotState {
-    result: Option<Outcome>,
+struct BatchState {
+    /// Each caller's result, by its position in the batch; taken by that caller.
+    results: Option<Vec<Option<Outcome>>>,
+    /// Set to hand the lead to one (any) caller of this batch.
     lead: bool,
-}
-
-impl Slot {
-    fn set(&self, f: impl FnOnce(&mut SlotState)) {
-        f(&mut lock(&self.state));
-        self.cv.notify_one();
-    }
-
-    /// Sleeps until a result arrives (`Ok`) or this caller is to lead (`Err(())`).
-    fn wait(&self) -> Result<Outcome, ()> {
-        let mut state = lock(&self.state);
-        loop {
-            if let Some(r) = state.result.take() {
-                return Ok(r);
-            }
-            if std::mem::take(&mut state.lead) {
-                return Err(());
-            }
-            state = self.cv.wait(state).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
 }
 
 struct Sequencer {
@@ -155,6 +141,15 @@ pub(crate) struct Published {
     pub(crate) edges: Vec<(TileId, HashTile)>,
     /// Trees of `edges` for proofs, built by the first reader that needs them.
     pub(crate) edge_trees: OnceLock<Vec<TileTree>>,
+}
+
+/// A caller's result missing from its batch's results: a bug, reported rather than panicking.
+fn lost_result() -> LogError {
+    LogError::Corrupt {
+        path: "(log)".into(),
+        index: None,
+        reason: "an append's result was missing from its batch".into(),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -284,6 +279,7 @@ impl<S: TileStore> Log<S> {
             config,
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
+                batch: Arc::new(Batch::default()),
                 leader_active: false,
             }),
             seq: Mutex::new(Sequencer {
@@ -347,53 +343,72 @@ impl<S: TileStore> Log<S> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let slot = Arc::new(Slot::default());
-        let lead = {
+        let (batch, position, lead) = {
             let mut queue = lock(&self.queue);
-            queue.pending.push((
-                Arc::clone(&slot),
-                entries.iter().map(|e| e.as_ref().to_vec()).collect(),
-            ));
-            !std::mem::replace(&mut queue.leader_active, true)
+            let position = queue.pending.len();
+            queue
+                .pending
+                .push(entries.iter().map(|e| e.as_ref().to_vec()).collect());
+            let lead = !std::mem::replace(&mut queue.leader_active, true);
+            (Arc::clone(&queue.batch), position, lead)
         };
-        if !lead && let Ok(result) = slot.wait() {
-            return result.map_err(LogError::Failed);
-        }
-        // Lead: take everything queued so far (our own entries included) and commit it as one
-        // batch while others keep queueing; then wake each caller of the batch with its result
-        // and hand the lead to the first caller still queued, if any.
-        let batch = std::mem::take(&mut lock(&self.queue).pending);
-        let mut own = None;
-        for (waiter, outcome) in self.commit(batch) {
-            if Arc::ptr_eq(&waiter, &slot) {
-                own = Some(outcome);
-            } else {
-                waiter.set(|s| s.result = Some(outcome));
+        if !lead {
+            let mut state = lock(&batch.state);
+            loop {
+                if let Some(results) = &mut state.results {
+                    return results
+                        .get_mut(position)
+                        .and_then(Option::take)
+                        .unwrap_or_else(|| Err(Arc::new(lost_result())))
+                        .map_err(LogError::Failed);
+                }
+                if std::mem::take(&mut state.lead) {
+                    break;
+                }
+                state = batch.cv.wait(state).unwrap_or_else(PoisonError::into_inner);
             }
         }
-        {
-            // Hand over after waking the batch's callers: those that append again join the
-            // next batch instead of making it wait for a batch of its own.
+        // Lead: take the batch (our own entries included) and commit it while others start the
+        // next one; then post every result at once and hand the lead to one caller of the next
+        // batch, if it has any.
+        let entries = {
             let mut queue = lock(&self.queue);
-            match queue.pending.first() {
-                Some((next, _)) => next.set(|s| s.lead = true),
-                None => queue.leader_active = false,
+            queue.batch = Arc::new(Batch::default());
+            std::mem::take(&mut queue.pending)
+        };
+        let mut results: Vec<Option<Outcome>> = self
+            .commit(entries.into_iter().enumerate().collect())
+            .into_iter()
+            .map(|(_, outcome)| Some(outcome))
+            .collect();
+        let own = results
+            .get_mut(position)
+            .and_then(Option::take)
+            .unwrap_or_else(|| Err(Arc::new(lost_result())));
+        lock(&batch.state).results = Some(results);
+        batch.cv.notify_all();
+        // Hand over after waking the batch's callers: those that append again join the next
+        // batch instead of making it wait for a batch of its own.
+        let next = {
+            let mut queue = lock(&self.queue);
+            if queue.pending.is_empty() {
+                queue.leader_active = false;
+                None
+            } else {
+                Some(Arc::clone(&queue.batch))
             }
+        };
+        if let Some(next) = next {
+            lock(&next.state).lead = true;
+            next.cv.notify_one();
         }
-        own.unwrap_or_else(|| {
-            Err(Arc::new(LogError::Corrupt {
-                path: "(log)".into(),
-                index: None,
-                reason: "the leader's own append was not in its batch".into(),
-            }))
-        })
-        .map_err(LogError::Failed)
+        own.map_err(LogError::Failed)
     }
 
     /// Commits the queued appends as one batch; returns each caller's result.
-    fn commit(&self, batch: Vec<(Arc<Slot>, Vec<Vec<u8>>)>) -> Vec<(Arc<Slot>, Outcome)> {
+    fn commit(&self, batch: Vec<(usize, Vec<Vec<u8>>)>) -> Vec<(usize, Outcome)> {
         let mut seq = lock(&self.seq);
-        let fail_all = |batch: Vec<(Arc<Slot>, Vec<Vec<u8>>)>, e: &Arc<LogError>| {
+        let fail_all = |batch: Vec<(usize, Vec<Vec<u8>>)>, e: &Arc<LogError>| {
             batch
                 .into_iter()
                 .map(|(t, _)| (t, Err(Arc::clone(e))))
