@@ -8,7 +8,7 @@
 use std::io::Read as _;
 use std::path::PathBuf;
 
-use poex_log::tile::{HashTile, TILE_WIDTH, TileId, TileSource};
+use poex_log::tile::{HashTile, TileId, TileSource};
 
 /// The largest file we fetch: a full tile is 8 KiB, a full entry bundle at most 256 × 64 KiB.
 const MAX_FETCH: u64 = 17 * 1024 * 1024;
@@ -162,19 +162,7 @@ impl TileSource for SourceTiles<'_> {
     type Error = SourceError;
 
     fn read_tile(&self, id: TileId) -> Result<HashTile, SourceError> {
-        let mut candidates = vec![id];
-        if !id.is_full() {
-            candidates.push(TileId {
-                width: TILE_WIDTH,
-                ..id
-            });
-            if let Some(latest) = TileId::at_size(id.level, id.index, self.latest)
-                && latest.width > id.width
-            {
-                candidates.push(latest);
-            }
-        }
-        for c in &candidates {
+        for c in id.serving_tiles(self.latest) {
             if let Some(t) = self.read_path(&c.path())? {
                 return Ok(t);
             }

@@ -180,22 +180,7 @@ impl TileSource for DirTiles {
     type Error = TilesError;
 
     fn read_tile(&self, id: TileId) -> Result<HashTile, TilesError> {
-        let mut candidates = vec![id];
-        if !id.is_full() {
-            // A tree size that was never checkpointed has no file of its own: a wider tile
-            // (the full one, or the one at the latest size) extends it, and TileSource allows
-            // wider tiles.
-            candidates.push(TileId {
-                width: TILE_WIDTH,
-                ..id
-            });
-            if let Some(latest) = TileId::at_size(id.level, id.index, self.latest)
-                && latest.width > id.width
-            {
-                candidates.push(latest);
-            }
-        }
-        for candidate in candidates {
+        for candidate in id.serving_tiles(self.latest) {
             let path = candidate.path();
             if let Some(bytes) = self.read(&path)? {
                 return HashTile::from_bytes(&bytes).map_err(|e| TilesError::Malformed {

@@ -270,21 +270,9 @@ impl<S: TileStore + ?Sized> TileSource for StoreTiles<'_, S> {
     type Error = ReadError;
 
     fn read_tile(&self, id: TileId) -> Result<HashTile, ReadError> {
-        if let Some(t) = self.read_path(&id.path())? {
-            return Ok(t);
-        }
-        if !id.is_full() {
-            let full = TileId {
-                width: TILE_WIDTH,
-                ..id
-            };
-            let latest = TileId::at_size(id.level, id.index, self.latest);
-            for wider in [Some(full), latest].into_iter().flatten() {
-                if wider.width > id.width
-                    && let Some(t) = self.read_path(&wider.path())?
-                {
-                    return Ok(t);
-                }
+        for candidate in id.serving_tiles(self.latest) {
+            if let Some(t) = self.read_path(&candidate.path())? {
+                return Ok(t);
             }
         }
         Err(ReadError::Missing { path: id.path() })

@@ -116,6 +116,25 @@ impl TileId {
         })
     }
 
+    /// The stored tiles that can serve this one, in the order to try them: its own path, then,
+    /// for a partial tile (a tree size that may never have been checkpointed, so no file of its
+    /// own), the full tile and the tile at size `latest` when they are wider. A wider tile
+    /// extends a narrower one, and [`TileSource`] allows wider tiles.
+    pub fn serving_tiles(self, latest: u64) -> impl Iterator<Item = TileId> {
+        let wider = (!self.is_full()).then(|| {
+            let full = Self {
+                width: TILE_WIDTH,
+                ..self
+            };
+            let at_latest = Self::at_size(self.level, self.index, latest).filter(|t| !t.is_full());
+            [Some(full), at_latest]
+                .into_iter()
+                .flatten()
+                .filter(move |t| t.width > self.width)
+        });
+        std::iter::once(self).chain(wider.into_iter().flatten())
+    }
+
     /// The tile of `level` and `index` as it is in a tree of `size` leaves, or `None` if the tree
     /// has no hash in it yet.
     pub fn at_size(level: u8, index: u64, size: u64) -> Option<Self> {
@@ -953,6 +972,24 @@ impl TileSource for MemoryTiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serving_tiles_try_the_exact_path_then_wider_tiles() {
+        let t = |width| TileId {
+            level: 0,
+            index: 1,
+            width,
+        };
+        let paths = |id: TileId, latest| id.serving_tiles(latest).collect::<Vec<_>>();
+        // A full tile is only itself.
+        assert_eq!(paths(t(256), 1000), [t(256)]);
+        // A partial tile: itself, the full tile, the tile at the latest size if wider.
+        assert_eq!(paths(t(5), 256 + 9), [t(5), t(256), t(9)]);
+        // The latest size's tile is not wider: not offered.
+        assert_eq!(paths(t(9), 256 + 9), [t(9), t(256)]);
+        // The latest size is past this tile: its tile there is the full one, offered once.
+        assert_eq!(paths(t(5), 2000), [t(5), t(256)]);
+    }
 
     #[test]
     fn index_paths_round_trip_and_refuse_non_canonical() {
