@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 
 use logcheck::{Expect, Fault, FaultyStore, check_log, config};
 use poex_log::file::{
-    FileStore, Finding, Log, LogError, LogOptions, MemoryStore, Report, TileStore, WriteMode,
-    validate, validate_range,
+    CHECKPOINT_PATH, FileStore, Finding, Log, LogError, LogOptions, MemoryStore, Report, TileStore,
+    WriteMode, validate, validate_range,
 };
 
 fn entry(batch: usize, i: usize) -> Vec<u8> {
@@ -663,4 +663,28 @@ fn create_refuses_a_non_empty_store_and_open_an_empty_one() {
         Log::create(&mem, config()),
         Err(LogError::NotEmpty { .. })
     ));
+}
+
+#[test]
+fn a_read_only_store_reads_and_leaves_the_writers_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(FileStore::open(dir.path()).unwrap(), config()).unwrap();
+    log.append(&[b"one".to_vec(), b"two".to_vec()]).unwrap();
+    // A writer's temporary file, as mid-write.
+    let pending = dir.path().join(".tmp/in-flight");
+    std::fs::write(&pending, b"half").unwrap();
+
+    let reader = FileStore::open_read_only(dir.path()).unwrap();
+    assert!(pending.exists(), "opening read-only must not clear .tmp/");
+    assert_eq!(
+        reader.read(CHECKPOINT_PATH).unwrap(),
+        log.store().read(CHECKPOINT_PATH).unwrap()
+    );
+    assert!(validate(&reader, &*config().verifier).is_ok());
+    let err = reader
+        .write("tile/0/000", b"x", WriteMode::CreateOnce)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(pending.exists());
+    assert!(FileStore::open_read_only(dir.path().join("nowhere")).is_err());
 }

@@ -86,7 +86,9 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
     }
     let log_key = home.log_public()?;
     let verifier = Ed25519Verifier::new(default_origin(&log_key).as_str(), log_key.as_bytes())?;
-    let store = FileStore::open(&tiles).with_context(|| format!("opening {}", tiles.display()))?;
+    let store = FileStore::open_read_only(&tiles)
+        .with_context(|| format!("opening {}", tiles.display()))?;
+    // Read-only: a writer may be running; its `.tmp/` files must survive the audit.
     // The reader gives the time index (for --from/--to) and the registry cross-check; a log
     // too damaged to open still gets the full walk.
     let reader = home.ledger_read();

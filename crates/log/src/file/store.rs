@@ -175,6 +175,8 @@ pub struct FileStore {
     /// Temporary files ready to be written: replaced files waiting for reuse and empty files
     /// created ahead by a helper thread. Shared with that thread.
     pool: Arc<Pool>,
+    /// Opened with [`FileStore::open_read_only`]: writes are refused; `.tmp/` is not touched.
+    read_only: bool,
 }
 
 /// Temporary files for [`FileStore`] writes (see its docs: inode reuse).
@@ -288,8 +290,31 @@ impl FileStore {
     /// Opens (creating if needed) a store rooted at `root`. Leftover temporary files of an
     /// earlier process are removed: they were never linked into the log, so nothing refers to them.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
-        let root: PathBuf = root.into();
-        let store = Self {
+        let store = Self::unopened(root.into(), false);
+        let tmp = store.root.join(TMP_DIR);
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| with_path(e, &tmp))?;
+        }
+        store.ensure_dir(&tmp)?;
+        Ok(store)
+    }
+
+    /// Opens a store for reading only, e.g. to audit a log while its writer runs: nothing under
+    /// `root` is created, removed or written (the writer's `.tmp/` is left alone), and every
+    /// write fails with [`io::ErrorKind::PermissionDenied`].
+    pub fn open_read_only(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let store = Self::unopened(root.into(), true);
+        if !store.root.is_dir() {
+            return Err(with_path(
+                io::Error::new(io::ErrorKind::NotFound, "no such directory"),
+                &store.root,
+            ));
+        }
+        Ok(store)
+    }
+
+    fn unopened(root: PathBuf, read_only: bool) -> Self {
+        Self {
             root: root.clone(),
             known_dirs: Mutex::new(HashSet::new()),
             pool: Arc::new(Pool {
@@ -298,13 +323,8 @@ impl FileStore {
                 state: Mutex::new(PoolState::default()),
                 wake: Condvar::new(),
             }),
-        };
-        let tmp = store.root.join(TMP_DIR);
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| with_path(e, &tmp))?;
+            read_only,
         }
-        store.ensure_dir(&tmp)?;
-        Ok(store)
     }
 
     /// The root directory.
@@ -493,6 +513,12 @@ struct Prepared<'a> {
 impl FileStore {
     /// The first half of a write: the data, durable under a temporary name in `.tmp/`.
     fn prepare<'a>(&self, path: &str, data: &'a [u8], mode: WriteMode) -> io::Result<Prepared<'a>> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{path}: the store was opened read-only"),
+            ));
+        }
         let target = self.file_path(path)?;
         let dir = target
             .parent()
