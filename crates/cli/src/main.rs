@@ -21,6 +21,7 @@ macro_rules! out {
 }
 
 mod args;
+mod checks;
 mod cmd;
 mod home;
 mod logsource;

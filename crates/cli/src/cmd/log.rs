@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::LogCommand;
+use crate::checks::Checks;
 use crate::home::{Home, PROCESSOR_KEY};
 
 /// Subjects listed in the text rendering of a receipt entry; `--json` lists them all.
@@ -517,11 +518,29 @@ fn authentic_root(ledger: &Ledger, size: u64) -> Result<Hash> {
     Ok(root)
 }
 
-/// One check of `poex log verify`.
-struct Check {
-    name: &'static str,
-    ok: bool,
-    detail: String,
+/// A check that `computed` (from `what`) is the checkpoint's root; `mismatch` ends the failure.
+fn root_check<E: std::fmt::Display>(
+    checks: &mut Checks,
+    name: &str,
+    what: &str,
+    mismatch: &str,
+    computed: Result<Hash, E>,
+    cp: &Checkpoint,
+) {
+    match computed {
+        Ok(root) if root == cp.root => {
+            checks.pass(name, format!("{what} give the checkpoint's root"))
+        }
+        Ok(root) => checks.fail(
+            name,
+            format!(
+                "{what} give root {}, the checkpoint says {}{mismatch}",
+                root.to_hex(),
+                cp.root.to_hex()
+            ),
+        ),
+        Err(e) => checks.fail(name, format!("cannot read {what}: {e}")),
+    }
 }
 
 /// `poex log verify`: the checkpoint's signature, then the root two ways from the stored tiles.
@@ -537,29 +556,24 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", cp_path.display())),
     };
     let key = home.log_public()?;
-    let mut checks = Vec::new();
+    let mut checks = Checks::default();
     let opened = open_checkpoint(&note_bytes, &key);
     let cp = match opened {
         Ok((cp, vkey)) => {
-            checks.push(Check {
-                name: "checkpoint",
-                ok: true,
-                detail: format!(
+            checks.pass(
+                "checkpoint",
+                format!(
                     "signed by this home's log key {}: size {}, root {}",
                     // name+id: the base64 key after them may hold '+' itself.
                     vkey.splitn(3, '+').take(2).collect::<Vec<_>>().join("+"),
                     cp.size,
                     cp.root.to_hex()
                 ),
-            });
+            );
             Some(cp)
         }
         Err(why) => {
-            checks.push(Check {
-                name: "checkpoint",
-                ok: false,
-                detail: format!("{}: {why}", cp_path.display()),
-            });
+            checks.fail("checkpoint", format!("{}: {why}", cp_path.display()));
             None
         }
     };
@@ -568,56 +582,20 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
         let tiles = DirTiles::new(&tiles_dir, size);
         // What a tlog client computes: each complete subtree's hash read from the highest tile
         // holding it.
-        let check = match proof::root(size, &TileHashReader::new(size, &tiles)) {
-            Ok(root) if root == cp.root => Check {
-                name: "tiles",
-                ok: true,
-                detail: "the hash tiles give the checkpoint's root".into(),
-            },
-            Ok(root) => Check {
-                name: "tiles",
-                ok: false,
-                detail: format!(
-                    "the hash tiles give root {}, the checkpoint says {}",
-                    root.to_hex(),
-                    cp.root.to_hex()
-                ),
-            },
-            Err(e) => Check {
-                name: "tiles",
-                ok: false,
-                detail: format!("cannot read the hash tiles: {e}"),
-            },
-        };
-        checks.push(check);
+        let from_tiles = proof::root(size, &TileHashReader::new(size, &tiles));
+        root_check(&mut checks, "tiles", "the hash tiles", "", from_tiles, cp);
         // Every leaf hash, folded: catches a changed level-0 tile under a full subtree whose
         // hash the check above reads from a higher tile.
-        let check = match root_from_leaves(&tiles, size) {
-            Ok(root) if root == cp.root => Check {
-                name: "leaves",
-                ok: true,
-                detail: format!(
-                    "the {size} leaf hashes of the level-0 tiles give the checkpoint's root"
-                ),
-            },
-            Ok(root) => Check {
-                name: "leaves",
-                ok: false,
-                detail: format!(
-                    "the {size} leaf hashes of the level-0 tiles give root {}, the checkpoint says {}: a level-0 tile was changed",
-                    root.to_hex(),
-                    cp.root.to_hex()
-                ),
-            },
-            Err(e) => Check {
-                name: "leaves",
-                ok: false,
-                detail: format!("cannot read the level-0 tiles: {e}"),
-            },
-        };
-        checks.push(check);
+        root_check(
+            &mut checks,
+            "leaves",
+            &format!("the {size} leaf hashes of the level-0 tiles"),
+            ": a level-0 tile was changed",
+            root_from_leaves(&tiles, size),
+            cp,
+        );
     }
-    let ok = checks.iter().all(|c| c.ok);
+    let ok = checks.all_ok();
     let hint = "a full walk (every entry re-hashed, every tile recomputed, each damaged file \
                 named): poex audit validate";
     if json {
@@ -627,15 +605,12 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
                 "verified": ok,
                 "size": cp.as_ref().map(|c| c.size.get()),
                 "root": cp.as_ref().map(|c| c.root.to_hex()),
-                "checks": checks.iter().map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
+                "checks": checks.to_json(),
                 "hint": hint,
             }))?
         );
     } else {
-        for c in &checks {
-            let mark = if c.ok { "ok  " } else { "FAIL" };
-            outln!("{mark} {:<10} {}", c.name, c.detail);
-        }
+        checks.print()?;
         if ok {
             outln!("log verified");
         } else {

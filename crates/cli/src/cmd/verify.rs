@@ -26,37 +26,9 @@ use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::VerifyArgs;
+use crate::checks::Checks;
 use crate::home::{Home, PROCESSOR_KEY};
 use crate::logsource::LogSource;
-
-struct Check {
-    name: String,
-    ok: bool,
-    detail: String,
-}
-
-#[derive(Default)]
-struct Checks(Vec<Check>);
-
-impl Checks {
-    fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Check {
-            name: name.into(),
-            ok: true,
-            detail: detail.into(),
-        });
-    }
-    fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Check {
-            name: name.into(),
-            ok: false,
-            detail: detail.into(),
-        });
-    }
-    fn all_ok(&self) -> bool {
-        self.0.iter().all(|c| c.ok)
-    }
-}
 
 /// The receipt or bundle file, and the results folder and log that conventionally sit with it.
 struct Located {
@@ -585,26 +557,18 @@ fn finish(
 ) -> Result<Done> {
     let ok = checks.all_ok();
     if as_json {
-        let list: Vec<Value> = checks
-            .0
-            .iter()
-            .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail}))
-            .collect();
         outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "verified": ok,
-                "checks": list,
+                "checks": checks.to_json(),
                 "summary": st.map(summary),
             }))?
         );
         return Ok(Done(if ok { 0 } else { 4 }));
     }
     if !quiet || !ok {
-        for c in &checks.0 {
-            let mark = if c.ok { "ok  " } else { "FAIL" };
-            outln!("{mark} {:<10} {}", c.name, c.detail);
-        }
+        checks.print()?;
     }
     if let (Some(st), false) = (st, quiet) {
         let s = summary(st);
