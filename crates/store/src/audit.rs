@@ -1,10 +1,11 @@
 //! Audit events: what happened, by whom, on what, when.
 //!
 //! Each publish, each dataset or algorithm read by a job, each result written, each refusal
-//! and each run's start and end is an [`Event`]. [`Event`] is self-contained (strings and a
-//! digest, no references into the store): the transparency log (poex-ledger) takes events as
-//! its entries unchanged, which makes the audit trail tamper-evident and provable. [`Filter`]
-//! selects events for queries.
+//! and each run's start and end is an [`Event`]; a node adds uploads, job submissions and
+//! cancellations, downloads of results and logs, and denied requests. [`Event`] is
+//! self-contained (strings and a digest, no references into the store): the transparency log
+//! (poex-ledger) takes events as its entries unchanged, which makes the audit trail
+//! tamper-evident and provable. [`Filter`] selects events for queries.
 
 use std::str::FromStr;
 
@@ -32,11 +33,25 @@ pub enum Operation {
     RunStarted,
     /// A job finished (whatever its exit status).
     RunFinished,
+    /// An object was uploaded to a node.
+    Upload,
+    /// A job was accepted into a node's queue.
+    Submit,
+    /// A job was cancelled (while queued or while running).
+    Cancel,
+    /// A job's results were downloaded (by its requester).
+    DownloadResult,
+    /// A job's execution log was downloaded (by its requester).
+    DownloadLog,
+    /// A request to a node was denied: a bad or missing signature, or a caller without the
+    /// right. Unlike [`Operation::Refuse`], nothing about a job was decided: the request
+    /// itself was turned away.
+    Deny,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 13] = [
         Operation::Publish,
         Operation::ReadDataset,
         Operation::ReadAlgorithm,
@@ -44,6 +59,12 @@ impl Operation {
         Operation::Refuse,
         Operation::RunStarted,
         Operation::RunFinished,
+        Operation::Upload,
+        Operation::Submit,
+        Operation::Cancel,
+        Operation::DownloadResult,
+        Operation::DownloadLog,
+        Operation::Deny,
     ];
 
     /// The kebab-case name used in JSON and on the command line.
@@ -56,6 +77,12 @@ impl Operation {
             Operation::Refuse => "refuse",
             Operation::RunStarted => "run-started",
             Operation::RunFinished => "run-finished",
+            Operation::Upload => "upload",
+            Operation::Submit => "submit",
+            Operation::Cancel => "cancel",
+            Operation::DownloadResult => "download-result",
+            Operation::DownloadLog => "download-log",
+            Operation::Deny => "deny",
         }
     }
 }
@@ -168,9 +195,11 @@ impl Filter {
 #[non_exhaustive]
 pub enum AuditError {
     /// A string that names no [`Operation`].
-    #[error(
-        "unknown audit operation {0:?}; one of publish, read-dataset, read-algorithm, \
-         write-result, refuse, run-started, run-finished"
-    )]
+    #[error("unknown audit operation {0:?}; one of {names}", names = operation_names())]
     UnknownOperation(String),
+}
+
+/// The operation names, comma-separated, for error messages.
+fn operation_names() -> String {
+    Operation::ALL.map(Operation::name).join(", ")
 }

@@ -150,3 +150,35 @@ fn now_has_fractional_seconds_and_operations_parse() {
     }
     assert!("explode".parse::<Operation>().is_err());
 }
+
+#[test]
+fn node_operations_have_their_names() {
+    // The names are a wire format (log entries, `?operation=`): pinned here, not derived.
+    let names = [
+        (Operation::Upload, "upload"),
+        (Operation::Submit, "submit"),
+        (Operation::Cancel, "cancel"),
+        (Operation::DownloadResult, "download-result"),
+        (Operation::DownloadLog, "download-log"),
+        (Operation::Deny, "deny"),
+    ];
+    for (op, name) in names {
+        assert_eq!(op.name(), name);
+        assert_eq!(name.parse::<Operation>().unwrap(), op);
+        assert!(Operation::ALL.contains(&op), "{op} missing from ALL");
+        let e: Event = serde_json::from_str(&format!(
+            r#"{{"time":"2025-01-01T00:00:00Z","actor":"a","operation":"{name}","object":"o"}}"#
+        ))
+        .unwrap();
+        assert_eq!(e.operation, op);
+    }
+    // ALL has no duplicates, and the error for an unknown name lists every name.
+    let mut all: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), Operation::ALL.len());
+    let message = "explode".parse::<Operation>().unwrap_err().to_string();
+    for op in Operation::ALL {
+        assert!(message.contains(op.name()), "{message}");
+    }
+}
