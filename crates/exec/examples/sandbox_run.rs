@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         workdir: "/out".into(),
         env: vec![],
         limits: Limits::default(),
+        cancel: None,
     };
     match sandbox::run(&spec) {
         Ok(outcome) => {

@@ -3,7 +3,7 @@
 //! - [`sandbox`]: the sandbox profile (pure values) and the Linux runner (bubblewrap plus
 //!   rlimits, supervised by the parent): run one command with read-only inputs, one writable
 //!   output folder, no network and resource limits; get back how it ended, what it used, its
-//!   log, and the profile applied.
+//!   log, and the profile applied. A [`CancelToken`] stops a running job from another thread.
 //!
 //! - [`pipeline`]: the job pipeline on top of the sandbox: verify the request and the stored
 //!   bytes against the registry, run, hash the results and the log, write audit events, and
@@ -13,3 +13,5 @@
 
 pub mod pipeline;
 pub mod sandbox;
+
+pub use sandbox::CancelToken;

@@ -80,7 +80,7 @@ pub enum JobStatus {
     /// Ran and ended otherwise (non-zero exit, a limit, a signal, bad output).
     Failed {
         /// `failed`, `cpu-time-exceeded`, `wall-time-exceeded`, `output-limit-exceeded`,
-        /// `killed`, or `invalid-output`.
+        /// `killed`, `cancelled`, or `invalid-output`.
         status: String,
         /// Human explanation.
         reason: String,
@@ -397,6 +397,7 @@ impl Processor<'_> {
                 ("POEX_DATASETS".into(), data_paths.join(":")),
             ],
             limits: apply_limits(&self.ceiling, &checked.request.request.limits),
+            cancel: None,
         };
         reporter.stage("running in the sandbox");
         let started = now();
@@ -484,6 +485,7 @@ impl Processor<'_> {
             workdir: request.workdir.clone(),
             env: vec![("POEX_JOB_ID".into(), job_id.clone())],
             limits: apply_limits(&self.ceiling, &request.limits),
+            cancel: None,
         };
         let mut ext = Map::new();
         ext.insert("command".into(), json!(request.argv));
@@ -886,6 +888,10 @@ fn status_of(outcome: &Outcome) -> JobStatus {
                 "stopped at the output limit of {} bytes",
                 outcome.profile.limits.output_bytes
             ),
+        ),
+        Termination::Cancelled => failed(
+            "cancelled",
+            "cancelled while running; the sandbox was killed".into(),
         ),
     }
 }

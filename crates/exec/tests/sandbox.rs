@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use poex_exec::sandbox::{self, Limits, Mount, Outcome, SandboxError, Spec, Termination};
+use poex_exec::sandbox::{
+    self, CancelToken, Limits, Mount, Outcome, SandboxError, Spec, Termination,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -56,6 +58,7 @@ impl Job {
             workdir: "/out".into(),
             env: vec![],
             limits,
+            cancel: None,
         }
     }
 
@@ -350,6 +353,45 @@ fn sleeping_forever_hits_the_wall_limit_and_leaves_nothing() {
         outcome.usage.wall >= Duration::from_secs(1) && outcome.usage.wall < Duration::from_secs(3)
     );
     assert_eq!(processes_with("98765"), Vec::<String>::new());
+}
+
+#[test]
+fn a_cancelled_job_is_killed_and_leaves_nothing() {
+    let job = Job::new();
+    let token = CancelToken::new();
+    let mut spec = job.spec(&["sh", "-c", "sleep 876543 & sleep 876542"], quick());
+    spec.limits.wall_time = Duration::from_secs(30);
+    spec.cancel = Some(token.clone());
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        token.cancel();
+    });
+    let start = Instant::now();
+    let outcome = sandbox::run(&spec).unwrap();
+    canceller.join().unwrap();
+    assert_eq!(
+        outcome.termination,
+        Termination::Cancelled,
+        "log: {}",
+        log(&outcome)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(processes_with("87654"), Vec::<String>::new());
+}
+
+#[test]
+fn a_job_cancelled_before_it_starts_ends_cancelled() {
+    let job = Job::new();
+    let token = CancelToken::new();
+    token.cancel();
+    let mut spec = job.spec(&["sleep", "30"], quick());
+    spec.cancel = Some(token);
+    let outcome = sandbox::run(&spec).unwrap();
+    assert_eq!(outcome.termination, Termination::Cancelled);
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! supervising parent for wall time, output size and the log.
 //!
 //! Threads per job: one drains the log pipe, one reads bubblewrap's JSON status, one blocks
-//! in `waitid` until bubblewrap exits; the calling thread polls the clock and the output
-//! folder every [`POLL`] and kills the sandbox when a limit is crossed.
+//! in `waitid` until bubblewrap exits; the calling thread polls the cancel token, the clock and
+//! the output folder every [`POLL`] and kills the sandbox when the job is cancelled or a limit
+//! is crossed.
 
 use std::ffi::{CString, OsString};
 use std::fs::{self, File};
@@ -25,7 +26,7 @@ use super::{
     UNPRIVILEGED_ID, Usage,
 };
 
-/// How often the parent checks the wall clock and the output folder.
+/// How often the parent checks the cancel token, the wall clock and the output folder.
 const POLL: Duration = Duration::from_millis(50);
 /// How long after killing the sandbox's init the parent waits before killing bubblewrap too.
 const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -254,7 +255,9 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         let now = Instant::now();
         match killed {
             None => {
-                let reason = if now >= deadline {
+                let reason = if spec.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                    Some(Termination::Cancelled)
+                } else if now >= deadline {
                     Some(Termination::WallTimeExceeded)
                 } else if measure(&spec.output).bytes > spec.limits.output_bytes {
                     Some(Termination::OutputLimitExceeded)

@@ -1,7 +1,8 @@
 //! The sandbox: run one command in bubblewrap with read-only inputs, one writable output
 //! folder, no network, a scrubbed environment and resource limits.
 //!
-//! - [`Spec`] says what to run, what to mount and with which [`Limits`].
+//! - [`Spec`] says what to run, what to mount and with which [`Limits`], and optionally a
+//!   [`CancelToken`] that stops the job from another thread.
 //! - [`run`] launches it, enforces the limits, and returns an [`Outcome`]: the
 //!   [`Termination`], the [`Usage`], the bounded log and the [`Profile`] actually applied (for
 //!   the receipt).
@@ -34,6 +35,7 @@
 //!     workdir: "/out".into(),
 //!     env: vec![],
 //!     limits: Limits::default(),
+//!     cancel: None,
 //! };
 //! let outcome = sandbox::run(&spec)?;
 //! println!("{:?}, {} ms CPU", outcome.termination, outcome.usage.user_cpu.as_millis());
@@ -43,10 +45,12 @@
 use std::io;
 use std::path::PathBuf;
 
+mod cancel;
 mod linux;
 mod profile;
 pub mod seccomp;
 
+pub use cancel::CancelToken;
 pub use profile::{
     Access, Limits, Mount, Outcome, Profile, ProfileMount, Spec, Termination, Usage,
 };
@@ -60,7 +64,8 @@ pub const RESERVED_PATHS: &[&str] = &[
 /// Uid and gid the job runs as when poex runs as root.
 pub const UNPRIVILEGED_ID: u32 = 65534;
 
-/// Run one job in the sandbox and wait for it to end (at the latest at its wall-time limit).
+/// Run one job in the sandbox and wait for it to end (at the latest at its wall-time limit, or
+/// within 50 ms of its [`Spec::cancel`] token being cancelled).
 ///
 /// Blocks the calling thread, which must stay alive until this returns: bubblewrap is told to
 /// die with the thread that spawned it.

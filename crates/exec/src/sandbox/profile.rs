@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::CancelToken;
+
 /// Resource limits of one job. Each is enforced as described in `docs/sandbox.md`.
 ///
 /// Durations serialize as whole milliseconds (`cpu_time_ms`, `wall_time_ms`).
@@ -74,6 +76,9 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// Resource limits.
     pub limits: Limits,
+    /// When set, cancelling the token kills the job (within 50 ms) and it ends
+    /// [`Termination::Cancelled`].
+    pub cancel: Option<CancelToken>,
 }
 
 /// How a job ended.
@@ -96,6 +101,9 @@ pub enum Termination {
     /// The output folder exceeded its limit: the watcher killed the job, or a write past the
     /// per-file limit raised `SIGXFSZ`, or the folder was over the limit when the job ended.
     OutputLimitExceeded,
+    /// The job was cancelled through [`Spec::cancel`]: the parent killed the whole sandbox,
+    /// as at the wall-time limit.
+    Cancelled,
 }
 
 impl Termination {
@@ -237,6 +245,9 @@ mod tests {
         assert_eq!(json, r#"{"kind":"exited","value":3}"#);
         let json = serde_json::to_string(&Termination::WallTimeExceeded).unwrap();
         assert_eq!(json, r#"{"kind":"wall_time_exceeded"}"#);
+        let json = serde_json::to_string(&Termination::Cancelled).unwrap();
+        assert_eq!(json, r#"{"kind":"cancelled"}"#);
+        assert!(!Termination::Cancelled.success());
         assert!(Termination::Exited(0).success());
         assert!(!Termination::CpuTimeExceeded.success());
     }
