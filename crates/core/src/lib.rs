@@ -7,6 +7,8 @@
 //!   validators' rules.
 //! - [`request`]: job requests signed by the requester.
 //! - [`receipt`]: the processor-signed receipt that ties them together.
+//! - [`httpsig`]: HTTP Message Signatures (RFC 9421) and `Content-Digest` (RFC 9530) on plain
+//!   strings, shared by the node and the CLI.
 //!
 //! What this crate does not do: read files, spawn processes, or ask the clock. Callers pass
 //! bytes, keys (as a [`Signer`]) and timestamps in.
@@ -23,6 +25,7 @@
 
 pub mod digest;
 pub mod dsse;
+pub mod httpsig;
 pub mod keys;
 pub mod receipt;
 pub mod request;
