@@ -16,7 +16,10 @@
 //! digest. [`Processor::exec`] is the ad-hoc variant (`poex exec`): no registry, the
 //! materials are hashed with SHA-256 on the way in.
 //!
-//! Output layout of a job (`OUT` is `--out` or `<home>/jobs/<job id>`):
+//! [`JobOptions`] lets the caller choose the job id (a node uses its queue's) and the output
+//! folder, and pass a [`CancelToken`] that stops the job.
+//!
+//! Output layout of a job (`OUT` is [`JobOptions::out`] or `<jobs dir>/<job id>`):
 //!
 //! ```text
 //! OUT/request.json     the signed job request (DSSE)
@@ -48,7 +51,7 @@ use poex_store::objects::ObjectError;
 use poex_store::registry::{AssetKind, Name, Record};
 use serde_json::{Map, Value, json};
 
-use crate::sandbox::{self, Limits, Mount, Outcome, Spec, Termination};
+use crate::sandbox::{self, CancelToken, Limits, Mount, Outcome, Spec, Termination};
 
 /// Receives progress from a long job; every method has a do-nothing default.
 pub trait Reporter: Sync {
@@ -127,6 +130,48 @@ pub struct JobReport {
     pub outcome: Option<Outcome>,
 }
 
+/// How [`Processor::run_job`] runs one job; the default is what `poex run` does.
+#[derive(Clone, Debug, Default)]
+pub struct JobOptions {
+    /// The job id (the receipt's `invocationId` and the output folder's name), checked with
+    /// [`check_job_id`]; default 16 random bytes in hex. A node passes its queue's id.
+    pub job_id: Option<String>,
+    /// The output folder: created if missing, refused if not empty; default
+    /// `<jobs dir>/<job id>`.
+    pub out: Option<PathBuf>,
+    /// Cancelling this token stops the job: the sandbox is killed and the job ends with
+    /// status `cancelled` and a receipt of what it did until then.
+    pub cancel: Option<CancelToken>,
+}
+
+/// The longest job id [`check_job_id`] accepts.
+pub const MAX_JOB_ID_LEN: usize = 64;
+
+/// Checks a job id chosen by the caller: 1 to [`MAX_JOB_ID_LEN`] characters of `a-z`, `0-9`
+/// and `-`, not starting with `-`. It becomes a folder name (and a URL path segment on a
+/// node), so nothing that could climb out of a folder, hide, or read as an option passes.
+pub fn check_job_id(id: &str) -> Result<(), PipelineError> {
+    let invalid = |reason: &str| {
+        Err(PipelineError::InvalidJobId {
+            id: id.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    if id.is_empty() || id.len() > MAX_JOB_ID_LEN {
+        return invalid("it must be 1 to 64 characters long");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return invalid("only lowercase letters, digits and '-' are allowed");
+    }
+    if id.starts_with('-') {
+        return invalid("it must start with a letter or a digit");
+    }
+    Ok(())
+}
+
 /// Errors that prevent a job from ending with a receipt at all (the home is unusable, the
 /// output folder is taken). Refusals and failed runs are not errors: they end in a
 /// [`JobReport`] with a failure receipt.
@@ -177,6 +222,14 @@ pub enum PipelineError {
     /// Signing or serializing the receipt failed.
     #[error("receipt: {0}")]
     Receipt(String),
+    /// A job id given in [`JobOptions::job_id`] is not acceptable.
+    #[error("invalid job id {id:?}: {reason}")]
+    InvalidJobId {
+        /// The id given.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PipelineError + '_ {
@@ -282,10 +335,21 @@ impl Processor<'_> {
     pub fn run_job(
         &self,
         envelope: Envelope,
-        out: Option<PathBuf>,
+        options: JobOptions,
         reporter: &dyn Reporter,
     ) -> Result<JobReport, PipelineError> {
-        let job_id = random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let JobOptions {
+            job_id,
+            out,
+            cancel,
+        } = options;
+        let job_id = match job_id {
+            Some(id) => {
+                check_job_id(&id)?;
+                id
+            }
+            None => random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?,
+        };
         let out = out.unwrap_or_else(|| self.jobs_dir.join(&job_id));
         prepare_out(&out)?;
         write_atomic(&out.join("request.json"), &to_json(&envelope)?)?;
@@ -397,7 +461,7 @@ impl Processor<'_> {
                 ("POEX_DATASETS".into(), data_paths.join(":")),
             ],
             limits: apply_limits(&self.ceiling, &checked.request.request.limits),
-            cancel: None,
+            cancel,
         };
         reporter.stage("running in the sandbox");
         let started = now();

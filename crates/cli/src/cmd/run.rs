@@ -8,7 +8,7 @@ use poex_core::receipt::rfc3339;
 use poex_core::request::{
     AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest, random_hex16,
 };
-use poex_exec::pipeline::{ExecRequest, JobReport, JobStatus, Processor};
+use poex_exec::pipeline::{ExecRequest, JobOptions, JobReport, JobStatus, Processor};
 use poex_exec::sandbox::Limits;
 use poex_store::registry::{AssetKind, Name};
 use serde_json::json;
@@ -76,7 +76,11 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         ceiling: Limits::default(),
     };
     let bars = Bars::new(quiet || args.json);
-    let report = processor.run_job(signed.envelope, args.out.clone(), &bars)?;
+    let options = JobOptions {
+        out: args.out.clone(),
+        ..JobOptions::default()
+    };
+    let report = processor.run_job(signed.envelope, options, &bars)?;
     print_report(&report, args.json, quiet)
 }
 

@@ -1,0 +1,352 @@
+//! The job pipeline against a real store, a real transparency log in a temporary folder and
+//! the real sandbox: job ids and output folders chosen by the caller, cancellation, and jobs
+//! that end without running.
+//!
+//! The tests that run a job hold a process-wide lock, as the sandbox tests do: the jobs share
+//! the sandbox uid's process budget.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers of tests: a failed unwrap is a failed test"
+)]
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use poex_core::dsse::Envelope;
+use poex_core::keys::SecretKey;
+use poex_core::receipt::{self, OUTCOME_NAME, ReceiptStatement};
+use poex_core::request::{
+    AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest,
+};
+use poex_core::{Signer, statement::ResourceDescriptor};
+use poex_exec::CancelToken;
+use poex_exec::pipeline::{
+    JobOptions, JobReport, JobStatus, LedgerAccess, PipelineError, Processor, Quiet, check_job_id,
+};
+use poex_exec::sandbox::Limits;
+use poex_ledger::{Ledger, LedgerError, ProofBundle};
+use poex_store::Store;
+use poex_store::audit::Filter;
+use poex_store::registry::{AssetKind, Name, Policy, Record};
+use serde_json::Value;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A log opened afresh for each write, as the CLI's home does.
+struct TestLedger {
+    dir: PathBuf,
+    key: Arc<SecretKey>,
+}
+
+impl LedgerAccess for TestLedger {
+    fn open(&self) -> Result<Ledger, LedgerError> {
+        Ledger::open_or_create(&self.dir, self.key.clone(), None)
+    }
+}
+
+/// A home: store, log, processor key, and a requester who published what it runs.
+struct Env {
+    _guard: MutexGuard<'static, ()>,
+    root: tempfile::TempDir,
+    store: Store,
+    ledger: TestLedger,
+    processor: SecretKey,
+    requester: SecretKey,
+}
+
+impl Env {
+    fn new() -> Env {
+        let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path().join("store")).unwrap();
+        let ledger = TestLedger {
+            dir: root.path().join("ledger"),
+            key: Arc::new(SecretKey::generate().unwrap()),
+        };
+        Env {
+            _guard: guard,
+            store,
+            ledger,
+            processor: SecretKey::generate().unwrap(),
+            requester: SecretKey::generate().unwrap(),
+            root,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    fn jobs_dir(&self) -> PathBuf {
+        self.path("jobs")
+    }
+
+    fn processor(&self) -> Processor<'_> {
+        Processor {
+            store: &self.store,
+            ledger: &self.ledger,
+            signer: &self.processor,
+            jobs_dir: self.jobs_dir(),
+            ceiling: Limits {
+                cpu_time: Duration::from_secs(10),
+                wall_time: Duration::from_secs(60),
+                memory_bytes: 512 << 20,
+                processes: 16,
+                output_bytes: 16 << 20,
+                log_bytes: 64 << 10,
+                tmp_bytes: 8 << 20,
+            },
+        }
+    }
+
+    /// Publishes a file as the requester; returns its record.
+    fn publish(
+        &self,
+        kind: AssetKind,
+        name: &str,
+        content: &str,
+        entrypoint: Option<&[&str]>,
+        policy: Option<Policy>,
+    ) -> Record {
+        let src = self.path(&format!("src-{name}"));
+        fs::write(&src, content).unwrap();
+        let stored = self.store.objects().import(&src, &|_| {}).unwrap();
+        let record = Record {
+            kind,
+            name: Name::new(name).unwrap(),
+            digests: stored.tree.digests.clone(),
+            layout: stored.tree.kind,
+            size: stored.tree.total_bytes,
+            file_count: stored.tree.files.len() as u64,
+            published_at: poex_store::now_rfc3339(),
+            publisher: self.requester.public_key().key_id().to_string(),
+            entrypoint: entrypoint.map(|e| e.iter().map(|s| s.to_string()).collect()),
+            policy,
+        };
+        self.store.registry().add(&record).unwrap();
+        record
+    }
+
+    /// Publishes `script` (run by `sh`) as algorithm `algo` and a dataset that allows it, and
+    /// returns a request for the job, signed by the requester.
+    fn job(&self, script: &str) -> Envelope {
+        let algo = self.publish(
+            AssetKind::Algorithm,
+            "algo",
+            script,
+            Some(&["sh", "/algo/algo"]),
+            None,
+        );
+        let algo_sha = *algo.digests.sha256().unwrap();
+        let data = self.publish(
+            AssetKind::Dataset,
+            "numbers",
+            "1\n2\n3\n",
+            None,
+            Some(Policy {
+                allowed_algorithms: vec![algo_sha],
+                allowed_requesters: Vec::new(),
+            }),
+        );
+        self.request(&algo, &[&data])
+    }
+
+    fn request(&self, algo: &Record, datasets: &[&Record]) -> Envelope {
+        let pin = |r: &Record| AssetRef {
+            name: r.name.as_str().to_owned(),
+            digest: *r.digests.sha256().unwrap(),
+        };
+        let request = JobRequest {
+            type_: REQUEST_TYPE.into(),
+            requester: Requester {
+                key_id: self.requester.public_key().key_id(),
+                public_key: self.requester.public_key(),
+            },
+            algorithm: pin(algo),
+            datasets: datasets.iter().map(|d| pin(d)).collect(),
+            arguments: Vec::new(),
+            limits: RequestedLimits::default(),
+            requested_at: "2025-01-01T00:00:00Z".into(),
+            nonce: "00112233445566778899aabbccddeeff".into(),
+        };
+        SignedRequest::sign(request, &self.requester)
+            .unwrap()
+            .envelope
+    }
+
+    /// Opens the receipt under the processor key and checks the bundle beside it against the
+    /// processor and log keys; returns the statement.
+    fn verified(&self, report: &JobReport) -> ReceiptStatement {
+        let on_disk: Envelope =
+            serde_json::from_slice(&fs::read(&report.receipt_path).unwrap()).unwrap();
+        assert_eq!(on_disk, report.receipt);
+        let statement = receipt::open(&on_disk, &self.processor.public_key()).unwrap();
+        let bundle = ProofBundle::from_json(&fs::read(&report.bundle_path).unwrap()).unwrap();
+        let log = self.ledger.open().unwrap();
+        let verified = bundle
+            .verify(&self.processor.public_key(), log.verifier())
+            .unwrap();
+        assert_eq!(verified.index.0, report.log_index);
+        assert_eq!(verified.statement, statement);
+        statement
+    }
+
+    /// The log's events of one job, as `operation:object`.
+    fn events(&self, job: &str) -> Vec<String> {
+        self.ledger
+            .open()
+            .unwrap()
+            .events(&Filter {
+                job: Some(job.into()),
+                ..Filter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| format!("{}:{}", e.operation, e.object))
+            .collect()
+    }
+}
+
+fn outcome(statement: &ReceiptStatement) -> &serde_json::Map<String, Value> {
+    &statement
+        .predicate
+        .run_details
+        .byproducts
+        .iter()
+        .find(|b| b.name.as_deref() == Some(OUTCOME_NAME))
+        .unwrap()
+        .annotations
+}
+
+fn subject_names(statement: &ReceiptStatement) -> Vec<&str> {
+    statement
+        .subject
+        .iter()
+        .filter_map(|s: &ResourceDescriptor| s.name.as_deref())
+        .collect()
+}
+
+fn failed_status(report: &JobReport) -> (&str, &str) {
+    match &report.status {
+        JobStatus::Failed { status, reason } => (status, reason),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn job_ids_are_checked() {
+    for good in ["a", "0", "job-1", "0123456789abcdef", &"f".repeat(64)] {
+        check_job_id(good).unwrap();
+    }
+    for bad in [
+        "",
+        &"f".repeat(65),
+        "-job",
+        "Job",
+        "..",
+        "a/b",
+        "a b",
+        "a_b",
+        "job.1",
+        "é",
+    ] {
+        assert!(
+            matches!(check_job_id(bad), Err(PipelineError::InvalidJobId { .. })),
+            "{bad:?} passed"
+        );
+    }
+}
+
+#[test]
+fn a_job_runs_under_the_id_and_folder_it_is_given() {
+    let env = Env::new();
+    let request = env.job("wc -l < /data/numbers > /out/count.txt\n");
+    let report = env
+        .processor()
+        .run_job(
+            request,
+            JobOptions {
+                job_id: Some("queue-0001".into()),
+                ..JobOptions::default()
+            },
+            &Quiet,
+        )
+        .unwrap();
+    assert_eq!(report.status, JobStatus::Succeeded, "{report:?}");
+    assert_eq!(report.job_id, "queue-0001");
+    let out = env.jobs_dir().join("queue-0001");
+    assert_eq!(report.receipt_path, out.join("receipt.json"));
+    assert_eq!(
+        fs::read_to_string(out.join("results/count.txt")).unwrap(),
+        "3\n"
+    );
+    let statement = env.verified(&report);
+    assert_eq!(
+        statement.predicate.run_details.metadata.invocation_id,
+        Some("queue-0001".into())
+    );
+    assert_eq!(subject_names(&statement), ["count.txt"]);
+}
+
+#[test]
+fn an_invalid_job_id_is_refused_before_anything_is_written() {
+    let env = Env::new();
+    let request = env.job("true\n");
+    let err = env
+        .processor()
+        .run_job(
+            request,
+            JobOptions {
+                job_id: Some("../escape".into()),
+                ..JobOptions::default()
+            },
+            &Quiet,
+        )
+        .unwrap_err();
+    assert!(matches!(err, PipelineError::InvalidJobId { .. }), "{err:?}");
+    assert!(!env.jobs_dir().exists());
+    assert!(!env.path("escape").exists());
+}
+
+#[test]
+fn cancelling_a_running_job_kills_it_and_signs_a_cancelled_receipt() {
+    let env = Env::new();
+    let request = env.job("echo started > /out/partial.txt\nsleep 30\n");
+    let token = CancelToken::new();
+    let canceller = {
+        let token = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            token.cancel();
+        })
+    };
+    let start = Instant::now();
+    let report = env
+        .processor()
+        .run_job(
+            request,
+            JobOptions {
+                job_id: Some("cancel-me".into()),
+                cancel: Some(token),
+                ..JobOptions::default()
+            },
+            &Quiet,
+        )
+        .unwrap();
+    canceller.join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(failed_status(&report).0, "cancelled");
+    let statement = env.verified(&report);
+    let outcome = outcome(&statement);
+    assert_eq!(outcome["status"], "cancelled");
+    assert_eq!(outcome["termination"]["kind"], "cancelled");
+    assert!(
+        env.events("cancel-me")
+            .contains(&"run-finished:cancelled".to_owned()),
+        "{:?}",
+        env.events("cancel-me")
+    );
+}
