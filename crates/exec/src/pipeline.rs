@@ -17,7 +17,9 @@
 //! materials are hashed with SHA-256 on the way in.
 //!
 //! [`JobOptions`] lets the caller choose the job id (a node uses its queue's) and the output
-//! folder, and pass a [`CancelToken`] that stops the job.
+//! folder, and pass a [`CancelToken`] that stops the job. [`Processor::end_unrun`] ends a job
+//! that never ran (cancelled or expired while queued) or whose run was cut off (interrupted)
+//! with a signed failure receipt.
 //!
 //! Output layout of a job (`OUT` is [`JobOptions::out`] or `<jobs dir>/<job id>`):
 //!
@@ -139,10 +141,15 @@ pub struct JobOptions {
     /// The output folder: created if missing, refused if not empty; default
     /// `<jobs dir>/<job id>`.
     pub out: Option<PathBuf>,
-    /// Cancelling this token stops the job: the sandbox is killed and the job ends with
-    /// status `cancelled` and a receipt of what it did until then.
+    /// Cancelling this token stops the job. Before it runs (checked before and after the
+    /// request is verified), it ends as [`Processor::end_unrun`] ends it, status `cancelled`,
+    /// nothing run. While it runs, the sandbox is killed and the job ends with status
+    /// `cancelled` and a receipt of what it did until then (its results, its log).
     pub cancel: Option<CancelToken>,
 }
+
+/// The status words [`Processor::end_unrun`] takes: a job that never ran or was cut off.
+pub const UNRUN_STATUSES: [&str; 3] = ["interrupted", "cancelled", "expired"];
 
 /// The longest job id [`check_job_id`] accepts.
 pub const MAX_JOB_ID_LEN: usize = 64;
@@ -222,6 +229,20 @@ pub enum PipelineError {
     /// Signing or serializing the receipt failed.
     #[error("receipt: {0}")]
     Receipt(String),
+    /// [`Processor::end_unrun`] was given a status other than [`UNRUN_STATUSES`].
+    #[error("a job that did not run ends interrupted, cancelled or expired, not {0:?}")]
+    UnrunStatus(String),
+    /// [`Processor::end_unrun`] found the job's proof bundle: the job already ended with a
+    /// logged receipt, which stays the job's record.
+    #[error(
+        "job {job_id} already ended: its proof bundle is at {bundle}; use that receipt instead of ending the job again"
+    )]
+    AlreadyEnded {
+        /// The job.
+        job_id: String,
+        /// Its proof bundle.
+        bundle: PathBuf,
+    },
     /// A job id given in [`JobOptions::job_id`] is not acceptable.
     #[error("invalid job id {id:?}: {reason}")]
     InvalidJobId {
@@ -354,6 +375,10 @@ impl Processor<'_> {
         prepare_out(&out)?;
         write_atomic(&out.join("request.json"), &to_json(&envelope)?)?;
         let processor_id = self.signer.public_key().key_id().to_string();
+        let cancelled = || cancel.as_ref().is_some_and(CancelToken::is_cancelled);
+        if cancelled() {
+            return self.end_unrun(&job_id, &envelope, &out, "cancelled", NOT_STARTED);
+        }
 
         reporter.stage("checking the request signature and the registry");
         let checked = match self.check_request(envelope.clone(), reporter) {
@@ -382,6 +407,11 @@ impl Processor<'_> {
                 );
             }
         };
+
+        if cancelled() {
+            // Verified but nothing read yet: the job did not run.
+            return self.end_unrun(&job_id, &envelope, &out, "cancelled", NOT_STARTED);
+        }
 
         // Record every read before the job can read anything.
         let mut reads = vec![{
@@ -592,6 +622,140 @@ impl Processor<'_> {
             reporter,
         )
     }
+}
+
+impl Processor<'_> {
+    /// Ends a job that did not run to its end with a signed failure receipt: one cancelled or
+    /// expired while it waited in a queue, or one whose run was cut off (`interrupted`: a node
+    /// found it running when it started, so the process that ran it died).
+    ///
+    /// `status` is one of [`UNRUN_STATUSES`]; `reason` says why, in a sentence. The receipt
+    /// embeds `request` (not checked here: a job may be cancelled before its request is
+    /// verified) and attests no result: its subject is the request's digest, it has no
+    /// `startedOn`, no resolved inputs and no execution log. Its outcome byproduct carries
+    /// `status`, `reason`, and, when `out` holds files of a cut-off run (`results/`,
+    /// `execution.log`), their names in `partialFiles` with a note that they are not attested.
+    ///
+    /// `out` is the job folder: created if missing; files already in it are left alone (a
+    /// missing `request.json` is written). `receipt.json` and [`BUNDLE_NAME`] are written
+    /// atomically. One audit event is logged with the receipt: `cancel` for `cancelled`,
+    /// `run-finished` (with `reason` as detail) otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::InvalidJobId`], [`PipelineError::UnrunStatus`] for a bad argument;
+    /// [`PipelineError::AlreadyEnded`] if `out` already has a proof bundle (the job ended
+    /// and its receipt is logged; that receipt stays the job's record); file, signing and log
+    /// errors as for [`run_job`](Self::run_job).
+    pub fn end_unrun(
+        &self,
+        job_id: &str,
+        request: &Envelope,
+        out: &Path,
+        status: &str,
+        reason: &str,
+    ) -> Result<JobReport, PipelineError> {
+        check_job_id(job_id)?;
+        if !UNRUN_STATUSES.contains(&status) {
+            return Err(PipelineError::UnrunStatus(status.to_owned()));
+        }
+        let bundle_path = out.join(BUNDLE_NAME);
+        if bundle_path.exists() {
+            return Err(PipelineError::AlreadyEnded {
+                job_id: job_id.to_owned(),
+                bundle: bundle_path,
+            });
+        }
+        fs::create_dir_all(out).map_err(io_err(out))?;
+        let request_path = out.join("request.json");
+        if !request_path.exists() {
+            write_atomic(&request_path, &to_json(request)?)?;
+        }
+
+        let mut outcome = Map::new();
+        outcome.insert("status".into(), Value::from(status));
+        outcome.insert("reason".into(), Value::from(reason));
+        let partial = partial_files(out)?;
+        if !partial.is_empty() {
+            outcome.insert("partialFiles".into(), json!(partial));
+            outcome.insert(
+                "note".into(),
+                Value::from(
+                    "these files in the job folder are left from a run that did not end;                      this receipt does not attest them",
+                ),
+            );
+        }
+        let mut ext = Map::new();
+        ext.insert(
+            "jobRequest".into(),
+            serde_json::to_value(request).map_err(|e| PipelineError::Receipt(e.to_string()))?,
+        );
+        let facts = ReceiptFacts {
+            build_type: BUILD_TYPE_JOB,
+            invocation_id: job_id.to_owned(),
+            external_parameters: ext,
+            internal_parameters: Map::new(),
+            resolved_dependencies: Vec::new(),
+            started_on: None,
+            finished_on: now(),
+            results: Vec::new(),
+            byproducts: vec![outcome_descriptor(Value::Object(outcome))],
+            fallback_subject: request_subject(&request.payload),
+        };
+        let receipt = facts
+            .sign(self.signer)
+            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let receipt_path = out.join("receipt.json");
+        write_atomic(&receipt_path, &to_json(&receipt)?)?;
+
+        let processor_id = self.signer.public_key().key_id().to_string();
+        let op = if status == "cancelled" {
+            Operation::Cancel
+        } else {
+            Operation::RunFinished
+        };
+        let mut event = self.event(op, &processor_id, status, job_id);
+        event.detail = Some(reason.to_owned());
+        let log_index = self.seal(&[event], &receipt, &receipt_path, &bundle_path)?;
+        Ok(JobReport {
+            job_id: job_id.to_owned(),
+            status: JobStatus::Failed {
+                status: status.to_owned(),
+                reason: reason.to_owned(),
+            },
+            results_dir: out.join("results"),
+            receipt_path,
+            bundle_path,
+            log_index,
+            log_path: None,
+            receipt,
+            outcome: None,
+        })
+    }
+}
+
+/// The reason of a job cancelled before it ran.
+const NOT_STARTED: &str = "cancelled before it started; nothing was run";
+
+/// What a cut-off run may have left in a job folder: `results/` if it holds anything, and
+/// `execution.log`. (A `receipt.json` without a bundle is replaced, not reported: its job
+/// never got a proof.)
+fn partial_files(out: &Path) -> Result<Vec<String>, PipelineError> {
+    let mut found = Vec::new();
+    let results = out.join("results");
+    match fs::read_dir(&results) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                found.push("results/".to_owned());
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&results)(e)),
+    }
+    if fs::symlink_metadata(out.join(LOG_NAME)).is_ok() {
+        found.push(LOG_NAME.to_owned());
+    }
+    Ok(found)
 }
 
 /// Where a finished job's files go.

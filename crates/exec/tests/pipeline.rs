@@ -24,12 +24,13 @@ use poex_core::request::{
 use poex_core::{Signer, statement::ResourceDescriptor};
 use poex_exec::CancelToken;
 use poex_exec::pipeline::{
-    JobOptions, JobReport, JobStatus, LedgerAccess, PipelineError, Processor, Quiet, check_job_id,
+    BUNDLE_NAME, JobOptions, JobReport, JobStatus, LedgerAccess, PipelineError, Processor, Quiet,
+    UNRUN_STATUSES, check_job_id,
 };
 use poex_exec::sandbox::Limits;
 use poex_ledger::{Ledger, LedgerError, ProofBundle};
 use poex_store::Store;
-use poex_store::audit::Filter;
+use poex_store::audit::{Filter, Operation};
 use poex_store::registry::{AssetKind, Name, Policy, Record};
 use serde_json::Value;
 
@@ -349,4 +350,226 @@ fn cancelling_a_running_job_kills_it_and_signs_a_cancelled_receipt() {
         "{:?}",
         env.events("cancel-me")
     );
+}
+
+/// The request of a job that was never verified: nothing is published.
+fn unpublished_request(env: &Env) -> Envelope {
+    let algo = env.publish(
+        AssetKind::Algorithm,
+        "algo",
+        "true\n",
+        Some(&["sh", "/algo/algo"]),
+        None,
+    );
+    env.request(&algo, &[])
+}
+
+#[test]
+fn each_unrun_status_ends_with_a_verified_receipt_and_one_event() {
+    let env = Env::new();
+    let request = unpublished_request(&env);
+    for (i, status) in UNRUN_STATUSES.into_iter().enumerate() {
+        let job_id = format!("unrun-{i}");
+        let out = env.jobs_dir().join(&job_id);
+        let reason = format!("the job ended {status} in a test");
+        let report = env
+            .processor()
+            .end_unrun(&job_id, &request, &out, status, &reason)
+            .unwrap();
+        assert_eq!(
+            report.status,
+            JobStatus::Failed {
+                status: status.into(),
+                reason: reason.clone()
+            }
+        );
+        assert_eq!(report.receipt_path, out.join("receipt.json"));
+        assert_eq!(report.bundle_path, out.join(BUNDLE_NAME));
+        assert_eq!(report.log_path, None);
+        assert!(report.outcome.is_none());
+
+        let statement = env.verified(&report);
+        let meta = &statement.predicate.run_details.metadata;
+        assert_eq!(meta.invocation_id.as_deref(), Some(job_id.as_str()));
+        assert_eq!(meta.started_on, None);
+        assert!(
+            statement
+                .predicate
+                .build_definition
+                .resolved_dependencies
+                .is_empty()
+        );
+        assert_eq!(
+            statement.predicate.build_definition.external_parameters["jobRequest"],
+            serde_json::to_value(&request).unwrap()
+        );
+        // No result is attested: the subject is the request.
+        assert_eq!(subject_names(&statement), ["poex:job-request"]);
+        let outcome = outcome(&statement);
+        assert_eq!(outcome["status"], status);
+        assert_eq!(outcome["reason"], reason.as_str());
+        assert!(!outcome.contains_key("partialFiles"), "{outcome:?}");
+
+        // The request is kept beside the receipt, as for any job.
+        let kept: Envelope =
+            serde_json::from_slice(&fs::read(out.join("request.json")).unwrap()).unwrap();
+        assert_eq!(kept, request);
+
+        let expected = if status == "cancelled" {
+            "cancel:cancelled".to_owned()
+        } else {
+            format!("run-finished:{status}")
+        };
+        assert_eq!(env.events(&job_id), [expected]);
+        let log = env.ledger.open().unwrap();
+        let (_, event) = log
+            .events(&Filter {
+                job: Some(job_id.clone()),
+                ..Filter::default()
+            })
+            .unwrap()
+            .remove(0);
+        assert_eq!(event.detail.as_deref(), Some(reason.as_str()));
+        assert_eq!(event.actor, env.processor.public_key().key_id().to_string());
+        if status == "cancelled" {
+            assert_eq!(event.operation, Operation::Cancel);
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_run_leaves_its_partial_files_unattested() {
+    let env = Env::new();
+    let request = unpublished_request(&env);
+    let out = env.jobs_dir().join("cut-short");
+    fs::create_dir_all(out.join("results/sub")).unwrap();
+    fs::write(
+        out.join("request.json"),
+        "the request as the cut run wrote it\n",
+    )
+    .unwrap();
+    fs::write(out.join("results/sub/half.csv"), "1,2\n").unwrap();
+    fs::write(out.join("execution.log"), "started\n").unwrap();
+
+    let report = env
+        .processor()
+        .end_unrun(
+            "cut-short",
+            &request,
+            &out,
+            "interrupted",
+            "the node stopped while the job ran",
+        )
+        .unwrap();
+    assert_eq!(failed_status(&report).0, "interrupted");
+    let statement = env.verified(&report);
+    assert_eq!(subject_names(&statement), ["poex:job-request"]);
+    let outcome = outcome(&statement);
+    assert_eq!(
+        outcome["partialFiles"],
+        serde_json::json!(["results/", "execution.log"])
+    );
+    assert!(
+        outcome["note"]
+            .as_str()
+            .unwrap()
+            .contains("does not attest"),
+        "{outcome:?}"
+    );
+    assert!(
+        statement
+            .predicate
+            .run_details
+            .byproducts
+            .iter()
+            .all(|b| b.name.as_deref() == Some(OUTCOME_NAME)),
+        "no execution.log byproduct"
+    );
+    // What the cut run left is left alone.
+    assert_eq!(
+        fs::read_to_string(out.join("results/sub/half.csv")).unwrap(),
+        "1,2\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("request.json")).unwrap(),
+        "the request as the cut run wrote it\n"
+    );
+    assert_eq!(env.events("cut-short"), ["run-finished:interrupted"]);
+}
+
+#[test]
+fn an_empty_results_folder_is_not_reported_as_partial() {
+    let env = Env::new();
+    let request = unpublished_request(&env);
+    let out = env.jobs_dir().join("empty");
+    fs::create_dir_all(out.join("results")).unwrap();
+    let report = env
+        .processor()
+        .end_unrun("empty", &request, &out, "expired", "waited too long")
+        .unwrap();
+    let statement = env.verified(&report);
+    assert!(!outcome(&statement).contains_key("partialFiles"));
+}
+
+#[test]
+fn end_unrun_refuses_other_words_bad_ids_and_a_job_that_already_ended() {
+    let env = Env::new();
+    let request = unpublished_request(&env);
+    let out = env.jobs_dir().join("once");
+    let p = env.processor();
+    for word in ["failed", "succeeded", "refused", "Cancelled", ""] {
+        assert!(
+            matches!(
+                p.end_unrun("once", &request, &out, word, "r"),
+                Err(PipelineError::UnrunStatus(w)) if w == word
+            ),
+            "{word:?}"
+        );
+    }
+    assert!(matches!(
+        p.end_unrun("../once", &request, &out, "cancelled", "r"),
+        Err(PipelineError::InvalidJobId { .. })
+    ));
+    assert!(!out.exists(), "nothing written for a refused call");
+
+    let first = p
+        .end_unrun("once", &request, &out, "cancelled", "r")
+        .unwrap();
+    let receipt = fs::read(&first.receipt_path).unwrap();
+    let err = p
+        .end_unrun("once", &request, &out, "interrupted", "again")
+        .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::AlreadyEnded { bundle, .. } if *bundle == first.bundle_path),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&first.receipt_path).unwrap(), receipt);
+    assert_eq!(env.events("once"), ["cancel:cancelled"]);
+}
+
+#[test]
+fn a_job_cancelled_before_it_runs_reads_nothing_and_runs_nothing() {
+    let env = Env::new();
+    let request = env.job("echo ran > /out/ran.txt\n");
+    let token = CancelToken::new();
+    token.cancel();
+    let report = env
+        .processor()
+        .run_job(
+            request,
+            JobOptions {
+                job_id: Some("never-ran".into()),
+                cancel: Some(token),
+                ..JobOptions::default()
+            },
+            &Quiet,
+        )
+        .unwrap();
+    assert_eq!(failed_status(&report).0, "cancelled");
+    assert!(report.outcome.is_none());
+    let out = env.jobs_dir().join("never-ran");
+    assert!(!out.join("results").exists());
+    assert!(out.join("request.json").exists());
+    env.verified(&report);
+    assert_eq!(env.events("never-ran"), ["cancel:cancelled"]);
 }
