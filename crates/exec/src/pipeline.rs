@@ -85,7 +85,8 @@ pub enum JobStatus {
     /// Ran and ended otherwise (non-zero exit, a limit, a signal, bad output).
     Failed {
         /// `failed`, `cpu-time-exceeded`, `wall-time-exceeded`, `output-limit-exceeded`,
-        /// `killed`, `cancelled`, or `invalid-output`.
+        /// `killed`, `invalid-output`, `cancelled` or `interrupted` (stopped by its
+        /// [`CancelToken`]), or, from [`Processor::end_unrun`], one of [`UNRUN_STATUSES`].
         status: String,
         /// Human explanation.
         reason: String,
@@ -142,9 +143,10 @@ pub struct JobOptions {
     /// `<jobs dir>/<job id>`.
     pub out: Option<PathBuf>,
     /// Cancelling this token stops the job. Before it runs (checked before and after the
-    /// request is verified), it ends as [`Processor::end_unrun`] ends it, status `cancelled`,
-    /// nothing run. While it runs, the sandbox is killed and the job ends with status
-    /// `cancelled` and a receipt of what it did until then (its results, its log).
+    /// request is verified), it ends as [`Processor::end_unrun`] ends it, nothing run. While
+    /// it runs, the sandbox is killed and the job ends with a receipt of what it did until
+    /// then (its results, its log). The status is `cancelled` after [`CancelToken::cancel`],
+    /// `interrupted` after [`CancelToken::interrupt`].
     pub cancel: Option<CancelToken>,
 }
 
@@ -375,9 +377,8 @@ impl Processor<'_> {
         prepare_out(&out)?;
         write_atomic(&out.join("request.json"), &to_json(&envelope)?)?;
         let processor_id = self.signer.public_key().key_id().to_string();
-        let cancelled = || cancel.as_ref().is_some_and(CancelToken::is_cancelled);
-        if cancelled() {
-            return self.end_unrun(&job_id, &envelope, &out, "cancelled", NOT_STARTED);
+        if let Some((word, reason)) = stopped_before_run(cancel.as_ref()) {
+            return self.end_unrun(&job_id, &envelope, &out, word, reason);
         }
 
         reporter.stage("checking the request signature and the registry");
@@ -408,9 +409,9 @@ impl Processor<'_> {
             }
         };
 
-        if cancelled() {
+        if let Some((word, reason)) = stopped_before_run(cancel.as_ref()) {
             // Verified but nothing read yet: the job did not run.
-            return self.end_unrun(&job_id, &envelope, &out, "cancelled", NOT_STARTED);
+            return self.end_unrun(&job_id, &envelope, &out, word, reason);
         }
 
         // Record every read before the job can read anything.
@@ -500,6 +501,11 @@ impl Processor<'_> {
         restore_owner(&spec.output, &owner)?;
         let outcome = outcome?;
         let finished = now();
+        let interrupted = spec
+            .cancel
+            .as_ref()
+            .is_some_and(CancelToken::is_interrupted);
+        let status = status_of(&outcome, interrupted);
 
         let mut ext = Map::new();
         ext.insert(
@@ -523,6 +529,7 @@ impl Processor<'_> {
             started,
             finished,
             outcome,
+            status,
             reporter,
         )
     }
@@ -598,6 +605,7 @@ impl Processor<'_> {
         restore_owner(&spec.output, &owner)?;
         let outcome = outcome?;
         let finished = now();
+        let status = status_of(&outcome, false);
         let receipt_path = request
             .receipt
             .clone()
@@ -619,6 +627,7 @@ impl Processor<'_> {
             started,
             finished,
             outcome,
+            status,
             reporter,
         )
     }
@@ -734,8 +743,19 @@ impl Processor<'_> {
     }
 }
 
-/// The reason of a job cancelled before it ran.
-const NOT_STARTED: &str = "cancelled before it started; nothing was run";
+/// How a job whose token was set before it ran ends: the status word for
+/// [`Processor::end_unrun`] and the reason.
+fn stopped_before_run(cancel: Option<&CancelToken>) -> Option<(&'static str, &'static str)> {
+    let token = cancel.filter(|t| t.is_cancelled())?;
+    Some(if token.is_interrupted() {
+        (
+            "interrupted",
+            "the processor stopped before the job started; nothing was run",
+        )
+    } else {
+        ("cancelled", "cancelled before it started; nothing was run")
+    })
+}
 
 /// What a cut-off run may have left in a job folder: `results/` if it holds anything, and
 /// `execution.log`. (A `receipt.json` without a bundle is replaced, not reported: its job
@@ -974,6 +994,7 @@ impl Processor<'_> {
         started: String,
         finished: String,
         outcome: Outcome,
+        status: JobStatus,
         reporter: &dyn Reporter,
     ) -> Result<JobReport, PipelineError> {
         let processor_id = self.signer.public_key().key_id().to_string();
@@ -986,7 +1007,7 @@ impl Processor<'_> {
         // The job's output is untrusted: a symlink or fifo in it fails the job, it is not
         // followed and not attested.
         reporter.stage("hashing results");
-        let mut status = status_of(&outcome);
+        let mut status = status;
         let mut results = Vec::new();
         let mut writes = Vec::new();
         match hash_with_progress(
@@ -1083,7 +1104,9 @@ impl Processor<'_> {
     }
 }
 
-fn status_of(outcome: &Outcome) -> JobStatus {
+/// The status of a job that ran; `interrupted` when its cancel token was set by
+/// [`CancelToken::interrupt`].
+fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
     let failed = |status: &str, reason: String| JobStatus::Failed {
         status: status.into(),
         reason,
@@ -1116,6 +1139,10 @@ fn status_of(outcome: &Outcome) -> JobStatus {
                 "stopped at the output limit of {} bytes",
                 outcome.profile.limits.output_bytes
             ),
+        ),
+        Termination::Cancelled if interrupted => failed(
+            "interrupted",
+            "the processor stopped while the job ran; the sandbox was killed".into(),
         ),
         Termination::Cancelled => failed(
             "cancelled",

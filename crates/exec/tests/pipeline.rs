@@ -573,3 +573,62 @@ fn a_job_cancelled_before_it_runs_reads_nothing_and_runs_nothing() {
     env.verified(&report);
     assert_eq!(env.events("never-ran"), ["cancel:cancelled"]);
 }
+
+#[test]
+fn interrupting_a_running_job_signs_an_interrupted_receipt_with_its_results() {
+    let env = Env::new();
+    let request = env.job("echo started > /out/partial.txt\nsleep 30\n");
+    let token = CancelToken::new();
+    let canceller = {
+        let token = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            token.interrupt();
+        })
+    };
+    let report = env
+        .processor()
+        .run_job(
+            request,
+            JobOptions {
+                job_id: Some("shutdown".into()),
+                cancel: Some(token),
+                ..JobOptions::default()
+            },
+            &Quiet,
+        )
+        .unwrap();
+    canceller.join().unwrap();
+    assert_eq!(failed_status(&report).0, "interrupted");
+    let statement = env.verified(&report);
+    assert_eq!(outcome(&statement)["termination"]["kind"], "cancelled");
+    // Killed like a job at its wall-time limit: what it left is hashed and listed.
+    assert_eq!(subject_names(&statement), ["partial.txt"]);
+    assert!(
+        env.events("shutdown")
+            .contains(&"run-finished:interrupted".to_owned())
+    );
+}
+
+#[test]
+fn a_job_interrupted_before_it_runs_ends_interrupted_without_running() {
+    let env = Env::new();
+    let request = env.job("true\n");
+    let token = CancelToken::new();
+    token.interrupt();
+    let report = env
+        .processor()
+        .run_job(
+            request,
+            JobOptions {
+                job_id: Some("not-started".into()),
+                cancel: Some(token),
+                ..JobOptions::default()
+            },
+            &Quiet,
+        )
+        .unwrap();
+    assert_eq!(failed_status(&report).0, "interrupted");
+    env.verified(&report);
+    assert_eq!(env.events("not-started"), ["run-finished:interrupted"]);
+}
