@@ -31,6 +31,10 @@
 //! [`verify_extends`] and [`verify_extends_from_tiles`] then check that a later checkpoint of the
 //! log (fetched by the caller from a directory or URL) extends the bundle's: the log did not fork
 //! or rewrite history after the bundle was made.
+//!
+//! [`check`] runs the same verification as a list of named checks, each passed or failed with
+//! its reason (what `poex verify` prints and a node's verify page shows), and [`check_subjects`]
+//! adds the files a user holds, by digest: see [`checks`](crate::checks).
 
 use std::fmt::Display;
 
@@ -48,6 +52,7 @@ use poex_log::tlog_proof::{TlogProof, TlogProofError};
 use poex_log::{Hash, leaf_hash};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::checks::{Checks, Trust};
 use crate::entry::{Entry, EntryError, Kind};
 use crate::ledger::{Ledger, LedgerError};
 
@@ -283,6 +288,26 @@ impl ProofBundle {
         })
     }
 }
+
+/// Every check `poex verify` runs on a bundle that needs only its bytes and the trusted keys,
+/// each named with its reason: [`checks::check_bundle`](crate::checks::check_bundle) without
+/// naming where the keys came from. Gives the checks and, when the receipt's signature and the
+/// log proof verified, what the bundle establishes.
+pub fn check(
+    bundle: &[u8],
+    processor: &PublicKey,
+    log: &Ed25519Verifier,
+) -> (Checks, Option<Verified>) {
+    let trust = Trust {
+        processor,
+        processor_source: "",
+        log,
+        log_source: "",
+    };
+    crate::checks::check_bundle(bundle, "the bundle", &trust)
+}
+
+pub use crate::checks::check_subjects;
 
 enum CheckpointCheck {
     Origin { expected: String, found: String },

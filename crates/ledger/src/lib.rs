@@ -12,6 +12,7 @@
 //! | [`index`] | the redb index (job, asset, time, kind → log indexes), derived from the log |
 //! | [`ledger`](mod@ledger) | [`Ledger`]: the single writer of a log directory, read-only opens, queries, proofs |
 //! | [`bundle`] | [`ProofBundle`]: receipt + log entry + tlog-proof in one JSON file, and its offline verification |
+//! | [`checks`] | [`Checks`]: a bundle and the files a user holds checked step by step, each check named with its reason (what `poex verify` and a node's verify page show) |
 //! | [`signer`] | [`LogSigner`]: a poex Ed25519 key as the log's checkpoint signer |
 //! | [`tiles`] | [`DirTiles`](tiles::DirTiles): read a tlog-tiles directory without writing (readers, `--log DIR`) |
 //!
@@ -116,6 +117,7 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod bundle;
+pub mod checks;
 pub mod entry;
 pub mod index;
 pub mod ledger;
@@ -123,6 +125,7 @@ pub mod signer;
 pub mod tiles;
 
 pub use bundle::{BundleError, ProofBundle, Verified};
+pub use checks::{Check, Checks};
 pub use entry::{Entry, EntryError, Kind};
 pub use ledger::{Ledger, LedgerError, Logged};
 pub use poex_log::file::LogIndex;

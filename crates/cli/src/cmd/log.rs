@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::LogCommand;
-use crate::checks::Checks;
+use crate::checks::{Checks, PrintChecks as _};
 use crate::home::{Home, PROCESSOR_KEY};
 
 /// Subjects listed in the text rendering of a receipt entry; `--json` lists them all.

@@ -110,3 +110,90 @@ pub fn event(
         detail: None,
     }
 }
+
+/// The requester key that signs job requests.
+pub fn requester() -> SecretKey {
+    SecretKey::from_seed(&[3; 32])
+}
+
+/// The digests (sha256 and blake3) of `bytes`.
+pub fn digests(bytes: &[u8]) -> DigestSet {
+    DigestSet::of([Algorithm::Sha256.hash(bytes), Algorithm::Blake3.hash(bytes)])
+}
+
+/// The facts of job `job`, as a processor records them: [`requester`] asked (a signed request)
+/// for algorithm `stats` (bytes `print`) on dataset `cohort` (bytes `rows`); the job made
+/// `results` (name, bytes) and the execution log `log`, and succeeded.
+pub fn job_facts(job: &str, results: &[(&str, &[u8])], log: &[u8]) -> ReceiptFacts {
+    use poex_core::Signer as _;
+    use poex_core::receipt::{LOG_NAME, OUTCOME_MEDIA_TYPE, OUTCOME_NAME};
+    use poex_core::request::{AssetRef, JobRequest, REQUEST_TYPE, Requester, SignedRequest};
+
+    let (algorithm, dataset) = (digests(b"print"), digests(b"rows"));
+    let requester = requester();
+    let request = SignedRequest::sign(
+        JobRequest {
+            type_: REQUEST_TYPE.into(),
+            requester: Requester {
+                key_id: requester.public().key_id(),
+                public_key: requester.public_key(),
+            },
+            algorithm: AssetRef {
+                name: "stats".into(),
+                digest: *algorithm.sha256().unwrap(),
+            },
+            datasets: vec![AssetRef {
+                name: "cohort".into(),
+                digest: *dataset.sha256().unwrap(),
+            }],
+            arguments: vec![],
+            limits: Default::default(),
+            requested_at: "2026-03-01T10:00:00.000000Z".into(),
+            nonce: format!("{job:0>32}"),
+        },
+        &requester,
+    )
+    .unwrap();
+    let mut ext = Map::new();
+    ext.insert(
+        "jobRequest".into(),
+        serde_json::to_value(&request.envelope).unwrap(),
+    );
+    let dep = |name: &str, role: &str, d: &DigestSet| {
+        let mut rd = ResourceDescriptor::new(name, d).annotate("role", role);
+        rd.uri = Some(format!("poex:{role}/{name}"));
+        rd
+    };
+    let mut log_rd = ResourceDescriptor::new(LOG_NAME, &digests(log));
+    log_rd.media_type = Some("text/plain".into());
+    let outcome = ResourceDescriptor {
+        name: Some(OUTCOME_NAME.into()),
+        media_type: Some(OUTCOME_MEDIA_TYPE.into()),
+        annotations: match serde_json::json!({"status": "succeeded", "exitCode": 0}) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        ..Default::default()
+    };
+    ReceiptFacts {
+        build_type: BUILD_TYPE_JOB,
+        invocation_id: job.into(),
+        external_parameters: ext,
+        internal_parameters: Map::new(),
+        resolved_dependencies: vec![
+            dep("stats", "algorithm", &algorithm),
+            dep("cohort", "dataset", &dataset),
+        ],
+        started_on: Some("2026-03-01T10:00:01.000000Z".into()),
+        finished_on: "2026-03-01T10:00:02.000000Z".into(),
+        results: results
+            .iter()
+            .map(|(name, bytes)| ResourceDescriptor::new(*name, &digests(bytes)))
+            .collect(),
+        byproducts: vec![log_rd, outcome],
+        fallback_subject: ResourceDescriptor::new(
+            "poex:job-request",
+            &DigestSet::of([Algorithm::Sha256.hash(&request.envelope.payload)]),
+        ),
+    }
+}
