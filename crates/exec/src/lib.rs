@@ -7,10 +7,15 @@
 //!
 //! - [`pipeline`]: the job pipeline on top of the sandbox: verify the request and the stored
 //!   bytes against the registry, run, hash the results and the log, write audit events, and
-//!   sign the receipt (or a failure receipt when a check refuses the job).
+//!   sign the receipt (or a failure receipt when a check refuses the job, or a job ends
+//!   without running).
+//!
+//! - [`home`]: the poex home on disk (keys, store, log, job folders), shared by the `poex`
+//!   command and the node; it gives the pipeline its log ([`pipeline::LedgerAccess`]).
 #![deny(unsafe_code)] // the sandbox's few FFI calls opt out one by one, each with a SAFETY argument
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+pub mod home;
 pub mod pipeline;
 pub mod sandbox;
 

@@ -34,6 +34,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use poex_core::dsse::Envelope;
@@ -278,12 +279,22 @@ pub struct Processor<'a> {
 
 /// How the pipeline reaches the transparency log.
 ///
-/// The pipeline opens the log only for the moment it writes (the events before a run, the
-/// events, receipt and proof after it), never while the sandbox runs, so concurrent jobs share
-/// one log: an implementation typically waits for the log's writer lock.
+/// The pipeline asks for the log only for the moment it writes (the events before a run, the
+/// events, receipt and proof after it) and drops it before the sandbox runs, so concurrent
+/// jobs share one log. An implementation either opens the log for each call, waiting for its
+/// writer lock (the `poex` command's [`Home`](crate::home::Home)), or hands out clones of one
+/// writer it keeps open (a node; `Arc<Ledger>` does this): a [`Ledger`] is `Sync`, and
+/// concurrent appends are committed together.
 pub trait LedgerAccess: Sync {
-    /// Opens the log for writing.
-    fn open(&self) -> Result<Ledger, LedgerError>;
+    /// The log, open for writing.
+    fn open(&self) -> Result<Arc<Ledger>, LedgerError>;
+}
+
+/// One writer shared by every job: each call returns a clone of it.
+impl LedgerAccess for Arc<Ledger> {
+    fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
+        Ok(Arc::clone(self))
+    }
 }
 
 /// An ad-hoc command for [`Processor::exec`].

@@ -43,8 +43,8 @@ struct TestLedger {
 }
 
 impl LedgerAccess for TestLedger {
-    fn open(&self) -> Result<Ledger, LedgerError> {
-        Ledger::open_or_create(&self.dir, self.key.clone(), None)
+    fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
+        Ledger::open_or_create(&self.dir, self.key.clone(), None).map(Arc::new)
     }
 }
 

@@ -1,0 +1,288 @@
+//! The poex home: where keys, the store, the transparency log and job folders live.
+//!
+//! ```text
+//! HOME/
+//!   keys/        0700  processor.key (signs receipts), log.key (signs log checkpoints),
+//!                      default.key (you), NAME.key ...
+//!   store/       0755  objects/, registry/ (poex-store)
+//!   ledger/            the transparency log (poex-ledger): log/ (tlog-tiles: checkpoint,
+//!                      tile/...), log-index.redb, log-leaves.redb, log.lock
+//!   jobs/        0755  <job id>/ request.json receipt.json bundle.json execution.log results/
+//! ```
+//!
+//! A node serving the home adds `queue/`, `uploads/` and `node.toml` (docs/node.md). Where
+//! the home is (`--home`, `POEX_HOME`, the XDG data folder) is the caller's business: this
+//! module takes its path.
+//!
+//! Opening the log can have something to say (another process holds the writer lock and poex
+//! waits; a log key was created; the log repaired something on open): [`Home`] hands these
+//! notices to its notifier, which prints `poex: <notice>` to stderr unless the caller sets
+//! another with [`Home::with_notifier`] (a service sends them to its own log).
+//!
+//! [`Home`] is a [`LedgerAccess`] that opens the log afresh for each write, waiting for
+//! another writer to finish; a long-running process opens it once with
+//! [`Home::ledger_nowait`] and shares that [`Ledger`] (an `Arc<Ledger>` is a
+//! [`LedgerAccess`] too).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use poex_core::keys::{PublicKey, SecretKey};
+use poex_ledger::{Ledger, LedgerError};
+use poex_store::keystore::{self, KeyFileError, Keystore};
+use poex_store::{Store, StoreError};
+
+use crate::pipeline::LedgerAccess;
+
+/// Name of the key that signs receipts.
+pub const PROCESSOR_KEY: &str = "processor";
+/// Name of the key `poex init` creates for the user.
+pub const DEFAULT_KEY: &str = "default";
+/// Name of the key that signs the log's checkpoints.
+pub const LOG_KEY: &str = "log";
+
+/// Receives the home's notices (one sentence each, without a `poex:` prefix).
+pub type Notifier = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// An opened poex home.
+pub struct Home {
+    /// The home folder.
+    pub root: PathBuf,
+    /// `HOME/keys`.
+    pub keys: Keystore,
+    /// `HOME/store`: objects and registry.
+    pub store: Store,
+    /// Where notices go; set once by [`Home::with_notifier`].
+    notify: Notifier,
+}
+
+/// Why a home could not be opened or used. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HomeError {
+    /// [`Home::open`] found no processor key: the home was never initialized.
+    #[error("no poex home at {root} (no processor key); run 'poex init' first, or pass --home DIR")]
+    NotInitialized {
+        /// The folder looked at.
+        root: PathBuf,
+    },
+    /// [`Home::ledger_read`] found no log.
+    #[error("no log in {dir} yet: it is created by the first publish or run (or `poex init`)")]
+    NoLog {
+        /// The ledger folder.
+        dir: PathBuf,
+    },
+    /// [`Home::key_id`] was given neither a key id nor the name of a local key.
+    #[error("{text:?} is neither a key id (64 hex digits) nor a local key")]
+    UnknownKey {
+        /// What was given.
+        text: String,
+        /// Why it is not a local key.
+        source: KeyFileError,
+    },
+    /// A folder of the home could not be created.
+    #[error("creating {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A key could not be created or read.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The default notifier: `poex: <notice>` on stderr, as the `poex` command prints it.
+pub fn notify_stderr(notice: &str) {
+    eprintln!("poex: {notice}");
+}
+
+impl Home {
+    /// Opens an initialized home; says how to create one if there is none.
+    pub fn open(root: &Path) -> Result<Home, HomeError> {
+        if !root
+            .join("keys")
+            .join(format!("{PROCESSOR_KEY}.key"))
+            .exists()
+        {
+            return Err(HomeError::NotInitialized {
+                root: root.to_owned(),
+            });
+        }
+        Self::open_unchecked(root)
+    }
+
+    fn open_unchecked(root: &Path) -> Result<Home, HomeError> {
+        create_dir_all(root)?;
+        let keys = Keystore::open(root.join("keys"))?;
+        let store = Store::open(root.join("store"))?;
+        create_dir_all(&root.join("jobs"))?;
+        Ok(Home {
+            root: root.to_owned(),
+            keys,
+            store,
+            notify: Arc::new(notify_stderr),
+        })
+    }
+
+    /// Creates what is missing (keys are never replaced). Returns the home and whether it
+    /// was new.
+    pub fn init(root: &Path) -> Result<(Home, bool), HomeError> {
+        let home = Self::open_unchecked(root)?;
+        let mut created = false;
+        for name in [PROCESSOR_KEY, LOG_KEY, DEFAULT_KEY] {
+            if !home.keys.contains(name) {
+                home.keys.create(name)?;
+                created = true;
+            }
+        }
+        Ok((home, created))
+    }
+
+    /// Sends the home's notices to `notify` instead of stderr.
+    pub fn with_notifier(mut self, notify: impl Fn(&str) + Send + Sync + 'static) -> Home {
+        self.notify = Arc::new(notify);
+        self
+    }
+
+    fn notify(&self, notice: &str) {
+        (self.notify)(notice);
+    }
+
+    /// Where the transparency log lives.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.root.join("ledger")
+    }
+
+    /// Where job folders go.
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.root.join("jobs")
+    }
+
+    /// The log key; a home made before the log existed gets one on first use.
+    fn log_key(&self) -> Result<SecretKey, KeyFileError> {
+        if !self.keys.contains(LOG_KEY) {
+            self.keys.create(LOG_KEY)?;
+            self.notify(&format!(
+                "created the log key {}",
+                self.keys.dir().join(format!("{LOG_KEY}.key")).display()
+            ));
+        }
+        self.keys.load(LOG_KEY)
+    }
+
+    /// The log's public key, which checkpoints verify with.
+    pub fn log_public(&self) -> Result<PublicKey, HomeError> {
+        Ok(self.keys.public(LOG_KEY)?)
+    }
+
+    /// Opens the log for writing (creating it on first use), waiting, with a notice, while
+    /// another process writes it.
+    pub fn ledger(&self) -> Result<Ledger, LedgerError> {
+        self.open_writer(true)
+    }
+
+    /// Opens the log for writing (creating it on first use), failing at once with
+    /// [`LedgerError::InUse`] if another process writes it. For a process that keeps the log
+    /// open for its lifetime (a node): it must be the only writer.
+    pub fn ledger_nowait(&self) -> Result<Ledger, LedgerError> {
+        self.open_writer(false)
+    }
+
+    /// Opens the log for reading: no lock, nothing written; it must exist.
+    pub fn ledger_read(&self) -> Result<Ledger, HomeError> {
+        let dir = self.ledger_dir();
+        if !dir.join("log").join("checkpoint").exists() {
+            return Err(HomeError::NoLog { dir });
+        }
+        Ok(Ledger::open_read_only_with_key(&dir, &self.log_public()?)?)
+    }
+
+    fn open_writer(&self, wait: bool) -> Result<Ledger, LedgerError> {
+        let dir = self.ledger_dir();
+        let key: Arc<dyn poex_core::Signer> =
+            Arc::new(self.log_key().map_err(|e| LedgerError::Io {
+                path: self.keys.dir().join(format!("{LOG_KEY}.key")),
+                source: io::Error::other(e.to_string()),
+            })?);
+        let ledger = if !dir.join("log").join("checkpoint").exists() {
+            // A first writer creates the log (waiting for another one creating it too).
+            Ledger::open_or_create(&dir, key, None)?
+        } else {
+            match Ledger::try_open(&dir, key.clone()) {
+                Err(LedgerError::InUse { lock, .. }) if wait => {
+                    self.notify(&format!(
+                        "waiting for another poex process to finish writing the log ({})",
+                        lock.display()
+                    ));
+                    Ledger::open(&dir, key)?
+                }
+                other => other?,
+            }
+        };
+        for notice in ledger.notices() {
+            self.notify(&format!("log: {notice}"));
+        }
+        Ok(ledger)
+    }
+
+    /// The processor key, which signs receipts.
+    pub fn processor(&self) -> Result<SecretKey, HomeError> {
+        Ok(self.keys.load(PROCESSOR_KEY)?)
+    }
+
+    /// A key by local name, or a PKCS#8 PEM file path (anything containing '/').
+    pub fn secret(&self, name_or_path: &str) -> Result<SecretKey, HomeError> {
+        if name_or_path.contains('/') {
+            Ok(keystore::load_secret_file(Path::new(name_or_path))?)
+        } else {
+            Ok(self.keys.load(name_or_path)?)
+        }
+    }
+
+    /// A key id given as 64 hex digits, or the id of a local key by name.
+    pub fn key_id(&self, text: &str) -> Result<String, HomeError> {
+        if let Ok(id) = text.parse::<poex_core::KeyId>() {
+            return Ok(id.to_string());
+        }
+        let key = self
+            .keys
+            .public(text)
+            .map_err(|source| HomeError::UnknownKey {
+                text: text.to_owned(),
+                source,
+            })?;
+        Ok(key.key_id().to_string())
+    }
+}
+
+impl fmt::Debug for Home {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Home")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the log afresh for each write, waiting while another process writes it.
+impl LedgerAccess for Home {
+    fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
+        self.ledger().map(Arc::new)
+    }
+}
+
+fn create_dir_all(path: &Path) -> Result<(), HomeError> {
+    std::fs::create_dir_all(path).map_err(|source| HomeError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
