@@ -375,19 +375,29 @@ pub fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
         .byproducts
         .iter()
         .find(|b| b.name.as_deref() == Some(OUTCOME_NAME));
-    if let Some(o) =
-        outcome.filter(|o| o.annotations.get("status") == Some(&Value::from("refused")))
-    {
+    let status = outcome
+        .and_then(|o| o.annotations.get("status"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let reason = outcome
+        .and_then(|o| o.annotations.get("reason"))
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    if status == "refused" {
         // A refusal receipt records what was checked before anything ran; its inputs list
         // stops at the asset that failed, so there is nothing further to match.
-        let reason = o
-            .annotations
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
         checks.pass(
             "refusal",
             format!("the processor refused this job before running it: {reason}"),
+        );
+        return;
+    }
+    if UNRUN_STATUSES.contains(&status) && bd.resolved_dependencies.is_empty() {
+        // Cancelled or expired in a queue, or cut off by a node that stopped: the receipt
+        // says so and attests no inputs and no results.
+        checks.pass(
+            "unrun",
+            format!("the job ended {status} without a completed run: {reason}"),
         );
         return;
     }
@@ -430,6 +440,10 @@ pub fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
         );
     }
 }
+
+/// Outcome statuses of a job that ended without a completed run (a node's queue: cancelled or
+/// expired before it ran, interrupted by a stop); such receipts resolve no inputs.
+const UNRUN_STATUSES: [&str; 3] = ["interrupted", "cancelled", "expired"];
 
 /// The name of the subject a receipt has when the job made no result (a refused or failed
 /// job): the request itself, not a file anyone holds.

@@ -1,0 +1,449 @@
+//! Objects (uploaded bytes) and assets (registry records: datasets and algorithms).
+//!
+//! Publishing is two steps, so metadata is JSON and bytes stream: `POST /api/objects` streams
+//! a file (or a tar of a folder) into the content-addressed store and returns its digests;
+//! `POST /api/assets` registers an object — or, for owners, a file under `import_roots` — under
+//! a name, with an entrypoint (algorithms) or a policy (datasets). Uploads land atomically: the
+//! body goes to `HOME/uploads/.tmp-*`, its digest is checked, then it is imported (the store's
+//! own create-then-rename), and the temporary copy is removed whatever happens.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use poex_core::Digest;
+use poex_ledger::entry::Entry;
+use poex_store::audit::{Event, Operation};
+use poex_store::hash::Layout;
+use poex_store::registry::{Added, AssetKind, Name, Policy, Record};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{self, Caller};
+use crate::body;
+use crate::error::{ApiError, ApiResult};
+use crate::state::Node;
+
+fn kind_of(text: &str) -> ApiResult<AssetKind> {
+    match text {
+        "dataset" => Ok(AssetKind::Dataset),
+        "algorithm" => Ok(AssetKind::Algorithm),
+        other => Err(ApiError::bad_request(format!(
+            "kind {other:?} is neither \"dataset\" nor \"algorithm\""
+        ))),
+    }
+}
+
+fn random_name() -> String {
+    poex_core::request::random_hex16().unwrap_or_else(|_| "upload".into())
+}
+
+/// `POST /api/objects`: stream bytes into the object store.
+pub async fn upload(
+    State(node): State<Arc<Node>>,
+    Extension(timeout): Extension<Duration>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (parts, body_stream) = request.into_parts();
+    let caller = auth::authenticate(&node, &parts, true)?;
+    let media = body::require_type(
+        &parts.headers,
+        &["application/octet-stream", "application/x-tar"],
+    )?;
+    let digest_header = auth::expected_body_digest(&parts.headers)?;
+    body::check_length(&parts.headers, node.config.max_upload_bytes)?;
+    let uploads = node.home.root.join("uploads");
+    let temp = uploads.join(format!(".tmp-{}", random_name()));
+    let received = body::to_file(body_stream, &temp, node.config.max_upload_bytes, timeout).await?;
+    let node2 = node.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _cleanup = Cleanup(vec![temp.clone()]);
+        auth::check_body_digest(&digest_header, &received.sha256)?;
+        let source = if media == "application/x-tar" {
+            let folder = uploads.join(format!(".tmp-{}", random_name()));
+            let cleanup = Cleanup(vec![folder.clone()]);
+            extract_tar(&temp, &folder)?;
+            let stored = import(&node2, &folder)?;
+            drop(cleanup);
+            stored
+        } else {
+            import(&node2, &temp)?
+        };
+        Ok::<_, ApiError>(source)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut ev = Event::now(caller.id(), Operation::Upload, "object");
+    ev.digest = result.digests.sha256().copied();
+    ev.detail = Some(format!(
+        "{} bytes, {} file(s)",
+        result.total_bytes,
+        result.files.len()
+    ));
+    node.audit(vec![ev]);
+    Ok((StatusCode::CREATED, Json(tree_json(&result))))
+}
+
+/// Removes temporary paths when dropped.
+struct Cleanup(Vec<PathBuf>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+        }
+    }
+}
+
+fn import(node: &Node, path: &Path) -> ApiResult<poex_store::hash::Tree> {
+    let stored = node
+        .home
+        .store
+        .objects()
+        .import(path, &|_| {})
+        .map_err(|e| ApiError::bad_request(format!("the upload could not be stored: {e}")))?;
+    Ok(stored.tree)
+}
+
+fn tree_json(tree: &poex_store::hash::Tree) -> Value {
+    json!({
+        "digests": tree.digests.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "object": tree.digests.blake3().map(ToString::to_string),
+        "layout": match tree.kind { Layout::Directory => "directory", _ => "file" },
+        "size": tree.total_bytes,
+        "files": tree.files.len(),
+    })
+}
+
+/// Extracts a tar archive into a new folder, refusing anything that could land outside it
+/// or that the store would refuse: absolute paths, `..`, links, devices.
+fn extract_tar(archive: &Path, into: &Path) -> ApiResult<()> {
+    let bad = |m: String| ApiError::bad_request(format!("{m}; nothing was kept"));
+    std::fs::create_dir(into).map_err(ApiError::internal)?;
+    let file = std::fs::File::open(archive).map_err(ApiError::internal)?;
+    let mut tar = tar::Archive::new(file);
+    let entries = tar
+        .entries()
+        .map_err(|e| bad(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("malformed tar archive: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| bad(format!("malformed tar entry name: {e}")))?
+            .into_owned();
+        let shown = path.display().to_string();
+        let mut rel = PathBuf::new();
+        for c in path.components() {
+            match c {
+                Component::Normal(n) => rel.push(n),
+                Component::CurDir => {}
+                _ => {
+                    return Err(bad(format!(
+                        "tar entry {shown:?} leaves the folder (absolute path or '..')"
+                    )));
+                }
+            }
+        }
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let target = into.join(&rel);
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(ApiError::internal)?;
+        } else if kind.is_file() {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
+            }
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => {
+                        bad(format!("tar entry {shown:?} appears twice"))
+                    }
+                    _ => ApiError::internal(e),
+                })?;
+            io::copy(&mut entry, &mut out).map_err(|e| bad(format!("tar entry {shown:?}: {e}")))?;
+        } else {
+            return Err(bad(format!(
+                "tar entry {shown:?} is a link or special file; only regular files and folders can be uploaded"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/assets` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PublishBody {
+    kind: String,
+    name: String,
+    /// An uploaded object, by its BLAKE3 digest (`blake3:<hex>`).
+    #[serde(default)]
+    object: Option<String>,
+    /// A file or folder under one of the node's `import_roots` (owners only).
+    #[serde(default)]
+    path: Option<PathBuf>,
+    /// Algorithms: the command to run, relative to the algorithm's root.
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    /// Datasets: which algorithms (SHA-256 digests) and requesters (key ids) may use it.
+    #[serde(default)]
+    policy: Option<PolicyBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyBody {
+    #[serde(default)]
+    allowed_algorithms: Vec<String>,
+    #[serde(default)]
+    allowed_requesters: Vec<String>,
+}
+
+/// `POST /api/assets`: register an object or a local file under a name.
+pub async fn publish(
+    State(node): State<Arc<Node>>,
+    Extension(timeout): Extension<Duration>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (parts, body_stream) = request.into_parts();
+    let caller = auth::authenticate(&node, &parts, true)?;
+    body::require_type(&parts.headers, &["application/json"])?;
+    let digest_header = auth::expected_body_digest(&parts.headers)?;
+    let (bytes, sha) =
+        body::read_all(body_stream, node.config.max_json_bytes as u64, timeout).await?;
+    auth::check_body_digest(&digest_header, &sha)?;
+    let req: PublishBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let node2 = node.clone();
+    let parts2 = parts.clone();
+    tokio::task::spawn_blocking(move || publish_blocking(&node2, &caller, &parts2, req))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn publish_blocking(
+    node: &Node,
+    caller: &Caller,
+    parts: &axum::http::request::Parts,
+    req: PublishBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let kind = kind_of(&req.kind)?;
+    let name =
+        Name::new(req.name.as_str()).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+    let who = caller.id();
+    let deny = |why: String| {
+        auth::deny(node, &who, parts, &why);
+        ApiError::forbidden(why)
+    };
+    if kind == AssetKind::Dataset && !node.is_owner(&who) {
+        return Err(deny(format!(
+            "only the node's owners may publish datasets (you are {who}); ask the data owner"
+        )));
+    }
+    let (entrypoint, policy) = match kind {
+        AssetKind::Algorithm => {
+            if req.policy.is_some() {
+                return Err(ApiError::bad_request(
+                    "an algorithm has no policy; policies belong to datasets",
+                ));
+            }
+            let argv = req.entrypoint.unwrap_or_default();
+            if argv.is_empty() || argv.iter().any(String::is_empty) {
+                return Err(ApiError::bad_request(
+                    "an algorithm needs an entrypoint, e.g. [\"python3\", \"main.py\"]",
+                ));
+            }
+            (Some(argv), None)
+        }
+        _ => {
+            if req.entrypoint.is_some() {
+                return Err(ApiError::bad_request("a dataset has no entrypoint"));
+            }
+            let p = req.policy.unwrap_or(PolicyBody {
+                allowed_algorithms: Vec::new(),
+                allowed_requesters: Vec::new(),
+            });
+            let mut allowed_algorithms = Vec::new();
+            for a in &p.allowed_algorithms {
+                let d: Digest = a.parse().map_err(|e| {
+                    ApiError::bad_request(format!("policy.allowedAlgorithms: {a:?}: {e}"))
+                })?;
+                allowed_algorithms.push(d);
+            }
+            for r in &p.allowed_requesters {
+                r.parse::<poex_core::KeyId>()
+                    .map_err(|e| ApiError::bad_request(format!("policy.allowedRequesters: {e}")))?;
+            }
+            (
+                None,
+                Some(Policy {
+                    allowed_algorithms,
+                    allowed_requesters: p.allowed_requesters,
+                }),
+            )
+        }
+    };
+    let tree = match (req.object, req.path) {
+        (Some(object), None) => {
+            let digest: Digest = object
+                .parse()
+                .map_err(|e| ApiError::bad_request(format!("object: {e}")))?;
+            let path = node.home.store.objects().path_of(&digest).map_err(|_| {
+                ApiError::not_found(format!(
+                    "no object {object} on this node; upload it first (POST /api/objects)"
+                ))
+            })?;
+            if !path.exists() {
+                return Err(ApiError::not_found(format!(
+                    "no object {object} on this node; upload it first (POST /api/objects)"
+                )));
+            }
+            // Both digests the record needs, from the stored bytes; they must match the name.
+            let tree = poex_store::hash::hash_tree(
+                &path,
+                &[poex_core::Algorithm::Sha256, poex_core::Algorithm::Blake3],
+                &|_| {},
+            )
+            .map_err(ApiError::internal)?;
+            if tree.digests.blake3() != Some(&digest) {
+                return Err(ApiError::internal(format!(
+                    "stored object {object} does not match its name: the store is damaged"
+                )));
+            }
+            tree
+        }
+        (None, Some(path)) => {
+            if !node.is_owner(&who) {
+                return Err(deny(format!(
+                    "only the node's owners may register files by path (you are {who})"
+                )));
+            }
+            let allowed = allowed_path(&node.config.import_roots, &path)?;
+            import(node, &allowed)?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of \"object\" (an uploaded object's blake3 digest) or \"path\"",
+            ));
+        }
+    };
+    let record = Record {
+        kind,
+        name: name.clone(),
+        digests: tree.digests.clone(),
+        layout: tree.kind,
+        size: tree.total_bytes,
+        file_count: tree.files.len() as u64,
+        published_at: poex_store::now_rfc3339(),
+        publisher: who.clone(),
+        entrypoint,
+        policy,
+    };
+    let added = node.home.store.registry().add(&record).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("already") || text.contains("different") {
+            ApiError::conflict(format!(
+                "{text}; registry names are write-once: choose a new name"
+            ))
+        } else {
+            ApiError::internal(text)
+        }
+    })?;
+    let (status, record) = match added {
+        Added::Created => (StatusCode::CREATED, record),
+        Added::AlreadyPresent { existing } => (StatusCode::OK, *existing),
+    };
+    if status == StatusCode::CREATED {
+        let mut ev = Event::now(&who, Operation::Publish, name.as_str());
+        ev.digest = record.digests.sha256().copied();
+        ev.detail = Some(format!("{kind} published over the node API"));
+        node.ledger
+            .append(&[Entry::Record(record.clone()), Entry::Event(ev)])
+            .map_err(ApiError::internal)?;
+    }
+    Ok((status, Json(record_json(&record))))
+}
+
+/// The canonical path of `path` if it lies under one of `roots`.
+fn allowed_path(roots: &[PathBuf], path: &Path) -> ApiResult<PathBuf> {
+    if roots.is_empty() {
+        return Err(ApiError::forbidden(
+            "this node registers no files by path (its import_roots setting is empty); upload the bytes instead",
+        ));
+    }
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+    for root in roots {
+        if let Ok(root) = std::fs::canonicalize(root)
+            && canonical.starts_with(&root)
+        {
+            return Ok(canonical);
+        }
+    }
+    Err(ApiError::forbidden(format!(
+        "{} is outside the node's import_roots; only files under them can be registered by path",
+        path.display()
+    )))
+}
+
+fn record_json(r: &Record) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// `GET /api/assets?kind=` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+}
+
+/// `GET /api/assets`.
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let kinds = match q.kind.as_deref() {
+        None => vec![AssetKind::Dataset, AssetKind::Algorithm],
+        Some(k) => vec![kind_of(k)?],
+    };
+    let mut out = Vec::new();
+    for k in kinds {
+        let records = node
+            .home
+            .store
+            .registry()
+            .list(k)
+            .map_err(ApiError::internal)?;
+        out.extend(records.iter().map(record_json));
+    }
+    Ok(Json(json!({ "assets": out })))
+}
+
+/// `GET /api/assets/{kind}/{name}`.
+pub async fn show(
+    State(node): State<Arc<Node>>,
+    UrlPath((kind, name)): UrlPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let kind = kind_of(&kind)?;
+    let parsed =
+        Name::new(name.as_str()).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+    match node
+        .home
+        .store
+        .registry()
+        .get(kind, &parsed)
+        .map_err(ApiError::internal)?
+    {
+        Some(r) => Ok(Json(record_json(&r))),
+        None => Err(ApiError::not_found(format!(
+            "no {kind} named {name:?} on this node"
+        ))),
+    }
+}

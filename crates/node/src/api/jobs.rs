@@ -1,0 +1,457 @@
+//! Jobs: submit a signed request, follow it, cancel it, fetch its receipt, bundle, results
+//! and execution log.
+
+use std::path::{Component, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use poex_core::dsse::Envelope;
+use poex_core::receipt;
+use poex_core::request::{SignedRequest, random_hex16};
+use poex_store::audit::{Event, Operation};
+use poex_store::registry::{AssetKind, Name};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{self, Caller};
+use crate::body;
+use crate::error::{ApiError, ApiResult};
+use crate::queue::{JobRecord, JobState, QueueError, Snapshot};
+use crate::state::Node;
+
+fn queue_error(e: QueueError) -> ApiError {
+    match e {
+        QueueError::TooMany { .. } => ApiError::too_many(e.to_string()),
+        QueueError::Stopping => ApiError::unavailable(e.to_string()),
+        QueueError::Unknown(_) => ApiError::not_found(e.to_string()),
+        QueueError::Ended { .. } => ApiError::conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+fn job_json(record: &JobRecord, progress: Option<Snapshot>) -> Value {
+    let mut v = json!({
+        "id": record.id,
+        "requester": record.requester,
+        "algorithm": record.algorithm,
+        "datasets": record.datasets,
+        "state": record.state.name(),
+        "submittedAt": record.submitted_at,
+        "links": {
+            "self": format!("/api/jobs/{}", record.id),
+            "receipt": format!("/api/jobs/{}/receipt", record.id),
+            "bundle": format!("/api/jobs/{}/bundle", record.id),
+            "results": format!("/api/jobs/{}/results", record.id),
+            "log": format!("/api/jobs/{}/log", record.id),
+        },
+    });
+    let m = v.as_object_mut().expect("a json! object");
+    for (k, val) in [
+        ("status", record.status.clone()),
+        ("reason", record.reason.clone()),
+        ("startedAt", record.started_at.clone()),
+        ("finishedAt", record.finished_at.clone()),
+    ] {
+        if let Some(val) = val {
+            m.insert(k.into(), Value::String(val));
+        }
+    }
+    if let Some(i) = record.log_index {
+        m.insert("logIndex".into(), json!(i));
+    }
+    if let Some(p) = progress {
+        m.insert(
+            "progress".into(),
+            json!({ "stage": p.stage, "bytesDone": p.done, "bytesTotal": p.total }),
+        );
+    }
+    v
+}
+
+/// `POST /api/jobs`: a DSSE-enveloped job request signed by the caller.
+pub async fn submit(
+    State(node): State<Arc<Node>>,
+    Extension(timeout): Extension<Duration>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (parts, body_stream) = request.into_parts();
+    let caller = auth::authenticate(&node, &parts, true)?;
+    body::require_type(&parts.headers, &["application/json"])?;
+    let digest_header = auth::expected_body_digest(&parts.headers)?;
+    let (bytes, sha) =
+        body::read_all(body_stream, node.config.max_json_bytes as u64, timeout).await?;
+    auth::check_body_digest(&digest_header, &sha)?;
+    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not a DSSE envelope of a job request: {e}; `poex request` makes one"
+        ))
+    })?;
+    let signed = SignedRequest::open(envelope)
+        .map_err(|e| ApiError::bad_request(format!("job request: {e}")))?;
+    if node.is_stopping() {
+        return Err(ApiError::unavailable(
+            "the node is shutting down and accepts no new jobs; retry when it is back",
+        ));
+    }
+    let node2 = node.clone();
+    tokio::task::spawn_blocking(move || {
+        authorize(&node2, &caller, &parts, &signed)?;
+        let id = random_hex16().map_err(ApiError::internal)?;
+        let record = node2.queue.submit(id, &signed).map_err(queue_error)?;
+        node2.log_submit(&record);
+        Ok((StatusCode::ACCEPTED, Json(job_json(&record, None))))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// The caller must be the request's signer, and every dataset's policy must let them run
+/// this algorithm. (The pipeline checks all of it again, with the bytes, before running.)
+fn authorize(
+    node: &Node,
+    caller: &Caller,
+    parts: &axum::http::request::Parts,
+    signed: &SignedRequest,
+) -> ApiResult<()> {
+    let who = caller.id();
+    let deny = |why: String| {
+        auth::deny(node, &who, parts, &why);
+        ApiError::forbidden(why)
+    };
+    let req = &signed.request;
+    if req.requester.key_id != caller.id {
+        return Err(deny(format!(
+            "the job request is signed by {}, but the HTTP request by {who}: submit your own requests",
+            req.requester.key_id
+        )));
+    }
+    let registry = node.home.store.registry();
+    let lookup = |kind: AssetKind, name: &str| {
+        let parsed =
+            Name::new(name).map_err(|e| ApiError::bad_request(format!("{kind} name: {e}")))?;
+        registry
+            .get(kind, &parsed)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no {kind} named {name:?} on this node")))
+    };
+    let algorithm = lookup(AssetKind::Algorithm, &req.algorithm.name)?;
+    let alg_sha = algorithm.digests.sha256().copied();
+    for wanted in &req.datasets {
+        let ds = lookup(AssetKind::Dataset, &wanted.name)?;
+        if !ds.allows_requester(&who) {
+            return Err(deny(format!(
+                "dataset {:?} does not allow requester {who}; its owner decides who may use it",
+                wanted.name
+            )));
+        }
+        if !alg_sha.is_some_and(|d| ds.allows_algorithm(&d)) {
+            return Err(deny(format!(
+                "dataset {:?} does not allow algorithm {:?}; its owner decides which algorithms may run on it",
+                wanted.name, req.algorithm.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /api/jobs` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    requester: Option<String>,
+    state: Option<String>,
+    limit: Option<usize>,
+    /// Jobs submitted before this one (by `seq`), for the next page.
+    before: Option<u64>,
+}
+
+/// `GET /api/jobs`: newest first.
+pub async fn list(
+    State(node): State<Arc<Node>>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(
+            JobState::parse(s)
+                .ok_or_else(|| ApiError::bad_request(format!("state {s:?} is not a job state")))?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let jobs = node
+        .queue
+        .list(q.requester.as_deref(), state, q.before, limit + 1);
+    let more = jobs.len() > limit;
+    let page: Vec<Value> = jobs
+        .iter()
+        .take(limit)
+        .map(|j| {
+            let mut v = job_json(j, node.queue.get(&j.id).and_then(|(_, p)| p));
+            v["seq"] = json!(j.seq);
+            v
+        })
+        .collect();
+    let next = more.then(|| jobs[limit - 1].seq);
+    Ok(Json(json!({ "jobs": page, "nextBefore": next })))
+}
+
+fn valid_id(id: &str) -> ApiResult<()> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("{id:?} is not a job id")))
+    }
+}
+
+fn find(node: &Node, id: &str) -> ApiResult<(JobRecord, Option<Snapshot>)> {
+    valid_id(id)?;
+    node.queue
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no job {id} on this node")))
+}
+
+/// `GET /api/jobs/{id}`.
+pub async fn show(
+    State(node): State<Arc<Node>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    let (record, progress) = find(&node, &id)?;
+    Ok(Json(job_json(&record, progress)))
+}
+
+/// `POST /api/jobs/{id}/cancel`: by the requester or an owner.
+pub async fn cancel(
+    State(node): State<Arc<Node>>,
+    UrlPath(id): UrlPath<String>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (parts, _) = request.into_parts();
+    let caller = auth::authenticate(&node, &parts, false)?;
+    let (record, _) = find(&node, &id)?;
+    let who = caller.id();
+    if record.requester != who && !node.is_owner(&who) {
+        let why =
+            format!("only the job's requester or a node owner may cancel job {id} (you are {who})");
+        auth::deny(&node, &who, &parts, &why);
+        return Err(ApiError::forbidden(why));
+    }
+    let node2 = node.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut ev = Event::now(&who, Operation::Cancel, &record.algorithm);
+        ev.job = Some(id.clone());
+        match node2.queue.cancel(&id).map_err(queue_error)? {
+            Some(queued) => {
+                ev.detail = Some("cancelled while queued".into());
+                node2.audit(vec![ev]);
+                node2.end_unrun(
+                    queued,
+                    "cancelled",
+                    &format!("cancelled by {who} before it ran"),
+                );
+            }
+            None => {
+                ev.detail = Some("cancelled while running; the sandbox is stopped".into());
+                node2.audit(vec![ev]);
+            }
+        }
+        let (record, progress) = find(&node2, &id)?;
+        Ok((StatusCode::ACCEPTED, Json(job_json(&record, progress))))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+fn job_file(node: &Node, id: &str, name: &str) -> ApiResult<Vec<u8>> {
+    let (record, _) = find(node, id)?;
+    let path = node.home.jobs_dir().join(id).join(name);
+    match std::fs::read(&path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ApiError::not_found(format!(
+            "job {id} has no {name} yet (it is {})",
+            record.state.name()
+        ))),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+fn json_response(bytes: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+/// `GET /api/jobs/{id}/receipt`.
+pub async fn receipt(
+    State(node): State<Arc<Node>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Response> {
+    Ok(json_response(job_file(&node, &id, "receipt.json")?))
+}
+
+/// `GET /api/jobs/{id}/bundle`.
+pub async fn bundle(
+    State(node): State<Arc<Node>>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Response> {
+    Ok(json_response(job_file(
+        &node,
+        &id,
+        poex_exec::pipeline::BUNDLE_NAME,
+    )?))
+}
+
+/// The requester only; a refusal is a logged denial.
+fn requester_only(
+    node: &Node,
+    parts: &axum::http::request::Parts,
+    id: &str,
+) -> ApiResult<(Caller, JobRecord)> {
+    let caller = auth::authenticate(node, parts, false)?;
+    let (record, _) = find(node, id)?;
+    if record.requester != caller.id() {
+        let why = format!(
+            "only the requester of job {id} may download its results and log (you are {})",
+            caller.id()
+        );
+        auth::deny(node, &caller.id(), parts, &why);
+        return Err(ApiError::forbidden(why));
+    }
+    Ok((caller, record))
+}
+
+/// The result subjects of a job's receipt: `(name, sha256)`.
+fn subjects(node: &Node, id: &str) -> ApiResult<Vec<(String, String)>> {
+    let bytes = job_file(node, id, "receipt.json")?;
+    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    let statement =
+        receipt::open(&envelope, &node.processor_public()).map_err(ApiError::internal)?;
+    Ok(statement
+        .subject
+        .iter()
+        .filter_map(|s| {
+            let name = s.name.clone().filter(|n| !n.starts_with("poex:"))?;
+            let sha = s.digest.get("sha256").map(|h| format!("sha256:{h}"))?;
+            Some((name, sha))
+        })
+        .collect())
+}
+
+/// `GET /api/jobs/{id}/results`: the attested result files.
+pub async fn results(
+    State(node): State<Arc<Node>>,
+    UrlPath(id): UrlPath<String>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let (parts, _) = request.into_parts();
+    let (_caller, record) = requester_only(&node, &parts, &id)?;
+    let files: Vec<Value> = subjects(&node, &id)?
+        .into_iter()
+        .map(|(rel, sha)| {
+            json!({ "name": rel, "sha256": sha, "href": format!("/api/jobs/{id}/results/{rel}") })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "job": id, "state": record.state.name(), "files": files }),
+    ))
+}
+
+/// A safe relative path inside the results folder.
+fn result_path(rel: &str) -> ApiResult<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in std::path::Path::new(rel).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "{rel:?} is not a path inside the job's results"
+                )));
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(ApiError::bad_request("name a result file"));
+    }
+    Ok(out)
+}
+
+/// `GET /api/jobs/{id}/results/{path}`: one attested result file; logged.
+pub async fn result_file(
+    State(node): State<Arc<Node>>,
+    UrlPath((id, rel)): UrlPath<(String, String)>,
+    request: Request,
+) -> ApiResult<Response> {
+    let (parts, _) = request.into_parts();
+    let (caller, _) = requester_only(&node, &parts, &id)?;
+    let rel_path = result_path(&rel)?;
+    // Only attested files are served: the name must be a subject of the receipt.
+    let subjects = subjects(&node, &id)?;
+    let wanted = rel_path.to_string_lossy().into_owned();
+    let sha = subjects
+        .iter()
+        .find(|(n, _)| *n == wanted)
+        .map(|(_, s)| s.clone())
+        .ok_or_else(|| {
+            ApiError::not_found(format!("job {id} has no attested result {wanted:?}"))
+        })?;
+    let path = node
+        .home
+        .jobs_dir()
+        .join(&id)
+        .join("results")
+        .join(&rel_path);
+    let meta = std::fs::symlink_metadata(&path)
+        .map_err(|_| ApiError::not_found(format!("result {wanted:?} is gone from the node")))?;
+    if !meta.is_file() {
+        return Err(ApiError::not_found(format!(
+            "result {wanted:?} is not a regular file"
+        )));
+    }
+    let bytes = tokio::fs::read(&path).await.map_err(ApiError::internal)?;
+    let mut ev = Event::now(caller.id(), Operation::DownloadResult, &wanted);
+    ev.job = Some(id.clone());
+    ev.digest = sha.parse().ok();
+    node.audit(vec![ev]);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/jobs/{id}/log`: the execution log; logged.
+pub async fn execution_log(
+    State(node): State<Arc<Node>>,
+    UrlPath(id): UrlPath<String>,
+    request: Request,
+) -> ApiResult<Response> {
+    let (parts, _) = request.into_parts();
+    let (caller, _) = requester_only(&node, &parts, &id)?;
+    let bytes = job_file(&node, &id, receipt::LOG_NAME)?;
+    let mut ev = Event::now(caller.id(), Operation::DownloadLog, "execution.log");
+    ev.job = Some(id.clone());
+    node.audit(vec![ev]);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        bytes,
+    )
+        .into_response())
+}

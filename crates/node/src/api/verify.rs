@@ -1,0 +1,123 @@
+//! `POST /api/verify`: run every check of `poex verify` on a proof bundle, under this node's
+//! processor and log keys, plus consistency with this node's current log and, optionally, the
+//! SHA-256 of result files the caller holds (the web page hashes them in the browser: the
+//! files never leave the caller's machine).
+//!
+//! This is a convenience: the node vouches for nothing here that the caller could not check
+//! offline with `poex verify BUNDLE --log-key ...` (docs/proof-bundle.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::{Extension, Json};
+use poex_core::Digest;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::body;
+use crate::error::{ApiError, ApiResult};
+use crate::state::Node;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    /// The proof bundle (the JSON object as the node or `poex run` wrote it).
+    bundle: Value,
+    /// Files the caller holds: name and SHA-256 (`sha256:<hex>`).
+    #[serde(default)]
+    files: Vec<FileDigest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDigest {
+    name: String,
+    sha256: String,
+}
+
+/// `POST /api/verify`.
+pub async fn verify(
+    State(node): State<Arc<Node>>,
+    Extension(timeout): Extension<Duration>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let (parts, body_stream) = request.into_parts();
+    body::require_type(&parts.headers, &["application/json"])?;
+    body::check_length(&parts.headers, node.config.max_json_bytes as u64 * 8)?;
+    let (bytes, _) =
+        body::read_all(body_stream, node.config.max_json_bytes as u64 * 8, timeout).await?;
+    let req: VerifyBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"bundle\": <proof bundle>, \"files\": [{{\"name\", \"sha256\"}}]}}: {e}"
+        ))
+    })?;
+    let mut files = Vec::new();
+    for f in &req.files {
+        let d: Digest = f
+            .sha256
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("files: {:?}: {e}", f.name)))?;
+        files.push((f.name.clone(), d));
+    }
+    let bundle_bytes = serde_json::to_vec(&req.bundle).map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let processor = node.processor_public();
+        let trust = poex_ledger::checks::Trust {
+            processor: &processor,
+            processor_source: "this node's processor key",
+            log: node.ledger.verifier(),
+            log_source: "this node's log key",
+        };
+        let (mut checks, verified) =
+            poex_ledger::checks::check_bundle(&bundle_bytes, "the bundle", &trust);
+        if let Some(v) = &verified {
+            if !files.is_empty() {
+                poex_ledger::checks::check_subjects(&v.statement, &files, &mut checks);
+            }
+            consistency(&node, v, &mut checks);
+        }
+        Ok(Json(json!({
+            "ok": checks.all_ok(),
+            "checks": checks.to_json(),
+            "trusted": {
+                "processorKeyId": node.processor_id().to_string(),
+                "logVerifierKey": node.ledger.verifier_key(),
+            },
+        })))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Whether this node's log today extends the bundle's checkpoint (a fork would show here).
+fn consistency(
+    node: &Node,
+    verified: &poex_ledger::bundle::Verified,
+    checks: &mut poex_ledger::checks::Checks,
+) {
+    let (_, note) = match node.ledger.checkpoint() {
+        Ok(c) => c,
+        Err(e) => {
+            checks.fail("consistency", format!("this node's checkpoint: {e}"));
+            return;
+        }
+    };
+    let tiles = poex_ledger::tiles::DirTiles::new(node.ledger.tiles_dir(), node.ledger.size());
+    match poex_ledger::bundle::verify_extends_from_tiles(
+        &verified.checkpoint,
+        note.as_bytes(),
+        &tiles,
+        node.ledger.verifier(),
+    ) {
+        Ok(later) => checks.pass(
+            "consistency",
+            format!(
+                "this node's log at size {} extends the bundle's checkpoint (size {})",
+                later.size.get(),
+                verified.checkpoint.size.get()
+            ),
+        ),
+        Err(e) => checks.fail("consistency", e.to_string()),
+    }
+}

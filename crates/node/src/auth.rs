@@ -1,0 +1,207 @@
+//! Who is calling: RFC 9421 HTTP Message Signatures by the caller's Ed25519 key.
+//!
+//! The signature covers the method, authority, path and query, and — when there is a body —
+//! `content-digest` (RFC 9530) and `content-type`; `created`, `expires`, `nonce` and `keyid`
+//! (the caller's base64 public key) are required. The body itself is checked against
+//! `Content-Digest` by the handler that reads it, before anything is kept. Every refusal is
+//! an audit event (`deny`) and a 401 saying what is missing.
+
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use poex_core::KeyId;
+use poex_core::httpsig::{self, Message};
+use poex_core::keys::PublicKey;
+use poex_store::audit::{Event, Operation};
+
+use crate::error::ApiError;
+use crate::state::Node;
+
+/// The signature label poex clients use.
+pub const LABEL: &str = httpsig::LABEL;
+
+/// Components every signed request covers.
+pub const REQUIRED: &[&str] = httpsig::COMPONENTS;
+/// Components a signed request with a body also covers.
+pub const REQUIRED_WITH_BODY: &[&str] = httpsig::BODY_COMPONENTS;
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The caller's public key.
+    pub key: PublicKey,
+    /// Its key id.
+    pub id: KeyId,
+}
+
+impl Caller {
+    /// The key id as text.
+    pub fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the request's signature. `with_body`: the request carries a body, so
+/// `content-digest` and `content-type` must be covered. On failure the denial is logged.
+pub fn authenticate(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, ApiError> {
+    match check(node, parts, with_body) {
+        Ok(c) => Ok(c),
+        Err((actor, e)) => {
+            deny(
+                node,
+                actor.as_deref().unwrap_or("anonymous"),
+                parts,
+                &e.message,
+            );
+            Err(e)
+        }
+    }
+}
+
+/// Logs a denial (401 or 403) as an audit event.
+pub fn deny(node: &Node, actor: &str, parts: &Parts, why: &str) {
+    let object = format!("{} {}", parts.method, parts.uri.path());
+    let mut ev = Event::now(actor, Operation::Deny, object);
+    ev.detail = Some(why.to_owned());
+    node.audit(vec![ev]);
+}
+
+type Failure = (Option<String>, ApiError);
+
+fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure> {
+    let fail = |actor: Option<String>, m: String| (actor, ApiError::unauthorized(m));
+    let headers = &parts.headers;
+    let (Some(input), Some(signature)) = (
+        header(headers, "signature-input"),
+        header(headers, "signature"),
+    ) else {
+        return Err(fail(
+            None,
+            "this request must be signed: send Signature-Input and Signature headers (RFC 9421, \
+             label \"poex\", Ed25519, keyid = your base64 public key); `poex --node URL ...` does this"
+                .into(),
+        ));
+    };
+    let parsed = httpsig::parse(input, signature, LABEL).map_err(|e| fail(None, e.to_string()))?;
+    let keyid = parsed.params.keyid.clone().unwrap_or_default();
+    let key = PublicKey::from_base64(&keyid).map_err(|e| {
+        fail(
+            None,
+            format!("keyid {keyid:?} is not a base64 Ed25519 public key: {e}"),
+        )
+    })?;
+    let id = key.key_id();
+    let actor = Some(id.to_string());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let required = if with_body {
+        REQUIRED_WITH_BODY
+    } else {
+        REQUIRED
+    };
+    httpsig::check_policy(&parsed, now, node.config.signature_max_age_secs, required)
+        .map_err(|e| fail(actor.clone(), e.to_string()))?;
+    if parsed.params.created < node.started_unix - 1 {
+        return Err(fail(
+            actor,
+            "the signature was created before this node started; sign the request again".into(),
+        ));
+    }
+    let authority = header(headers, "host")
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let header_pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let message = Message {
+        method: parts.method.as_str(),
+        authority: &authority,
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &header_pairs,
+    };
+    httpsig::verify(&message, &parsed, &key).map_err(|e| fail(actor.clone(), e.to_string()))?;
+    // Only a valid signature spends its nonce, so nobody can burn another caller's nonces.
+    let nonce = parsed.params.nonce.clone().unwrap_or_default();
+    let expires = parsed.params.expires.unwrap_or(now);
+    match node.fresh_nonce(&nonce, expires, now) {
+        Ok(true) => Ok(Caller { key, id }),
+        Ok(false) => Err(fail(
+            actor,
+            format!(
+                "nonce {nonce:?} was already used: this looks like a replay; sign each request with a new nonce"
+            ),
+        )),
+        Err(()) => Err((
+            actor,
+            ApiError::unavailable("too many signed requests in flight; retry in a minute"),
+        )),
+    }
+}
+
+/// The SHA-256 the body must have, from `Content-Digest` (required with a body).
+pub fn expected_body_digest(headers: &HeaderMap) -> Result<String, ApiError> {
+    header(headers, "content-digest")
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "send a Content-Digest header (RFC 9530, sha-256) with the body, and cover it in the signature",
+            )
+        })
+}
+
+/// Checks a received body's SHA-256 against the `Content-Digest` header value.
+pub fn check_body_digest(header_value: &str, sha256: &[u8; 32]) -> Result<(), ApiError> {
+    httpsig::check_content_digest(header_value, sha256)
+        .map_err(|e| ApiError::bad_request(format!("{e}; nothing was kept")))
+}
+
+/// The headers a client adds to sign a request the way this node checks it: `Content-Digest`
+/// (when there is a body), `Signature-Input` and `Signature`. `path_and_query` is the request
+/// target (`/api/jobs?x=1`); `body` is `(content type, SHA-256 of the body)`; `now` is Unix
+/// time. The signature lives 60 s and has a fresh random nonce.
+pub fn sign_request(
+    signer: &dyn poex_core::Signer,
+    method: &str,
+    authority: &str,
+    path_and_query: &str,
+    body: Option<(&str, [u8; 32])>,
+    now: i64,
+) -> Result<Vec<(String, String)>, httpsig::HttpSigError> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some((content_type, sha)) = body {
+        headers.push(("content-type".into(), content_type.to_owned()));
+        headers.push((
+            "content-digest".into(),
+            httpsig::content_digest_sha256(&sha),
+        ));
+    }
+    // 128 random bits; if the system has no randomness, the time and the caller's key still
+    // make a nonce unique per second, which the node's replay check then enforces.
+    let nonce = poex_core::request::random_hex16()
+        .unwrap_or_else(|_| format!("{now:016x}{}", &signer.public_key().key_id().short()));
+    let params = httpsig::Params::poex(body.is_some(), now, now + 60, &nonce, &signer.public_key());
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let message = Message {
+        method,
+        authority,
+        path,
+        query,
+        headers: &pairs,
+    };
+    let signed = httpsig::sign(&message, &params, LABEL, signer)?;
+    headers.push(("signature-input".into(), signed.signature_input));
+    headers.push(("signature".into(), signed.signature));
+    // The caller sets content-type itself; return it anyway so the set is complete.
+    Ok(headers)
+}

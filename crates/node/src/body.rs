@@ -1,0 +1,156 @@
+//! Reading request bodies under the node's limits: a size cap (413), a time limit between
+//! chunks (408, for slow or vanished clients) and a SHA-256 as the bytes arrive.
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::error::ApiError;
+
+/// What arrived.
+pub struct Received {
+    /// Bytes read.
+    pub size: u64,
+    /// Their SHA-256.
+    pub sha256: [u8; 32],
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::too_large(format!(
+        "the body is larger than this node accepts ({limit} bytes); nothing was kept"
+    ))
+}
+
+/// Refuses early when `Content-Length` already says the body is too large.
+pub fn check_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// Requires the content type (ignoring parameters such as `charset`).
+pub fn require_type(headers: &HeaderMap, allowed: &[&str]) -> Result<String, ApiError> {
+    let got = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let base = got
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if allowed.contains(&base.as_str()) {
+        Ok(base)
+    } else {
+        Err(ApiError::unsupported_media(format!(
+            "Content-Type is {got:?}; this endpoint takes {}",
+            allowed.join(" or ")
+        )))
+    }
+}
+
+/// Reads a whole (small) body into memory.
+pub async fn read_all(
+    body: Body,
+    limit: u64,
+    timeout: Duration,
+) -> Result<(Vec<u8>, [u8; 32]), ApiError> {
+    let mut out = Vec::new();
+    let mut hasher = Sha256::new();
+    let mut stream = body.into_data_stream();
+    loop {
+        let chunk = match tokio::time::timeout(timeout, stream.next()).await {
+            Err(_) => return Err(stalled(timeout)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(broken(e)),
+            Ok(Some(Ok(c))) => c,
+        };
+        if (out.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        hasher.update(&chunk);
+        out.extend_from_slice(&chunk);
+    }
+    Ok((out, hasher.finalize().into()))
+}
+
+/// Streams a body into a new file at `path` (which must not exist), fsyncing it at the end.
+/// On any error the file is removed.
+pub async fn to_file(
+    body: Body,
+    path: &Path,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Received, ApiError> {
+    let result = write_file(body, path, limit, timeout).await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    result
+}
+
+async fn write_file(
+    body: Body,
+    path: &Path,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Received, ApiError> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    loop {
+        let chunk = match tokio::time::timeout(timeout, stream.next()).await {
+            Err(_) => return Err(stalled(timeout)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(broken(e)),
+            Ok(Some(Ok(c))) => c,
+        };
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.sync_all().await.map_err(ApiError::internal)?;
+    Ok(Received {
+        size,
+        sha256: hasher.finalize().into(),
+    })
+}
+
+fn stalled(timeout: Duration) -> ApiError {
+    ApiError::timeout(format!(
+        "no data for {} s: the upload was abandoned and nothing was kept",
+        timeout.as_secs()
+    ))
+}
+
+fn broken(e: axum::Error) -> ApiError {
+    // The client went away or sent a malformed body; axum's length-limit error lands here too.
+    let text = e.to_string();
+    if text.contains("length limit") {
+        ApiError::too_large(format!("{text}; nothing was kept"))
+    } else {
+        ApiError::bad_request(format!(
+            "the request body could not be read ({text}); nothing was kept"
+        ))
+    }
+}

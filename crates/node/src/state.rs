@@ -1,0 +1,192 @@
+//! The node's shared state: the home, the one writer of the log, the queue, the replay cache.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use poex_core::keys::SecretKey;
+use poex_core::{KeyId, Signer as _};
+use poex_exec::home::{DEFAULT_KEY, Home};
+use poex_exec::pipeline::{LedgerAccess, Processor};
+use poex_exec::sandbox::Limits;
+use poex_ledger::{Ledger, LedgerError};
+use poex_store::audit::Event;
+
+use crate::config::Config;
+use crate::queue::Queue;
+
+/// Why the node could not start. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The home is missing or unusable.
+    #[error("{0}")]
+    Home(String),
+    /// Another process writes the log.
+    #[error(
+        "another poex process holds the log of this home ({0}); stop it (or the other node) first: \
+         a node must be the only writer of its log"
+    )]
+    LogInUse(String),
+    /// The log could not be opened.
+    #[error("opening the log: {0}")]
+    Log(#[from] LedgerError),
+    /// The queue could not be loaded.
+    #[error("loading the job queue: {0}")]
+    Queue(#[from] crate::queue::QueueError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}; choose another address with --listen")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Bad settings.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Everything a request handler or a worker needs.
+pub struct Node {
+    /// The settings.
+    pub config: Config,
+    /// Keys, store, registry, job folders.
+    pub home: Home,
+    /// The log, open for writing for the node's whole life (the node holds its lock).
+    pub ledger: Arc<Ledger>,
+    /// Signs receipts.
+    processor_key: SecretKey,
+    /// Key ids with owner rights.
+    pub owners: Vec<String>,
+    /// Jobs.
+    pub queue: Queue,
+    /// Nonces of accepted request signatures, until their signature expires.
+    nonces: Mutex<HashMap<String, i64>>,
+    /// Unix time the node started: signatures created earlier are refused (a restart empties
+    /// the nonce cache, so this keeps replays out).
+    pub started_unix: i64,
+    /// Set when shutdown begins.
+    pub stopping: AtomicBool,
+}
+
+/// The most nonces kept at once; beyond it new signed requests get 503 until old ones expire.
+const MAX_NONCES: usize = 1_000_000;
+
+impl Node {
+    /// Opens the home at `root` (which must have been initialized) and recovers the queue.
+    pub fn open(root: &Path, config: Config) -> Result<Arc<Node>, StartError> {
+        let home = Home::open(root)
+            .map_err(|e| StartError::Home(e.to_string()))?
+            .with_notifier(|notice| tracing::info!(notice, "home"));
+        let processor_key = home
+            .processor()
+            .map_err(|e| StartError::Home(e.to_string()))?;
+        let ledger = match home.ledger_nowait() {
+            Ok(l) => l,
+            Err(e) => {
+                return Err(match e {
+                    LedgerError::InUse { lock, .. } => {
+                        StartError::LogInUse(lock.display().to_string())
+                    }
+                    other => StartError::Log(other),
+                });
+            }
+        };
+        let owners = if config.owners.is_empty() {
+            let key = home
+                .keys
+                .public(DEFAULT_KEY)
+                .map_err(|e| StartError::Home(format!("the home's default key: {e}")))?;
+            vec![key.key_id().to_string()]
+        } else {
+            config.owners.clone()
+        };
+        let (queue, interrupted) = Queue::load(
+            &root.join("queue"),
+            config.max_concurrent_jobs,
+            config.max_queued_per_requester,
+            Duration::from_secs(config.queue_timeout_secs),
+        )?;
+        let uploads = root.join("uploads");
+        // Uploads cut short by a crash: nothing refers to them.
+        let _ = std::fs::remove_dir_all(&uploads);
+        std::fs::create_dir_all(&uploads)
+            .map_err(|e| StartError::Home(format!("{}: {e}", uploads.display())))?;
+        let node = Arc::new(Node {
+            config,
+            home,
+            ledger: Arc::new(ledger),
+            processor_key,
+            owners,
+            queue,
+            nonces: Mutex::new(HashMap::new()),
+            started_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+            stopping: AtomicBool::new(false),
+        });
+        node.recover(interrupted);
+        Ok(node)
+    }
+
+    /// The pipeline, borrowing this node's store, log and key.
+    pub(crate) fn processor(&self) -> Processor<'_> {
+        Processor {
+            store: &self.home.store,
+            ledger: self,
+            signer: &self.processor_key,
+            jobs_dir: self.home.jobs_dir(),
+            ceiling: Limits::default(),
+        }
+    }
+
+    /// The processor's key id.
+    pub fn processor_id(&self) -> KeyId {
+        self.processor_key.public_key().key_id()
+    }
+
+    /// The processor's public key.
+    pub fn processor_public(&self) -> poex_core::keys::PublicKey {
+        self.processor_key.public_key()
+    }
+
+    /// Whether `key_id` is an owner.
+    pub fn is_owner(&self, key_id: &str) -> bool {
+        self.owners.iter().any(|o| o == key_id)
+    }
+
+    /// Records audit events; a failure is logged (the request it describes already happened).
+    pub(crate) fn audit(&self, events: Vec<Event>) {
+        if let Err(e) = self.ledger.log_events(&events) {
+            tracing::error!(error = %e, "could not log audit events");
+        }
+    }
+
+    /// Accepts a nonce once; `false` if it was seen before its signature expired.
+    pub(crate) fn fresh_nonce(&self, nonce: &str, expires: i64, now: i64) -> Result<bool, ()> {
+        let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+        if nonces.len() >= MAX_NONCES / 2 {
+            nonces.retain(|_, exp| *exp >= now);
+        }
+        if nonces.len() >= MAX_NONCES {
+            return Err(());
+        }
+        if nonces.get(nonce).is_some_and(|exp| *exp >= now) {
+            return Ok(false);
+        }
+        nonces.insert(nonce.to_owned(), expires);
+        Ok(true)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+impl LedgerAccess for Node {
+    fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
+        Ok(self.ledger.clone())
+    }
+}

@@ -1,0 +1,166 @@
+//! The persistent queue: cancel, fairness limits, and recovery after the node dies.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{TestNode, key};
+use serde_json::{Value, json};
+
+const SLEEP: &str = "sleep 30\n";
+const QUICK: &str = "echo ok > /out/ok.txt\n";
+
+async fn verify(t: &TestNode, id: &str) -> Value {
+    let (s, bundle) = t
+        .json("GET", &format!("/api/jobs/{id}/bundle"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{bundle}");
+    let (s, v) = t
+        .json(
+            "POST",
+            "/api/verify",
+            None,
+            Some(json!({ "bundle": bundle })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_a_running_and_a_queued_job() {
+    let mut config = common::config();
+    config.max_concurrent_jobs = 1;
+    let t = TestNode::with(config);
+    let alice = key();
+    let slow = t.algorithm(&alice, "slow.sh", SLEEP).await;
+    let ds = t.dataset("d", b"x", &[&slow], &[&alice]).await;
+    let (_, first) = t.submit(&alice, &slow, &[&ds], None).await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    t.wait(&first, |s| s == "running").await;
+    let (s, second) = t.submit(&alice, &slow, &[&ds], None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let second = second["id"].as_str().unwrap().to_owned();
+    assert_eq!(t.wait(&second, |_| true).await["state"], "queued");
+
+    // Someone else may not cancel.
+    let (s, v) = t
+        .json(
+            "POST",
+            &format!("/api/jobs/{second}/cancel"),
+            Some(&key()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+
+    // The queued one ends at once, with a receipt that verifies.
+    let (s, v) = t
+        .json(
+            "POST",
+            &format!("/api/jobs/{second}/cancel"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["state"], "cancelled", "{v}");
+    let verdict = verify(&t, &second).await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+
+    // The running one: its sandbox is killed.
+    let (s, v) = t
+        .json(
+            "POST",
+            &format!("/api/jobs/{first}/cancel"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let done = t.wait(&first, |s| s != "running").await;
+    assert_eq!(done["state"], "cancelled", "{done}");
+    assert_eq!(verify(&t, &first).await["ok"], true);
+    // Cancelling again is a conflict, not a second receipt.
+    let (s, _) = t
+        .json(
+            "POST",
+            &format!("/api/jobs/{first}/cancel"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        t.audit("operation=cancel").await.len(),
+        3,
+        "two cancels and the end of the queued one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requester_cannot_flood_the_queue() {
+    let mut config = common::config();
+    config.max_queued_per_requester = 2;
+    let dir = tempfile::tempdir().unwrap();
+    poex_exec::home::Home::init(dir.path()).unwrap();
+    let t = TestNode::open_idle(dir, config);
+    let (alice, bob) = (key(), key());
+    let alg = t.algorithm(&alice, "q.sh", QUICK).await;
+    let ds = t.dataset("d", b"x", &[&alg], &[&alice, &bob]).await;
+    for _ in 0..2 {
+        assert_eq!(
+            t.submit(&alice, &alg, &[&ds], None).await.0,
+            StatusCode::ACCEPTED
+        );
+    }
+    let (s, v) = t.submit(&alice, &alg, &[&ds], None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    // Another requester still gets in.
+    assert_eq!(
+        t.submit(&bob, &alg, &[&ds], None).await.0,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_survive_a_node_that_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    poex_exec::home::Home::init(dir.path()).unwrap();
+    let root = dir.path().to_owned();
+    let t = TestNode::open_idle(dir, common::config());
+    let alice = key();
+    let alg = t.algorithm(&alice, "q.sh", QUICK).await;
+    let ds = t.dataset("d", b"x", &[&alg], &[&alice]).await;
+    let (_, a) = t.submit(&alice, &alg, &[&ds], None).await;
+    let (_, b) = t.submit(&alice, &alg, &[&ds], None).await;
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    );
+    // The node dies while `a` runs: its queue file says running, its folder holds a partial
+    // result. (A real kill -9 of `poex node` is in crates/cli/tests/node.rs.)
+    let file = root.join("queue").join(format!("{a}.json"));
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    record["state"] = json!("running");
+    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+    std::fs::create_dir_all(root.join("jobs").join(&a).join("results")).unwrap();
+    std::fs::write(root.join("jobs").join(&a).join("results/half.txt"), "half").unwrap();
+    let TestNode { dir, node, app, .. } = t;
+    drop(app);
+    drop(node);
+
+    let t = TestNode::open(dir, common::config());
+    let ended = t.wait(&a, |s| s != "running").await;
+    assert_eq!(ended["state"], "interrupted", "{ended}");
+    let verdict = verify(&t, &a).await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    let (_, receipt) = t
+        .json("GET", &format!("/api/jobs/{a}/receipt"), None, None)
+        .await;
+    assert!(receipt["payload"].is_string());
+    // The queued job was not lost: it runs now.
+    let done = t.wait(&b, |s| s != "queued" && s != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+}
