@@ -40,7 +40,7 @@ pub use state::{Node, StartError};
 
 /// Runs the node until `shutdown` resolves: binds `config.listen`, starts the workers, serves,
 /// then shuts down gracefully (stop accepting, let running jobs finish within the grace
-/// period, cancel the rest; queued jobs stay queued for the next start). `on_ready` is called
+/// period, interrupt the rest; queued jobs stay queued for the next start). `on_ready` is called
 /// with the bound address once the node accepts connections.
 pub async fn serve(
     node: Arc<Node>,
@@ -104,10 +104,10 @@ fn drain(node: &Node, grace: Duration, workers: Vec<std::thread::JoinHandle<()>>
     }
     if node.queue.any_running() {
         tracing::warn!(
-            "running jobs did not finish within {} s; cancelling them",
+            "running jobs did not finish within {} s; interrupting them",
             grace.as_secs()
         );
-        node.queue.cancel_running();
+        node.queue.interrupt_running();
     }
     for w in workers {
         let _ = w.join();

@@ -421,10 +421,11 @@ impl Queue {
         self.wake.notify_all();
     }
 
-    /// Cancels every running job (after the shutdown grace period).
-    pub fn cancel_running(&self) {
+    /// Stops every running job (after the shutdown grace period); their receipts say
+    /// `interrupted`.
+    pub fn interrupt_running(&self) {
         for r in lock(&self.inner).running.values() {
-            r.cancel.cancel();
+            r.cancel.interrupt();
         }
     }
 
