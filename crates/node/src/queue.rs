@@ -227,6 +227,10 @@ struct Running {
 struct Inner {
     jobs: BTreeMap<String, JobRecord>,
     running: HashMap<String, Running>,
+    /// When each requester last had a job started (a tick of `started`): fairness.
+    served: HashMap<String, u64>,
+    /// Jobs started by this process.
+    started: u64,
     next_seq: u64,
     stopping: bool,
 }
@@ -445,11 +449,14 @@ impl Queue {
             if inner.running.len() < self.max_concurrent
                 && let Some(id) = self.pick(&inner)
             {
+                let expired = self.has_expired(inner.jobs.get(&id)?);
+                inner.started += 1;
+                let tick = inner.started;
                 let record = inner.jobs.get_mut(&id)?;
-                let expired = self.has_expired(record);
                 record.state = JobState::Running;
                 record.started_at = Some(now());
                 let record = record.clone();
+                inner.served.insert(record.requester.clone(), tick);
                 let progress = Arc::new(Progress::default());
                 let cancel = CancelToken::new();
                 inner.running.insert(
@@ -485,7 +492,9 @@ impl Queue {
         waited_total.min(waited_here) > self.timeout
     }
 
-    /// Fairness: the requester with the fewest running jobs, then the oldest queued job.
+    /// Fairness: the requester with the fewest running jobs; among those, the one served
+    /// longest ago (never served first); then the oldest queued job. So requesters take turns
+    /// even when only one job runs at a time.
     fn pick(&self, inner: &Inner) -> Option<String> {
         let mut running_by: HashMap<&str, usize> = HashMap::new();
         for r in inner.running.values() {
@@ -498,6 +507,7 @@ impl Queue {
             .min_by_key(|j| {
                 (
                     running_by.get(j.requester.as_str()).copied().unwrap_or(0),
+                    inner.served.get(&j.requester).copied().unwrap_or(0),
                     j.seq,
                 )
             })

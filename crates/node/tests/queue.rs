@@ -164,3 +164,79 @@ async fn jobs_survive_a_node_that_dies() {
     let done = t.wait(&b, |s| s != "queued" && s != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requesters_take_turns() {
+    let mut config = common::config();
+    config.max_concurrent_jobs = 1;
+    let dir = tempfile::tempdir().unwrap();
+    poex_exec::home::Home::init(dir.path()).unwrap();
+    let t = TestNode::open_idle(dir, config);
+    let (alice, bob) = (key(), key());
+    let alg = t.algorithm(&alice, "q.sh", QUICK).await;
+    let ds = t.dataset("d", b"x", &[&alg], &[&alice, &bob]).await;
+    let mut ids = Vec::new();
+    for who in [&alice, &alice, &alice, &bob] {
+        let (s, v) = t.submit(who, &alg, &[&ds], None).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    poex_node::start_workers(&t.node).unwrap();
+    let mut started = Vec::new();
+    for id in &ids {
+        let v = t.wait(id, |s| s == "succeeded").await;
+        started.push((v["startedAt"].as_str().unwrap().to_owned(), id.clone()));
+    }
+    started.sort();
+    let order: Vec<&str> = started.iter().map(|(_, id)| id.as_str()).collect();
+    // Bob's one job runs second, not after all of alice's.
+    assert_eq!(order, [&ids[0], &ids[3], &ids[1], &ids[2]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_register_files_by_path_only_under_import_roots() {
+    let roots = tempfile::tempdir().unwrap();
+    let allowed = roots.path().join("shared");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("cohort.csv"), "a,b\n1,2\n").unwrap();
+    std::fs::write(roots.path().join("private.csv"), "secret\n").unwrap();
+    let mut config = common::config();
+    config.import_roots = vec![allowed.clone()];
+    let t = TestNode::with(config);
+    let publish = |path: std::path::PathBuf, name: &str| json!({"kind": "dataset", "name": name, "path": path});
+    let (s, v) = t
+        .json(
+            "POST",
+            "/api/assets",
+            Some(&t.owner),
+            Some(publish(allowed.join("cohort.csv"), "cohort")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // Outside the roots, directly or through '..'.
+    for (path, name) in [
+        (roots.path().join("private.csv"), "p1"),
+        (allowed.join("../private.csv"), "p2"),
+    ] {
+        let (s, v) = t
+            .json(
+                "POST",
+                "/api/assets",
+                Some(&t.owner),
+                Some(publish(path, name)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("outside"), "{v}");
+    }
+    // Not an owner.
+    let (s, _) = t
+        .json(
+            "POST",
+            "/api/assets",
+            Some(&key()),
+            Some(publish(allowed.join("cohort.csv"), "c2")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
