@@ -1,8 +1,9 @@
 //! The web explorer end to end: a real node (temporary home, real sandbox, real log) served on
 //! 127.0.0.1, seeded through its API with datasets, algorithms, a finished job and a denied
 //! request, then driven in headless Chromium by `tests/ui/explorer.mjs` (playwright-core): every
-//! page with real content, a job watched while it runs, and the verify page with the job's real
-//! bundle, a tampered one, a modified result and a file that is not JSON.
+//! page with real content, jobs watched while they run (the script prints `SUBMIT-SLOW` and
+//! reads back the id of a five-second job this test submits), and the verify page with the
+//! job's real bundle, a tampered one, a modified result and a file that is not JSON.
 //!
 //! Needs Node.js, Debian's Chromium (`/usr/bin/chromium`, or `POEX_CHROMIUM`) and
 //! `npm ci --prefix crates/node/tests/ui`; without them this test fails and says how to install
@@ -273,7 +274,7 @@ fn explorer_pages_in_headless_chromium() {
 
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut transcript = Vec::new();
-    let mut slow_id = None;
+    let mut slow_ids = Vec::new();
     loop {
         match lines.recv_timeout(Duration::from_millis(200)) {
             Ok(line) if line == "SUBMIT-SLOW" => {
@@ -282,7 +283,7 @@ fn explorer_pages_in_headless_chromium() {
                 let id = v["id"].as_str().unwrap().to_owned();
                 writeln!(stdin, "{id}").unwrap();
                 stdin.flush().unwrap();
-                slow_id = Some(id);
+                slow_ids.push(id);
             }
             Ok(line) => {
                 println!("{line}");
@@ -314,9 +315,11 @@ fn explorer_pages_in_headless_chromium() {
     );
 
     // What the browser saw is what the node holds.
-    let slow_id = slow_id.expect("the script asked for the slow job");
-    let slow_done = rt.block_on(t.wait(&slow_id, |s| s == "succeeded"));
-    assert_eq!(slow_done["state"], "succeeded");
+    assert_eq!(slow_ids.len(), 2, "the script asks for two slow jobs");
+    for id in &slow_ids {
+        let done = rt.block_on(t.wait(id, |s| s != "queued" && s != "running"));
+        assert_eq!(done["state"], "succeeded", "{done}");
+    }
     for name in SCREENSHOTS {
         let png = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));

@@ -683,7 +683,7 @@
     const j = await api(`/api/jobs/${enc(id)}`);
     const facts = h('div', { id: 'job-facts' }, jobFacts(j));
     const receipt = h('section', { 'aria-labelledby': 'receipt' });
-    const live = h('p', { class: 'live', 'aria-live': 'polite' });
+    const live = h('p', { class: 'live', id: 'job-live', 'aria-live': 'polite' });
     const links = h('ul', { class: 'links' },
       h('li', {}, h('a', { href: `/api/jobs/${enc(id)}/receipt`, id: 'receipt-link', type: 'application/json' }, 'Receipt (JSON)')),
       h('li', {}, h('a', { href: `/api/jobs/${enc(id)}/bundle`, id: 'bundle-link', type: 'application/json', download: `bundle-${id}.json` }, 'Proof bundle (JSON)')),
@@ -701,6 +701,7 @@
     const update = (job) => {
       add(clear(facts), [jobFacts(job)]);
       live.textContent = active(job) ? `This job is ${job.state}; the page refreshes every second.` : '';
+      live.classList.toggle('on', active(job));
       links.hidden = active(job);
     };
     update(j);

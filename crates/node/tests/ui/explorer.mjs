@@ -3,9 +3,9 @@
 //   node explorer.mjs <base-url> <screenshot-dir> <facts.json>
 //
 // crates/node/tests/explorer.rs runs it against a real node it seeded (a dataset, algorithms, a
-// finished job, its bundle and result file, written to facts.json). Halfway through, this script
-// prints `SUBMIT-SLOW` and reads back the id of a slow job the Rust side then submits, so the jobs
-// page can be watched while the job runs. Any failed assertion, console error, page error or
+// finished job, its bundle and result file, written to facts.json). Twice this script prints
+// `SUBMIT-SLOW` and reads back the id of a slow job the Rust side then submits, so the jobs page
+// and a job's page can be watched while a job runs. Any failed assertion, console error, page error or
 // request to another origin exits non-zero. Chromium: /usr/bin/chromium (Debian's package), or
 // POEX_CHROMIUM.
 
@@ -201,9 +201,18 @@ try {
   }
   await shot('job', true);
 
+  // ---- One job, live: its page follows it to the end, then shows its receipt ----------------
+  const liveId = await ask('SUBMIT-SLOW');
+  await open(`#/jobs/${liveId}`, liveId);
+  await until('the job page shows the job queued or running, and says it refreshes', async () =>
+    /queued|running/.test(await text('#job-state')) && /refreshes every second/.test(await text('#job-live')));
+  check(await page.locator('#subjects').count() === 0, 'no receipt while the job runs');
+  await page.evaluate(() => { window.poexNoReload = 'job'; });
+  await until('the job page shows the receipt once the job ends', async () =>
+    (await text('#job-state')).trim() === 'succeeded' && (await page.locator('#subjects').count()) === 1, 60000);
+  check(await page.evaluate(() => window.poexNoReload === 'job'), 'the job page refreshed without reloading');
+
   // Untrusted strings are text: the slow job wrote a result named like markup.
-  await open(`#/jobs/${slowId}`, slowId);
-  await page.locator('#subjects').waitFor();
   const hostile = page.locator('#subjects tbody th code').filter({ hasText: facts.hostileName });
   check((await hostile.count()) === 1, 'a result named like HTML is shown as its literal name');
   check((await page.locator('main img').count()) === 0, 'no element was created from a result name');
