@@ -126,7 +126,10 @@ async fn shutdown_interrupts_running_jobs_and_keeps_queued_ones() {
     let mut config = common::config();
     config.max_concurrent_jobs = 1;
     config.shutdown_grace_secs = 1;
-    let t = TestNode::with(config.clone());
+    let dir = tempfile::tempdir().unwrap();
+    poex_exec::home::Home::init(dir.path()).unwrap();
+    // Only serve's own workers run jobs, so its shutdown is the one that ends them.
+    let t = TestNode::open_idle(dir, config.clone());
     let alice = key();
     let slow = t.algorithm(&alice, "slow.sh", "sleep 30\n").await;
     let quick = t.algorithm(&alice, "quick.sh", "echo ok > /out/ok\n").await;
