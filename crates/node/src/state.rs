@@ -70,6 +70,8 @@ pub struct Node {
     pub started_unix: i64,
     /// Set when shutdown begins.
     pub stopping: AtomicBool,
+    /// Tiles already served.
+    pub tiles: crate::tiles::Cache,
 }
 
 /// The most nonces kept at once; beyond it new signed requests get 503 until old ones expire.
@@ -125,6 +127,7 @@ impl Node {
             nonces: Mutex::new(HashMap::new()),
             started_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
             stopping: AtomicBool::new(false),
+            tiles: crate::tiles::Cache::default(),
         });
         node.recover(interrupted);
         Ok(node)

@@ -7,8 +7,10 @@
 //! tile's). Paths are parsed as tlog-tiles paths before any file is opened, so nothing outside
 //! the log directory can be named.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +21,41 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::Node;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Tiles and bundles already served, by path. Every tlog-tiles path names bytes that never
+/// change (a partial tile of width W is always the same W hashes), so a hit needs no check;
+/// misses (404) are not kept. Bounded: when it would exceed its budget it starts over.
+#[derive(Debug, Default)]
+pub struct Cache {
+    inner: Mutex<Cached>,
+}
+
+/// The cached files (bytes, whether full) and their total size.
+#[derive(Debug, Default)]
+struct Cached {
+    files: HashMap<String, (Bytes, bool)>,
+    bytes: usize,
+}
+
+/// Bytes the tile cache may hold.
+const CACHE_BYTES: usize = 64 << 20;
+
+impl Cache {
+    fn get(&self, path: &str) -> Option<(Bytes, bool)> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.files.get(path).cloned()
+    }
+
+    fn put(&self, path: String, bytes: Bytes, full: bool) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.bytes + bytes.len() > CACHE_BYTES {
+            inner.files.clear();
+            inner.bytes = 0;
+        }
+        inner.bytes += bytes.len();
+        inner.files.insert(path, (bytes, full));
+    }
+}
 
 fn dir(node: &Node) -> DirTiles {
     DirTiles::new(node.ledger.tiles_dir(), node.ledger.size())
@@ -46,9 +83,19 @@ pub async fn checkpoint(State(node): State<Arc<Node>>) -> ApiResult<Response> {
 /// `GET /log/tile/{*path}`.
 pub async fn tile(State(node): State<Arc<Node>>, Path(rest): Path<String>) -> ApiResult<Response> {
     let path = format!("tile/{rest}");
-    let (bytes, full) = tokio::task::spawn_blocking(move || read(&node, &path))
-        .await
-        .map_err(ApiError::internal)??;
+    let (bytes, full) = match node.tiles.get(&path) {
+        Some(hit) => hit,
+        None => {
+            let node2 = node.clone();
+            let key = path.clone();
+            let (bytes, full) = tokio::task::spawn_blocking(move || read(&node2, &key))
+                .await
+                .map_err(ApiError::internal)??;
+            let bytes = Bytes::from(bytes);
+            node.tiles.put(path, bytes.clone(), full);
+            (bytes, full)
+        }
+    };
     let cache = if full { IMMUTABLE } else { "no-cache" };
     Ok((
         [
