@@ -298,14 +298,47 @@ fn main() {
             })
         }
     });
+    // The peer: Python's static file server on the same directory, same clients.
+    let peer_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut python = std::process::Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &peer_port.to_string(), "--directory"])
+        .arg(node.ledger.tiles_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let peer_base = format!("http://127.0.0.1:{peer_port}");
+    let peer_url = format!("/{tile}");
+    let ready = Instant::now();
+    while Client::new(&peer_base).agent.get(&format!("{peer_base}{peer_url}")).call().is_err() {
+        assert!(ready.elapsed() < Duration::from_secs(10), "python3 http.server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let peer = rate(secs, threads, move |_| {
+        thread_local! { static P: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) }; }
+        P.with(|c| {
+            let mut c = c.borrow_mut();
+            let c = c.get_or_insert_with(|| Client::new(&peer_base));
+            c.get(&peer_url).0 == 200
+        })
+    });
+    let _ = python.kill();
+    let _ = python.wait();
     println!();
     println!("2. tile reads ({tile}, {secs} s, {threads} keep-alive clients)");
-    println!("   straight from disk (2 threads) {:>9.0} reads/s", disk.0);
+    println!("   straight from disk (2 threads)   {:>9.0} reads/s", disk.0);
     println!(
-        "   over HTTP                      {:>9.0} reads/s ({} errors), {:.2}x of disk (goal >= 10,000/s: {})",
+        "   python3 -m http.server (peer)    {:>9.0} reads/s ({} errors)",
+        peer.0, peer.1
+    );
+    println!(
+        "   poex node /log/tile/...          {:>9.0} reads/s ({} errors), {:.1}x the peer (goal >= 10,000/s: {})",
         http.0,
         http.1,
-        http.0 / disk.0,
+        http.0 / peer.0.max(1.0),
         if http.0 >= 10_000.0 { "met" } else { "MISSED" }
     );
 
