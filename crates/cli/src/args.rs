@@ -21,6 +21,12 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Talk to a poex node at this URL (http://host:port) instead of using the home's store
+    /// and log: publish, run, status, cancel, fetch, show, audit and verify go over HTTP,
+    /// signed with your key (--as, default: the home's `default` key).
+    #[arg(long, global = true, env = "POEX_NODE", value_name = "URL")]
+    pub node: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +62,69 @@ pub enum Command {
     Log(LogCommand),
     /// Publish a sample dataset and algorithm, run, verify, and say where everything is.
     Demo,
+    /// Serve this home as a compute-to-data node over HTTP (see docs/node.md).
+    Node(NodeArgs),
+    /// A node's jobs (needs --node): one job's state, or the list.
+    Status(StatusArgs),
+    /// Cancel a job on a node (needs --node): a queued job ends at once, a running one is
+    /// stopped.
+    Cancel {
+        /// The job id.
+        job: String,
+        /// The key you sign as (the job's requester or a node owner).
+        #[arg(long = "as", value_name = "KEY", default_value = "default")]
+        as_key: String,
+    },
+    /// Download a finished job from a node (needs --node): bundle.json, receipt.json and,
+    /// for its requester, results/ and execution.log.
+    Fetch {
+        /// The job id.
+        job: String,
+        /// Where to put them (must not exist or be empty). Default: ./poex-job-<id>/.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The key you sign as (results and the log go to the job's requester only).
+        #[arg(long = "as", value_name = "KEY", default_value = "default")]
+        as_key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Address to serve (default 127.0.0.1:8420; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Settings file (TOML). Default: HOME/node.toml if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Jobs running at once.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_jobs: Option<usize>,
+    /// Largest upload, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// Write the node's log lines as JSON.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One job's id. Without it: the node's jobs, newest first.
+    pub job: Option<String>,
+    /// Only jobs in this state (queued, running, succeeded, failed, refused, cancelled,
+    /// expired, interrupted).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only jobs requested by this key (a key id or a local key name).
+    #[arg(long, value_name = "KEY")]
+    pub requester: Option<String>,
+    /// At most this many jobs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the node's JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,7 +218,7 @@ pub struct RunArgs {
     #[arg(long = "as", value_name = "KEY", default_value = "default")]
     pub as_key: String,
     /// Where the receipt, log and results go (must not exist or be empty).
-    /// Default: <home>/jobs/<job id>.
+    /// Default: <home>/jobs/<job id>; with --node, ./poex-job-<job id>.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -157,6 +226,10 @@ pub struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --node: return once the node has accepted the job, printing its id (follow it
+    /// with `poex status ID`, download it with `poex fetch ID`).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Arguments appended to the algorithm's entrypoint.
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -215,6 +288,11 @@ pub struct VerifyArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --node: let the node run the checks (POST /api/verify) instead of checking here
+    /// with the keys it publishes. Either way the node is trusted for its keys; get them
+    /// another way and pass --key and --log-key for an independent check.
+    #[arg(long)]
+    pub ask_node: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! The `poex` command: a thin layer that parses arguments, calls the crates, and prints.
 //!
 //! Exit codes: 0 success; 1 error (bad input, missing file, I/O); 2 the job was refused
-//! before running; 3 the job ran and failed (non-zero exit, a limit); 4 verification failed.
+//! before running (or a node refused the request: HTTP 401/403); 3 the job ran and failed
+//! (non-zero exit, a limit, cancelled, interrupted); 4 verification failed.
 #![forbid(unsafe_code)]
 
 /// `println!` that returns a broken pipe as an error (a clean exit) instead of panicking.
@@ -26,6 +27,7 @@ mod cmd;
 mod home;
 mod logsource;
 mod progress;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -50,7 +52,12 @@ fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::from(1)
+            // A node's refusal (401, 403) exits like a refused job.
+            let code = err
+                .chain()
+                .find_map(|e| e.downcast_ref::<remote::HttpError>())
+                .map_or(1, remote::HttpError::exit_code);
+            ExitCode::from(code)
         }
     }
 }

@@ -93,6 +93,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
             out: Some(out.clone()),
             limits: LimitArgs::default(),
             json: false,
+            no_wait: false,
             args: vec![],
         },
         quiet,
@@ -114,6 +115,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
             log_key: None,
             log: Some(root.join("ledger/log").display().to_string()),
             json: false,
+            ask_node: false,
         },
         quiet,
     )?;

@@ -143,35 +143,41 @@ pub fn show(root: &Path, name: &str, json: bool) -> Result<Done> {
         );
     }
     for r in found {
-        if json {
-            outln!("{}", serde_json::to_string_pretty(&r)?);
-            continue;
-        }
-        outln!("{} {}", r.kind, r.name);
-        for d in r.digests.iter() {
-            outln!("  digest      {d}");
-        }
-        outln!(
-            "  layout      {:?}, {} file(s), {} bytes",
-            r.layout,
-            r.file_count,
-            r.size
-        );
-        outln!("  published   {} by {}", r.published_at, r.publisher);
-        if let Some(e) = &r.entrypoint {
-            outln!("  entrypoint  {}", e.join(" "));
-        }
-        if let Some(p) = &r.policy {
-            if p.allowed_algorithms.is_empty() {
-                outln!("  allows      no algorithm (deny by default)");
-            }
-            for a in &p.allowed_algorithms {
-                outln!("  allows      {a}");
-            }
-            for q in &p.allowed_requesters {
-                outln!("  requester   {q}");
-            }
-        }
+        print_record(&r, json)?;
     }
     Ok(Done(0))
+}
+
+/// What `poex show` prints for one record (text, or JSON with `json`).
+pub fn print_record(r: &Record, json: bool) -> Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    outln!("{} {}", r.kind, r.name);
+    for d in r.digests.iter() {
+        outln!("  digest      {d}");
+    }
+    outln!(
+        "  layout      {:?}, {} file(s), {} bytes",
+        r.layout,
+        r.file_count,
+        r.size
+    );
+    outln!("  published   {} by {}", r.published_at, r.publisher);
+    if let Some(e) = &r.entrypoint {
+        outln!("  entrypoint  {}", e.join(" "));
+    }
+    if let Some(p) = &r.policy {
+        if p.allowed_algorithms.is_empty() {
+            outln!("  allows      no algorithm (deny by default)");
+        }
+        for a in &p.allowed_algorithms {
+            outln!("  allows      {a}");
+        }
+        for q in &p.allowed_requesters {
+            outln!("  requester   {q}");
+        }
+    }
+    Ok(())
 }

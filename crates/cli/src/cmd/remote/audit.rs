@@ -1,0 +1,65 @@
+//! `poex --node URL audit [filters]`: the node's audit trail (`GET /api/audit`), every page,
+//! printed as a local `poex audit` prints it.
+
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
+use poex_store::audit::Event;
+
+use crate::Done;
+use crate::args::AuditArgs;
+use crate::remote::{Client, query};
+
+/// Events per page asked for (the node's maximum).
+const PAGE: usize = 1000;
+
+pub fn audit(client: &Client, args: AuditArgs) -> Result<Done> {
+    if let Some(op) = &args.operation {
+        // The node says the same, but a typo is better caught before the request.
+        op.parse::<poex_store::audit::Operation>()?;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut after: Option<u64> = None;
+    loop {
+        let q = query(&[
+            ("actor", args.actor.clone()),
+            ("object", args.object.clone()),
+            ("operation", args.operation.clone()),
+            ("job", args.job.clone()),
+            ("since", args.since.clone()),
+            ("until", args.until.clone()),
+            ("limit", Some(PAGE.to_string())),
+            ("after", after.map(|a| a.to_string())),
+        ]);
+        let page = client.get_json(&format!("/api/audit{q}"))?;
+        for item in page["events"].as_array().into_iter().flatten() {
+            let e: Event = serde_json::from_value(item["event"].clone())
+                .context("the node sent an audit event poex cannot read")?;
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string(&e)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}  {:<14} {:<16} {}{}{}",
+                    e.time,
+                    e.operation.name(),
+                    &e.actor[..e.actor.len().min(16)],
+                    e.object,
+                    e.digest.map(|d| format!("  {d}")).unwrap_or_default(),
+                    e.job
+                        .as_deref()
+                        .map(|j| format!("  job {j}"))
+                        .unwrap_or_default(),
+                )?;
+                if let Some(d) = &e.detail {
+                    writeln!(out, "{:>30}{d}", "")?;
+                }
+            }
+        }
+        match page["next"].as_u64() {
+            Some(n) if after != Some(n) => after = Some(n),
+            _ => break,
+        }
+    }
+    Ok(Done(0))
+}

@@ -1,0 +1,637 @@
+//! `poex --node URL run|status|cancel|fetch`: jobs on a node.
+//!
+//! `run` builds and signs the job request here, exactly as a local `poex run` does (the
+//! algorithm's and datasets' SHA-256 pinned from the node's registry), submits it, follows
+//! it until it ends, and downloads what a local run would leave in its job folder.
+
+use std::fs::File;
+use std::io::{self, IsTerminal as _, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use poex_core::Signer as _;
+use poex_core::keys::SecretKey;
+use poex_core::receipt::{LOG_NAME, rfc3339};
+use poex_core::request::{
+    AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest, random_hex16,
+};
+use poex_exec::pipeline::BUNDLE_NAME;
+use poex_store::registry::AssetKind;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::Done;
+use crate::args::{LimitArgs, RunArgs, StatusArgs};
+use crate::remote::{Client, HttpError, encode_path, query};
+
+/// How long `run` and `status` keep retrying while the node cannot be reached (a restart).
+const UNREACHABLE_PATIENCE: Duration = Duration::from_secs(120);
+/// How long `cancel` waits for a running job to end.
+const CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+fn requested(l: &LimitArgs) -> RequestedLimits {
+    RequestedLimits {
+        cpu_seconds: l.cpu_seconds,
+        memory_bytes: l.memory_mib.map(|m| m << 20),
+        wall_seconds: l.wall_seconds,
+        processes: l.processes,
+        output_bytes: l.output_mib.map(|m| m << 20),
+    }
+}
+
+/// The node's record of `name`, as the request pins it: its name and SHA-256.
+fn asset_ref(client: &Client, kind: AssetKind, name: &str) -> Result<AssetRef> {
+    poex_store::registry::Name::new(name)?;
+    let record = super::record(client, kind, name)?.with_context(|| {
+        format!(
+            "no {kind} named {name:?} is published on the node at {} (see `poex --node {} show {name}`)",
+            client.base, client.base
+        )
+    })?;
+    Ok(AssetRef {
+        name: name.to_owned(),
+        digest: *record
+            .digests
+            .sha256()
+            .context("the node's registry record has no sha256")?,
+    })
+}
+
+fn is_final(state: &str) -> bool {
+    !matches!(state, "queued" | "running")
+}
+
+fn exit_code(state: &str) -> u8 {
+    match state {
+        "succeeded" => 0,
+        "refused" => 2,
+        _ => 3,
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("?")
+}
+
+fn job_id(v: &Value) -> Result<String> {
+    v["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the node's answer has no job id")
+}
+
+/// A job id is lowercase letters, digits and '-': refuse anything else before it goes into
+/// a URL or a folder name.
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        bail!(
+            "{id:?} is not a job id (lowercase hex digits, as `poex --node URL status` lists them)"
+        );
+    }
+    Ok(())
+}
+
+pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
+    let key = super::identity(root, &args.as_key)?;
+    if let Some(out) = &args.out {
+        check_out(out)?;
+    }
+    let request = JobRequest {
+        type_: REQUEST_TYPE.into(),
+        requester: Requester {
+            key_id: key.public_key().key_id(),
+            public_key: key.public_key(),
+        },
+        algorithm: asset_ref(client, AssetKind::Algorithm, &args.algorithm)?,
+        datasets: args
+            .datasets
+            .iter()
+            .map(|d| asset_ref(client, AssetKind::Dataset, d))
+            .collect::<Result<_>>()?,
+        arguments: args.args.clone(),
+        limits: requested(&args.limits),
+        requested_at: rfc3339(time::OffsetDateTime::now_utc()),
+        nonce: random_hex16()?,
+    };
+    let signed = SignedRequest::sign(request, &key)?;
+    let envelope = serde_json::to_value(&signed.envelope)?;
+    let (_, accepted) = client.post_json("/api/jobs", &envelope, Some(&key))?;
+    let id = job_id(&accepted)?;
+    check_id(&id)?;
+    if args.no_wait {
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&accepted)?);
+        } else if quiet {
+            outln!("{id}");
+        } else {
+            outln!(
+                "job {id} accepted by {} ({})",
+                client.base,
+                text(&accepted, "state")
+            );
+            outln!("  follow   poex --node {} status {id}", client.base);
+            outln!("  fetch    poex --node {} fetch {id}", client.base);
+            outln!("  cancel   poex --node {} cancel {id}", client.base);
+        }
+        return Ok(Done(0));
+    }
+    if !quiet && !args.json {
+        eprintln!(
+            "poex: job {id} accepted by {}; waiting for it (Ctrl-C stops waiting, not the job)",
+            client.base
+        );
+    }
+    let job = wait(client, &id, quiet || args.json)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("poex-job-{id}")));
+    let fetched = download(client, &key, &job, &out)?;
+    report(client, &job, &fetched, args.json, quiet)
+}
+
+/// Follows a job until it ends, showing its state, stage and progress on stderr.
+fn wait(client: &Client, id: &str, quiet: bool) -> Result<Value> {
+    let tty = io::stderr().is_terminal();
+    let bar = if quiet || !tty {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    };
+    let spinner = ProgressStyle::with_template("  {spinner} job {prefix}: {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let bytes = ProgressStyle::with_template(
+        "  job {prefix}: {msg} [{bar:30}] {bytes}/{total_bytes} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(spinner.clone());
+    bar.set_prefix(id.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let path = format!("/api/jobs/{id}");
+    let mut last = String::new();
+    let mut delay = Duration::from_millis(100);
+    let mut reachable = Instant::now();
+    let job = loop {
+        let job = match client.get_json(&path) {
+            Ok(j) => {
+                reachable = Instant::now();
+                j
+            }
+            Err(e)
+                if e.downcast_ref::<HttpError>().is_none()
+                    && reachable.elapsed() < UNREACHABLE_PATIENCE =>
+            {
+                bar.set_message(format!("node unreachable, retrying ({e})"));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e);
+            }
+        };
+        let state = text(&job, "state").to_owned();
+        let progress = &job["progress"];
+        let stage = progress["stage"].as_str().unwrap_or("");
+        let total = progress["bytesTotal"].as_u64().unwrap_or(0);
+        let message = if stage.is_empty() || stage == state {
+            state.clone()
+        } else {
+            format!("{state}, {stage}")
+        };
+        if message != last {
+            if !quiet && !tty {
+                eprintln!("poex: job {id} {message}");
+            }
+            last = message.clone();
+        }
+        if total > 0 {
+            bar.set_style(bytes.clone());
+            bar.set_length(total);
+            bar.set_position(progress["bytesDone"].as_u64().unwrap_or(0));
+        } else {
+            bar.set_style(spinner.clone());
+        }
+        bar.set_message(message);
+        if is_final(&state) {
+            break job;
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 3 / 2).min(Duration::from_secs(1));
+    };
+    bar.finish_and_clear();
+    Ok(job)
+}
+
+/// `--out` must not exist, or be an empty folder (nothing is ever overwritten).
+fn check_out(out: &Path) -> Result<()> {
+    match std::fs::read_dir(out) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                bail!(
+                    "{} exists and is not empty; choose a new --out folder (poex never overwrites results)",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("{}", out.display())),
+    }
+}
+
+/// What `download` left where.
+struct Fetched {
+    out: PathBuf,
+    receipt: Option<PathBuf>,
+    bundle: Option<PathBuf>,
+    results: Option<(PathBuf, usize)>,
+    log: Option<PathBuf>,
+    /// Why results and log were not downloaded.
+    note: Option<String>,
+}
+
+/// Downloads a finished job into `out`: bundle and receipt (anyone), results and execution
+/// log (the requester only; each result checked against the SHA-256 the node lists).
+fn download(client: &Client, key: &SecretKey, job: &Value, out: &Path) -> Result<Fetched> {
+    let id = job_id(job)?;
+    check_id(&id)?;
+    check_out(out)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut fetched = Fetched {
+        out: out.to_owned(),
+        receipt: None,
+        bundle: None,
+        results: None,
+        log: None,
+        note: None,
+    };
+    let base = format!("/api/jobs/{id}");
+    for (name, slot) in [
+        ("receipt", &mut fetched.receipt),
+        ("bundle", &mut fetched.bundle),
+    ] {
+        let file = out.join(if name == "bundle" {
+            BUNDLE_NAME
+        } else {
+            "receipt.json"
+        });
+        match client.get_raw(&format!("{base}/{name}")) {
+            Ok(r) => {
+                save(r, &file)?;
+                *slot = Some(file);
+            }
+            Err(e)
+                if e.downcast_ref::<HttpError>()
+                    .is_some_and(|h| h.status == 404) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let me = key.public_key().key_id().to_string();
+    let requester = text(job, "requester");
+    if requester != me {
+        fetched.note = Some(format!(
+            "results and the execution log go to the job's requester only ({requester}; you sign as {me})"
+        ));
+        return Ok(fetched);
+    }
+    let listing = client.get_signed(&format!("{base}/results"), key)?;
+    let listing: Value = serde_json::from_reader(listing.into_body().into_reader())
+        .context("the node's list of results is not JSON")?;
+    let results = out.join("results");
+    std::fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
+    let files = listing["files"].as_array().cloned().unwrap_or_default();
+    for f in &files {
+        let name = text(f, "name");
+        let rel = safe_relative(name)?;
+        let want = text(f, "sha256");
+        let target = results.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let response = client.get_signed(&format!("{base}/results/{}", encode_path(name)), key)?;
+        let (sha, _) = save(response, &target)?;
+        let got = format!("sha256:{}", hex::encode(sha));
+        if got != want {
+            bail!(
+                "result {name}: the node listed {want} but sent bytes with {got}; the download in {} is not the attested result",
+                target.display()
+            );
+        }
+    }
+    fetched.results = Some((results, files.len()));
+    match client.get_signed(&format!("{base}/log"), key) {
+        Ok(r) => {
+            let file = out.join(LOG_NAME);
+            save(r, &file)?;
+            fetched.log = Some(file);
+        }
+        Err(e)
+            if e.downcast_ref::<HttpError>()
+                .is_some_and(|h| h.status == 404) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(fetched)
+}
+
+/// A result name as a path inside the results folder, or an error.
+fn safe_relative(name: &str) -> Result<PathBuf> {
+    let mut rel = PathBuf::new();
+    for c in Path::new(name).components() {
+        match c {
+            Component::Normal(n) => rel.push(n),
+            _ => {
+                bail!("the node lists a result named {name:?}, which is not a path inside results/")
+            }
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        bail!("the node lists a result with an empty name");
+    }
+    Ok(rel)
+}
+
+/// Streams a response body into a new file; returns its SHA-256 and size.
+fn save(response: ureq::http::Response<ureq::Body>, path: &Path) -> Result<([u8; 32], u64)> {
+    let mut file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut reader = response.into_body().into_reader();
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut len = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("downloading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .with_context(|| format!("writing {}", path.display()))?;
+        len += n as u64;
+    }
+    file.sync_all()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok((sha.finalize().into(), len))
+}
+
+/// Prints what a finished job left and returns its exit code (as a local `poex run`).
+fn report(
+    client: &Client,
+    job: &Value,
+    fetched: &Fetched,
+    as_json: bool,
+    quiet: bool,
+) -> Result<Done> {
+    let id = text(job, "id");
+    let state = text(job, "state");
+    let code = exit_code(state);
+    if as_json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "jobId": id,
+                "node": client.base,
+                "state": state,
+                "status": job.get("status"),
+                "reason": job.get("reason"),
+                "logIndex": job.get("logIndex"),
+                "out": fetched.out,
+                "receipt": fetched.receipt,
+                "bundle": fetched.bundle,
+                "results": fetched.results.as_ref().map(|r| &r.0),
+                "log": fetched.log,
+                "note": fetched.note,
+            }))?
+        );
+        return Ok(Done(code));
+    }
+    let reason = job["reason"].as_str().unwrap_or("");
+    match state {
+        "succeeded" if !quiet => outln!("job {id} succeeded on {}", client.base),
+        "succeeded" => {}
+        "refused" => eprintln!("poex: job {id} refused, nothing was run: {reason}"),
+        other => eprintln!("poex: job {id} {other}: {reason}"),
+    }
+    if quiet {
+        return Ok(Done(code));
+    }
+    if let Some((dir, n)) = &fetched.results
+        && state != "refused"
+    {
+        outln!("  results  {} ({n} file(s))", dir.display());
+    }
+    if let Some(log) = &fetched.log {
+        outln!("  log      {}", log.display());
+    }
+    if let Some(r) = &fetched.receipt {
+        outln!("  receipt  {}", r.display());
+    }
+    if let Some(b) = &fetched.bundle {
+        match job["logIndex"].as_u64() {
+            Some(i) => outln!("  bundle   {} (log entry {i})", b.display()),
+            None => outln!("  bundle   {}", b.display()),
+        }
+        outln!(
+            "  verify   poex --node {} verify {}",
+            client.base,
+            fetched.out.display()
+        );
+    }
+    if let Some(note) = &fetched.note {
+        outln!("  note     {note}");
+    }
+    Ok(Done(code))
+}
+
+/// `poex --node URL fetch JOB`.
+pub fn fetch(
+    client: &Client,
+    root: &Path,
+    id: &str,
+    out: Option<PathBuf>,
+    as_key: &str,
+    quiet: bool,
+) -> Result<Done> {
+    check_id(id)?;
+    let key = super::identity(root, as_key)?;
+    let job = client.get_json(&format!("/api/jobs/{id}"))?;
+    let state = text(&job, "state");
+    if !is_final(state) {
+        bail!(
+            "job {id} is still {state}; follow it with `poex --node {} status {id}` and fetch it once it has ended",
+            client.base
+        );
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("poex-job-{id}")));
+    let fetched = download(client, &key, &job, &out)?;
+    report(client, &job, &fetched, false, quiet)
+}
+
+/// `poex --node URL cancel JOB`: asks, then waits a little for the job to end.
+pub fn cancel(client: &Client, root: &Path, id: &str, as_key: &str, quiet: bool) -> Result<Done> {
+    check_id(id)?;
+    let key = super::identity(root, as_key)?;
+    let (_, mut job) = client.post_empty(&format!("/api/jobs/{id}/cancel"), &key)?;
+    let deadline = Instant::now() + CANCEL_WAIT;
+    while !is_final(text(&job, "state")) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        job = client.get_json(&format!("/api/jobs/{id}"))?;
+    }
+    let state = text(&job, "state");
+    if !quiet {
+        if is_final(state) {
+            outln!("job {id} {state}");
+            if let Some(r) = job["reason"].as_str() {
+                outln!("  reason   {r}");
+            }
+        } else {
+            outln!(
+                "job {id}: cancel requested, still {state} after {} s; `poex --node {} status {id}` follows it",
+                CANCEL_WAIT.as_secs(),
+                client.base
+            );
+        }
+    }
+    Ok(Done(0))
+}
+
+/// `poex --node URL status [JOB]`.
+pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
+    if let Some(id) = &args.job {
+        check_id(id)?;
+        let job = client.get_json(&format!("/api/jobs/{id}"))?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&job)?);
+        } else {
+            print_job(&job)?;
+        }
+        return Ok(Done(0));
+    }
+    let requester = args
+        .requester
+        .as_deref()
+        .map(|r| super::key_id(root, r))
+        .transpose()?;
+    let limit = args.limit.max(1);
+    let mut jobs: Vec<Value> = Vec::new();
+    let mut before: Option<u64> = None;
+    while jobs.len() < limit {
+        let q = query(&[
+            ("requester", requester.clone()),
+            ("state", args.state.clone()),
+            ("limit", Some((limit - jobs.len()).min(500).to_string())),
+            ("before", before.map(|b| b.to_string())),
+        ]);
+        let page = client.get_json(&format!("/api/jobs{q}"))?;
+        jobs.extend(page["jobs"].as_array().cloned().unwrap_or_default());
+        match page["nextBefore"].as_u64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    jobs.truncate(limit);
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&jobs)?);
+        return Ok(Done(0));
+    }
+    if jobs.is_empty() {
+        outln!("no jobs on {}", client.base);
+    }
+    for j in &jobs {
+        outln!(
+            "{}  {:<11} {} on {}  {}  by {}",
+            text(j, "id"),
+            text(j, "state"),
+            text(j, "algorithm"),
+            names(&j["datasets"]),
+            text(j, "submittedAt"),
+            short(text(j, "requester"))
+        );
+    }
+    Ok(Done(0))
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(16)]
+}
+
+/// Dataset names from a job's JSON (names, or objects with a name).
+fn names(v: &Value) -> String {
+    match v.as_array() {
+        Some(a) => a
+            .iter()
+            .map(|d| {
+                d.as_str()
+                    .or_else(|| d["name"].as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "?".into(),
+    }
+}
+
+fn print_job(job: &Value) -> Result<()> {
+    outln!("job        {}", text(job, "id"));
+    let progress = &job["progress"];
+    let mut state = text(job, "state").to_owned();
+    if let Some(stage) = progress["stage"].as_str() {
+        state.push_str(&format!(", {stage}"));
+        if let (Some(done), Some(total)) = (
+            progress["bytesDone"].as_u64(),
+            progress["bytesTotal"].as_u64(),
+        ) && total > 0
+        {
+            state.push_str(&format!(" ({done}/{total} bytes)"));
+        }
+    }
+    outln!("state      {state}");
+    outln!("requester  {}", text(job, "requester"));
+    outln!("algorithm  {}", text(job, "algorithm"));
+    outln!("datasets   {}", names(&job["datasets"]));
+    for (label, key) in [
+        ("submitted", "submittedAt"),
+        ("started", "startedAt"),
+        ("finished", "finishedAt"),
+        ("status", "status"),
+        ("reason", "reason"),
+    ] {
+        if let Some(v) = job[key].as_str() {
+            outln!("{label:<10} {v}");
+        }
+    }
+    if let Some(i) = job["logIndex"].as_u64() {
+        outln!("log entry  {i}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_names_stay_inside_results() {
+        assert_eq!(safe_relative("a/b.txt").unwrap(), PathBuf::from("a/b.txt"));
+        assert!(safe_relative("../x").is_err());
+        assert!(safe_relative("/etc/passwd").is_err());
+        assert!(safe_relative("").is_err());
+        assert!(check_id("0123abcd").is_ok());
+        assert!(check_id("../x").is_err());
+    }
+}
