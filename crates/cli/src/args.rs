@@ -274,15 +274,18 @@ pub struct VerifyArgs {
     /// A single file to check (a result or the execution log), matched by digest.
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
-    /// The processor's public key (PEM) to trust. Default: this home's processor key.
+    /// The processor's public key (PEM) to trust. Default: this home's processor key; with
+    /// --node, the key the node publishes (GET /api/info).
     #[arg(long, value_name = "PEM")]
     pub key: Option<PathBuf>,
     /// The log key to trust for a bundle's checkpoint: the verifier key `poex log info`
-    /// prints (name+hex8+base64) or a public key file. Default: this home's log key.
+    /// prints (name+hex8+base64) or a public key file. Default: this home's log key; with
+    /// --node, the node's.
     #[arg(long, value_name = "VKEY|PEM")]
     pub log_key: Option<String>,
     /// Also check that this log (a tlog-tiles directory or http:// URL) still contains the
     /// bundle's entry: its latest checkpoint must extend the bundle's (consistency proof).
+    /// With --node: the node's log (URL/log) unless given.
     #[arg(long, value_name = "DIR|URL")]
     pub log: Option<String>,
     /// Print the checks as JSON.

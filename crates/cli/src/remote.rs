@@ -63,11 +63,14 @@ impl HttpError {
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let refused = matches!(self.status, 401 | 403);
+        let verb = match self.status {
+            401 | 403 => "refused",
+            400..=499 => "rejected",
+            _ => "failed",
+        };
         write!(
             f,
-            "the node {} {}: {} (HTTP {} {})",
-            if refused { "refused" } else { "failed" },
+            "the node {verb} {}: {} (HTTP {} {})",
             self.request,
             self.message,
             self.status,
@@ -310,6 +313,18 @@ impl Client {
             ureq::Error::Timeout(t) => matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve),
             _ => false,
         };
+        let cut = matches!(&e, ureq::Error::Io(io) if matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ));
+        if cut {
+            return anyhow!(
+                "the node at {} closed the connection while the request was being sent ({e}); \
+                 it may have refused it before reading it all (too large, not signed right): \
+                 its log says why",
+                self.base
+            );
+        }
         if unreachable {
             anyhow!(
                 "cannot reach the node at {}: {e}; is `poex node` running there?",

@@ -126,8 +126,22 @@ fn upload(
 ) -> Result<Value> {
     let meta = std::fs::symlink_metadata(path)
         .with_context(|| format!("{} does not exist", path.display()))?;
+    let limit = client.get_json("/api/info")?["limits"]["maxUploadBytes"].as_u64();
+    let too_large = |len: u64| -> Result<()> {
+        match limit {
+            Some(max) if len > max => bail!(
+                "{} is {len} bytes to upload, and the node at {} takes at most {max} \
+                 (its max_upload_bytes); ask its operator, or have an owner register the file \
+                 by path on the node",
+                path.display(),
+                client.base
+            ),
+            _ => Ok(()),
+        }
+    };
     let bars = Bars::new(quiet);
     if meta.is_file() {
+        too_large(meta.len())?;
         let total = meta.len();
         bars.begin_bytes(&format!("hashing {}", path.display()), total);
         let hashed = hash_reader(open(path)?, |n| bars.advance(n));
@@ -161,12 +175,14 @@ fn upload(
     }
     let tree = walk(path)?;
     let content: u64 = tree.files.iter().map(|(_, len)| len).sum();
+    too_large(content)?;
     bars.begin_bytes(&format!("hashing {}", path.display()), content);
     let mut hashing = HashWriter::default();
     let hashed = write_tar(path, &tree, &mut hashing, &|n| bars.advance(n));
     bars.end_bytes();
     hashed?;
     let (sha256, len) = (hashing.sha.finalize().into(), hashing.len);
+    too_large(len)?;
 
     let (reader, mut writer) = io::pipe().context("creating a pipe for the upload")?;
     let answer = std::thread::scope(|s| {
