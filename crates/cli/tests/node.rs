@@ -209,6 +209,24 @@ fn publish_sample(node: &Node, requester: &Env) {
         ],
     );
     assert!(out.contains("published algorithm count"), "{out}");
+    // The folder travelled as tar and was unpacked by the node: its digests are the ones a
+    // local publish of the same folder gives.
+    let sha = |text: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with("sha256:"))
+            .map(|l| l.trim().to_owned())
+            .expect("a sha256 line")
+    };
+    let (local, _) = requester.ok(&[
+        "publish",
+        "algorithm",
+        "alg",
+        "--name",
+        "count",
+        "--entrypoint",
+        "python3 main.py",
+    ]);
+    assert_eq!(sha(&out), sha(&local));
     ok(
         requester,
         node,
