@@ -304,7 +304,14 @@ fn main() {
         l.local_addr().unwrap().port()
     };
     let mut python = std::process::Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &peer_port.to_string(), "--directory"])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &peer_port.to_string(),
+            "--directory",
+        ])
         .arg(node.ledger.tiles_dir())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -313,8 +320,16 @@ fn main() {
     let peer_base = format!("http://127.0.0.1:{peer_port}");
     let peer_url = format!("/{tile}");
     let ready = Instant::now();
-    while Client::new(&peer_base).agent.get(&format!("{peer_base}{peer_url}")).call().is_err() {
-        assert!(ready.elapsed() < Duration::from_secs(10), "python3 http.server did not start");
+    while Client::new(&peer_base)
+        .agent
+        .get(&format!("{peer_base}{peer_url}"))
+        .call()
+        .is_err()
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(10),
+            "python3 http.server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let peer = rate(secs, threads, move |_| {
@@ -329,7 +344,10 @@ fn main() {
     let _ = python.wait();
     println!();
     println!("2. tile reads ({tile}, {secs} s, {threads} keep-alive clients)");
-    println!("   straight from disk (2 threads)   {:>9.0} reads/s", disk.0);
+    println!(
+        "   straight from disk (2 threads)   {:>9.0} reads/s",
+        disk.0
+    );
     println!(
         "   python3 -m http.server (peer)    {:>9.0} reads/s ({} errors)",
         peer.0, peer.1
