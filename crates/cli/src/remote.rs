@@ -11,16 +11,13 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use poex_core::Signer as _;
-use poex_core::httpsig::{self, Message, Params};
+use poex_core::httpsig;
 use poex_core::keys::SecretKey;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 /// The largest JSON answer we read into memory (job lists, audit pages, bundles).
 const MAX_JSON: u64 = 64 << 20;
-/// How long a signature is valid: the node accepts up to its `signature_max_age_secs`.
-const SIGNATURE_LIFETIME_SECS: i64 = 60;
 
 /// The node answered with an error status. Carries the node's own message.
 #[derive(Debug)]
@@ -243,10 +240,6 @@ impl Client {
         body: Option<Upload<'_>>,
     ) -> Result<ureq::http::Response<ureq::Body>> {
         let full = format!("{}{path_and_query}", self.prefix);
-        let (path, query) = match full.split_once('?') {
-            Some((p, q)) => (p.to_owned(), q.to_owned()),
-            None => (full.clone(), String::new()),
-        };
         let url = format!("http://{}{full}", self.authority);
         let mut headers: Vec<(String, String)> = vec![
             ("host".into(), self.authority.clone()),
@@ -261,17 +254,21 @@ impl Client {
             headers.push(("content-length".into(), b.len.to_string()));
         }
         if let Some(key) = key {
-            let (input, signature) = sign_request(
+            let signed = poex_node::auth::sign_request(
+                key,
                 method,
                 &self.authority,
-                &path,
-                &query,
-                &headers,
-                body.is_some(),
-                key,
-            )?;
-            headers.push(("signature-input".into(), input));
-            headers.push(("signature".into(), signature));
+                &full,
+                body.as_ref().map(|b| (b.content_type, b.sha256)),
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            )
+            .context("signing the request")?;
+            // content-type and content-digest are in `headers` already, with the same values.
+            headers.extend(
+                signed
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with("signature")),
+            );
         }
         let result = match body {
             Some(b) => {
@@ -334,45 +331,6 @@ impl Client {
             anyhow!("talking to the node at {}: {e}", self.base)
         }
     }
-}
-
-/// The `Signature-Input` and `Signature` values for one request.
-fn sign_request(
-    method: &str,
-    authority: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    has_body: bool,
-    key: &SecretKey,
-) -> Result<(String, String)> {
-    let components = if has_body {
-        poex_node::auth::REQUIRED_WITH_BODY
-    } else {
-        poex_node::auth::REQUIRED
-    };
-    let created = time::OffsetDateTime::now_utc().unix_timestamp();
-    let nonce = poex_core::request::random_hex16()?;
-    let params = Params::new(components.iter().copied(), created)
-        .with_expires(created + SIGNATURE_LIFETIME_SECS)
-        .with_nonce(nonce)
-        .with_keyid(key.public_key().to_base64())
-        .with_alg(httpsig::ALG)
-        .with_tag(httpsig::TAG);
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let message = Message {
-        method,
-        authority,
-        path,
-        query,
-        headers: &pairs,
-    };
-    let signed = httpsig::sign(&message, &params, poex_node::auth::LABEL, key)
-        .context("signing the request")?;
-    Ok((signed.signature_input, signed.signature))
 }
 
 /// The response if its status is 2xx, else the node's error.
@@ -467,6 +425,8 @@ pub fn query(pairs: &[(&str, Option<String>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use poex_core::Signer as _;
+    use poex_core::httpsig::Message;
 
     #[test]
     fn urls_parse_into_authority_and_prefix() {
@@ -491,19 +451,20 @@ mod tests {
             httpsig::BODY_COMPONENTS
         );
         let key = SecretKey::from_seed(&[3; 32]);
-        let headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (
-                "content-digest".to_owned(),
-                httpsig::content_digest_sha256(&[0; 32]),
-            ),
-        ];
-        let (input, sig) =
-            sign_request("POST", "h:1", "/api/jobs", "", &headers, true, &key).unwrap();
-        let parsed = httpsig::parse(&input, &sig, "poex").unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signed = poex_node::auth::sign_request(
+            &key,
+            "POST",
+            "h:1",
+            "/api/jobs",
+            Some(("application/json", [0; 32])),
+            now,
+        )
+        .unwrap();
+        let get = |n: &str| signed.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        let parsed = httpsig::parse(&get("signature-input"), &get("signature"), "poex").unwrap();
         httpsig::check_policy(&parsed, now, 300, poex_node::auth::REQUIRED_WITH_BODY).unwrap();
-        let pairs: Vec<(&str, &str)> = headers
+        let pairs: Vec<(&str, &str)> = signed
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
