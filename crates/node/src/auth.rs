@@ -143,6 +143,23 @@ fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure>
     }
 }
 
+/// A signed request with a JSON body: checks the signature, the content type, the size and
+/// the body's `Content-Digest`, and gives the caller, the request head and the body.
+pub async fn signed_json(
+    node: &Node,
+    request: axum::extract::Request,
+    timeout: std::time::Duration,
+) -> Result<(Caller, Parts, Vec<u8>), ApiError> {
+    let (parts, body_stream) = request.into_parts();
+    let caller = authenticate(node, &parts, true)?;
+    crate::body::require_type(&parts.headers, &["application/json"])?;
+    let digest_header = expected_body_digest(&parts.headers)?;
+    let (bytes, sha) =
+        crate::body::read_all(body_stream, node.config.max_json_bytes as u64, timeout).await?;
+    check_body_digest(&digest_header, &sha)?;
+    Ok((caller, parts, bytes))
+}
+
 /// The SHA-256 the body must have, from `Content-Digest` (required with a body).
 pub fn expected_body_digest(headers: &HeaderMap) -> Result<String, ApiError> {
     header(headers, "content-digest")

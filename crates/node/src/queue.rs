@@ -73,6 +73,19 @@ impl JobState {
         }
     }
 
+    /// The state a job ends in, from its receipt's status word (`wall-time-exceeded` and
+    /// the other failure words are `failed`).
+    pub fn from_status(word: &str) -> JobState {
+        match word {
+            "succeeded" => JobState::Succeeded,
+            "refused" => JobState::Refused,
+            "cancelled" => JobState::Cancelled,
+            "expired" => JobState::Expired,
+            "interrupted" => JobState::Interrupted,
+            _ => JobState::Failed,
+        }
+    }
+
     /// Parses a state name.
     pub fn parse(text: &str) -> Option<JobState> {
         [
@@ -571,15 +584,11 @@ fn ended(report: &JobReport) -> (JobState, String, Option<String>) {
         JobStatus::Refused { reason } => {
             (JobState::Refused, "refused".into(), Some(reason.clone()))
         }
-        JobStatus::Failed { status, reason } => {
-            let state = match status.as_str() {
-                "cancelled" => JobState::Cancelled,
-                "expired" => JobState::Expired,
-                "interrupted" => JobState::Interrupted,
-                _ => JobState::Failed,
-            };
-            (state, status.clone(), Some(reason.clone()))
-        }
+        JobStatus::Failed { status, reason } => (
+            JobState::from_status(status),
+            status.clone(),
+            Some(reason.clone()),
+        ),
     }
 }
 
@@ -701,15 +710,7 @@ fn sealed_state(out: &Path) -> Option<(JobState, String)> {
         .and_then(|s| s.as_str())
         .unwrap_or("failed")
         .to_owned();
-    let state = match status.as_str() {
-        "succeeded" => JobState::Succeeded,
-        "refused" => JobState::Refused,
-        "cancelled" => JobState::Cancelled,
-        "expired" => JobState::Expired,
-        "interrupted" => JobState::Interrupted,
-        _ => JobState::Failed,
-    };
-    Some((state, status))
+    Some((JobState::from_status(&status), status))
 }
 
 #[cfg(test)]

@@ -213,13 +213,7 @@ pub async fn publish(
     Extension(timeout): Extension<Duration>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (parts, body_stream) = request.into_parts();
-    let caller = auth::authenticate(&node, &parts, true)?;
-    body::require_type(&parts.headers, &["application/json"])?;
-    let digest_header = auth::expected_body_digest(&parts.headers)?;
-    let (bytes, sha) =
-        body::read_all(body_stream, node.config.max_json_bytes as u64, timeout).await?;
-    auth::check_body_digest(&digest_header, &sha)?;
+    let (caller, parts, bytes) = auth::signed_json(&node, request, timeout).await?;
     let req: PublishBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let node2 = node.clone();

@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{self, Caller};
-use crate::body;
 use crate::error::{ApiError, ApiResult};
 use crate::queue::{JobRecord, JobState, QueueError, Snapshot};
 use crate::state::Node;
@@ -78,13 +77,7 @@ pub async fn submit(
     Extension(timeout): Extension<Duration>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (parts, body_stream) = request.into_parts();
-    let caller = auth::authenticate(&node, &parts, true)?;
-    body::require_type(&parts.headers, &["application/json"])?;
-    let digest_header = auth::expected_body_digest(&parts.headers)?;
-    let (bytes, sha) =
-        body::read_all(body_stream, node.config.max_json_bytes as u64, timeout).await?;
-    auth::check_body_digest(&digest_header, &sha)?;
+    let (caller, parts, bytes) = auth::signed_json(&node, request, timeout).await?;
     let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not a DSSE envelope of a job request: {e}; `poex request` makes one"
