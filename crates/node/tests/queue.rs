@@ -240,3 +240,37 @@ async fn owners_register_files_by_path_only_under_import_roots() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_waits_too_long_expires_with_a_receipt() {
+    let mut config = common::config();
+    config.queue_timeout_secs = 1;
+    let dir = tempfile::tempdir().unwrap();
+    poex_exec::home::Home::init(dir.path()).unwrap();
+    let t = TestNode::open_idle(dir, config);
+    let alice = key();
+    let alg = t.algorithm(&alice, "q.sh", QUICK).await;
+    let ds = t.dataset("d", b"x", &[&alg], &[&alice]).await;
+    let (_, v) = t.submit(&alice, &alg, &[&ds], None).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    poex_node::start_workers(&t.node).unwrap();
+    let done = t.wait(&id, |s| s != "queued" && s != "running").await;
+    assert_eq!(done["state"], "expired", "{done}");
+    assert!(
+        done["reason"]
+            .as_str()
+            .unwrap()
+            .contains("waited in the queue"),
+        "{done}"
+    );
+    assert_eq!(verify(&t, &id).await["ok"], true);
+    // Nothing ran: no result was written.
+    assert!(
+        !t.home()
+            .join("jobs")
+            .join(&id)
+            .join("results/ok.txt")
+            .exists()
+    );
+}
