@@ -412,17 +412,39 @@ pub async fn result_file(
             "result {wanted:?} is not a regular file"
         )));
     }
-    let bytes = tokio::fs::read(&path).await.map_err(ApiError::internal)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(ApiError::internal)?;
+    let length = meta.len();
     let mut ev = Event::now(caller.id(), Operation::DownloadResult, &wanted);
     ev.job = Some(id.clone());
     ev.digest = sha.parse().ok();
     node.audit(vec![ev]);
+    // Streamed in 64 KiB reads: a large result never sits whole in the node's memory.
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = vec![0u8; 64 << 10];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        )],
-        bytes,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CONTENT_LENGTH,
+                HeaderValue::from_str(&length.to_string()).map_err(ApiError::internal)?,
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
     )
         .into_response())
 }
