@@ -60,6 +60,9 @@ pub enum Command {
     /// Inspect the transparency log: info, checkpoints, entries, proofs.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Proofs of retrievability: challenge a holder, answer, check (docs/por.md).
+    #[command(subcommand)]
+    Por(crate::cmd::por::PorCommand),
     /// Publish a sample dataset and algorithm, run, verify, and say where everything is.
     Demo,
     /// Serve this home as a compute-to-data node over HTTP (see docs/node.md).

@@ -5,6 +5,7 @@ mod demo;
 mod keys;
 mod log;
 mod node;
+pub mod por;
 mod publish;
 mod remote;
 mod run;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<Done> {
         Command::Verify(a) => verify::verify(&root, a, quiet),
         Command::Audit(a) => audit::audit(&root, a),
         Command::Log(l) => log::log(&root, l),
+        Command::Por(p) => por::por(&root, None, p, quiet),
         Command::Demo => demo::demo(&root, quiet),
         Command::Node(a) => node::node(&root, a, quiet),
         Command::Status(_) => needs_node("status"),

@@ -15,6 +15,7 @@ mod assets;
 mod audit;
 mod info;
 mod jobs;
+mod por;
 mod verify;
 
 /// Every route the node serves, as `(method, OpenAPI path)`. The router below and
@@ -38,6 +39,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/audit"),
     ("get", "/api/checkpoints"),
     ("post", "/api/verify"),
+    ("post", "/api/por/{kind}/{name}"),
     ("get", "/log/checkpoint"),
     ("get", "/log/tile/{path}"),
     ("get", "/"),
@@ -65,6 +67,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/audit", get(audit::query))
         .route("/api/checkpoints", get(info::checkpoints))
         .route("/api/verify", post(verify::verify))
+        .route("/api/por/{kind}/{name}", post(por::respond))
         .route("/log/checkpoint", get(tiles::checkpoint))
         .route("/log/tile/{*path}", get(tiles::tile))
         .route("/", get(ui::index))

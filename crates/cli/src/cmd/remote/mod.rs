@@ -63,6 +63,7 @@ pub fn dispatch(root: &Path, url: &str, command: Command, quiet: bool) -> Result
             "it reads a local home's log; a node serves its log as tlog-tiles at URL/log/ \
              (`poex verify BUNDLE --log URL/log`)",
         ),
+        Command::Por(p) => super::por::por(root, Some(url), p, quiet),
         Command::Demo => no_remote("demo", "it runs on a local home"),
     }
 }
