@@ -10,7 +10,7 @@
 //! trusts it (every CV it contributes is checked against the root through the chunk data). A
 //! damaged outboard only makes the holder's own answers fail, so a careful holder checks its
 //! response before sending it and rebuilds the outboard once if the check fails
-//! ([`crate::respond_checked`]).
+//! ([`crate::respond_file`]).
 //!
 //! # Format (`poexOB01`)
 //!
