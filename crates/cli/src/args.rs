@@ -55,6 +55,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Check a receipt: signature, statement, request, and any files you hold.
     Verify(VerifyArgs),
+    #[command(flatten)]
+    Grants(crate::cmd::grant::GrantCommand),
     /// Query the audit trail (the log's events), or validate the whole log.
     Audit(AuditArgs),
     /// Inspect the transparency log: info, checkpoints, entries, proofs.

@@ -49,6 +49,7 @@ use poex_core::Digest;
 use zeroize::Zeroizing;
 
 mod error;
+pub mod grant;
 mod header;
 pub mod keyfile;
 mod stream;

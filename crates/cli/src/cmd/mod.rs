@@ -2,6 +2,7 @@
 
 mod audit;
 mod demo;
+pub(crate) mod grant;
 mod keys;
 mod log;
 mod node;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<Done> {
         Command::Exec(a) => run::exec(&root, a, quiet),
         Command::Verify(a) if a.ask_node => needs_node("verify --ask-node"),
         Command::Verify(a) => verify::verify(&root, a, quiet),
+        Command::Grants(g) => grant::dispatch(&root, g, quiet),
         Command::Audit(a) => audit::audit(&root, a),
         Command::Log(l) => log::log(&root, l),
         Command::Por(p) => por::por(&root, None, p, quiet),

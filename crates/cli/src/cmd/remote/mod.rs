@@ -32,6 +32,7 @@ pub fn dispatch(root: &Path, url: &str, command: Command, quiet: bool) -> Result
         // Your keys are always local: they are what signs the requests.
         Command::Init => super::keys::init(root, quiet),
         Command::Key(k) => super::keys::key(root, k),
+        Command::Grants(g) => super::grant::dispatch(root, g, quiet),
         // A node serves a local home; POEX_NODE (where to talk to) does not apply.
         Command::Node(a) => super::node::node(root, a, quiet),
         Command::Publish(p) => publish::publish(&Client::new(url)?, root, p, quiet),
