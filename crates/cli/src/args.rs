@@ -38,6 +38,8 @@ pub enum Command {
     /// Create, list and show keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    #[command(flatten)]
+    Seal(crate::cmd::seal::SealCommand),
     /// Publish a dataset or an algorithm into the write-once registry.
     #[command(subcommand)]
     Publish(PublishCommand),
@@ -222,6 +224,11 @@ pub struct RunArgs {
     /// The key you request the job as.
     #[arg(long = "as", value_name = "KEY", default_value = "default")]
     pub as_key: String,
+    /// Seal the results and the execution log to this recipient (poex-x25519:..., a local
+    /// identity name, or a file holding one): the processor keeps no plaintext of them, and
+    /// `poex decrypt` opens them (docs/seal.md).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub recipient: Option<String>,
     /// Where the receipt, log and results go (must not exist or be empty).
     /// Default: <home>/jobs/<job id>; with --node, ./poex-job-<job id>.
     #[arg(long, value_name = "DIR")]

@@ -42,6 +42,12 @@ pub struct JobRequest {
     pub requested_at: String,
     /// 128 random bits, hex.
     pub nonce: String,
+    /// Seal the results and the execution log to this recipient (`poex-x25519:<base64>`, see
+    /// docs/seal.md): the processor keeps no plaintext of them, and the receipt commits to
+    /// both the plaintext and the sealed file. Left out of the JSON when absent, so requests
+    /// that do not ask for it serialize, and verify, exactly as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_recipient: Option<String>,
 }
 
 /// The requesting key.
@@ -190,7 +196,37 @@ mod tests {
             limits: RequestedLimits::default(),
             requested_at: "2026-11-21T12:00:00Z".into(),
             nonce: random_hex16().unwrap(),
+            result_recipient: None,
         }
+    }
+
+    #[test]
+    fn result_recipient_is_absent_unless_given() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let mut req = request(&key);
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(!json.contains("resultRecipient"), "{json}");
+        // A request signed before the field existed (no such key) still parses and verifies.
+        let signed = SignedRequest::sign(req.clone(), &key).unwrap();
+        let opened = SignedRequest::open(signed.envelope.clone()).unwrap();
+        assert_eq!(opened.request.result_recipient, None);
+        assert_eq!(
+            serde_json::to_vec(&opened.request).unwrap(),
+            signed.envelope.payload
+        );
+
+        req.result_recipient = Some("poex-x25519:AAAA".into());
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(
+            json.contains(r#""resultRecipient":"poex-x25519:AAAA""#),
+            "{json}"
+        );
+        let signed = SignedRequest::sign(req, &key).unwrap();
+        let opened = SignedRequest::open(signed.envelope).unwrap();
+        assert_eq!(
+            opened.request.result_recipient.as_deref(),
+            Some("poex-x25519:AAAA")
+        );
     }
 
     #[test]

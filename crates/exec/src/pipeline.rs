@@ -8,7 +8,8 @@
 //! 2. re-hashes the stored algorithm and dataset bytes (BLAKE3, both cores) exactly as the
 //!    sandbox will mount them and compares them with the registry;
 //! 3. runs the entrypoint in the sandbox with the datasets read-only;
-//! 4. hashes the results and the execution log, signs the receipt, logs the audit events and
+//! 4. hashes the results and the execution log, seals them to the requester if the request
+//!    names a `resultRecipient` (docs/seal.md), signs the receipt, logs the audit events and
 //!    the receipt in the transparency log and writes the receipt's proof bundle.
 //!
 //! Any failed check in 1-2 refuses the job: nothing runs, the refusal is an audit event and a
@@ -30,6 +31,13 @@
 //! OUT/execution.log    stdout and stderr, interleaved, bounded
 //! OUT/results/         what the job wrote to /out
 //! ```
+//!
+//! A job whose request names a `resultRecipient` leaves `OUT/execution.log.sealed` and
+//! `OUT/results/<file>.sealed` instead (poex-seal/v1, sealed to that recipient): each result
+//! is sealed as soon as it is hashed and its plaintext removed once the sealed file is safely
+//! in place; the log never reaches the disk in plaintext. The receipt keeps each plaintext
+//! digest as the subject and adds a `sealed` annotation with the sealed file's name and
+//! SHA-256, so it commits to both.
 
 use std::fs;
 use std::io;
@@ -42,11 +50,12 @@ use poex_core::receipt::{
     BUILD_TYPE_EXEC, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_MEDIA_TYPE, OUTCOME_NAME, ReceiptFacts,
     rfc3339,
 };
-use poex_core::request::{RequestedLimits, SignedRequest, random_hex16};
+use poex_core::request::{JobRequest, RequestedLimits, SignedRequest, random_hex16};
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, Digest, DigestSet, Signer};
 use poex_ledger::{Ledger, LedgerError, ProofBundle};
 use poex_log::tlog_proof::TlogProof;
+use poex_seal::{Recipient, SEALED_SUFFIX, Sealed};
 use poex_store::Store;
 use poex_store::audit::{Event, Operation};
 use poex_store::hash::{Layout, Tree, hash_tree, total_size};
@@ -245,6 +254,15 @@ pub enum PipelineError {
         job_id: String,
         /// Its proof bundle.
         bundle: PathBuf,
+    },
+    /// A result or the log could not be sealed to the requester (the job's plaintext results
+    /// were removed all the same: a sealed job keeps none).
+    #[error("sealing {path} to the requester: {message}")]
+    Seal {
+        /// The file being sealed.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
     },
     /// A job id given in [`JobOptions::job_id`] is not acceptable.
     #[error("invalid job id {id:?}: {reason}")]
@@ -529,6 +547,7 @@ impl Processor<'_> {
             receipt: out.join("receipt.json"),
             bundle: out.join(BUNDLE_NAME),
             log: out.join(LOG_NAME),
+            seal_to: checked.seal_to,
         };
         self.finish(
             paths,
@@ -629,6 +648,7 @@ impl Processor<'_> {
                 receipt: receipt_path,
                 bundle: sibling(&out, ".bundle.json"),
                 log: log_path,
+                seal_to: None,
             },
             BUILD_TYPE_EXEC,
             &job_id,
@@ -698,12 +718,22 @@ impl Processor<'_> {
         let partial = partial_files(out)?;
         if !partial.is_empty() {
             outcome.insert("partialFiles".into(), json!(partial));
-            outcome.insert(
-                "note".into(),
-                Value::from(
-                    "these files in the job folder are left from a run that did not end;                      this receipt does not attest them",
-                ),
-            );
+            // A cut-off run of a job sealed to its requester may have left plaintext (a
+            // result not sealed yet): none stays on the processor.
+            let sealed_job = serde_json::from_slice::<JobRequest>(&request.payload)
+                .is_ok_and(|r| r.result_recipient.is_some());
+            let note = if sealed_job {
+                remove_within(&out.join("results"))?;
+                let log = out.join(LOG_NAME);
+                match fs::remove_file(&log) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&log)(e)),
+                    _ => {}
+                }
+                "these files were left in the job folder by a run that did not end; the request asks for sealed results, so they were removed, unattested"
+            } else {
+                "these files in the job folder are left from a run that did not end;                      this receipt does not attest them"
+            };
+            outcome.insert("note".into(), Value::from(note));
         }
         let mut ext = Map::new();
         ext.insert(
@@ -789,12 +819,13 @@ fn partial_files(out: &Path) -> Result<Vec<String>, PipelineError> {
     Ok(found)
 }
 
-/// Where a finished job's files go.
+/// Where a finished job's files go, and whom they are sealed to.
 struct FinishPaths {
     results: PathBuf,
     receipt: PathBuf,
     bundle: PathBuf,
     log: PathBuf,
+    seal_to: Option<Recipient>,
 }
 
 /// The proof bundle's file name in a job folder.
@@ -803,6 +834,8 @@ pub const BUNDLE_NAME: &str = "bundle.json";
 /// A job that passed every check.
 struct Checked {
     request: SignedRequest,
+    /// The request's `resultRecipient`, parsed.
+    seal_to: Option<Recipient>,
     requester: String,
     algorithm: Record,
     datasets: Vec<Record>,
@@ -855,6 +888,17 @@ impl Processor<'_> {
             .map_err(|e| Refusal::new(None, "job-request", e.to_string()))?;
         let req = &request.request;
         let requester = req.requester.key_id.to_string();
+        // Checked first: a job whose results could not be sealed as asked must not run.
+        let seal_to = match &req.result_recipient {
+            None => None,
+            Some(text) => Some(text.parse::<Recipient>().map_err(|e| {
+                Refusal::new(
+                    Some(&requester),
+                    "job-request",
+                    format!("resultRecipient: {e}; nothing was run"),
+                )
+            })?),
+        };
         let algorithm = self.lookup(AssetKind::Algorithm, &req.algorithm.name, &requester)?;
         pinned(&algorithm, &req.algorithm.digest, &requester)?;
         let mut datasets = Vec::new();
@@ -936,6 +980,7 @@ impl Processor<'_> {
         }
         Ok(Checked {
             request,
+            seal_to,
             requester,
             algorithm,
             datasets,
@@ -1009,7 +1054,19 @@ impl Processor<'_> {
         reporter: &dyn Reporter,
     ) -> Result<JobReport, PipelineError> {
         let processor_id = self.signer.public_key().key_id().to_string();
-        write_atomic(&paths.log, &outcome.log)?;
+        // With a recipient the log goes from memory straight into its sealed file: its
+        // plaintext never reaches the disk.
+        let (log_path, log_sealed) = match &paths.seal_to {
+            None => {
+                write_atomic(&paths.log, &outcome.log)?;
+                (paths.log.clone(), None)
+            }
+            Some(recipient) => {
+                let sealed_path = with_suffix(&paths.log, SEALED_SUFFIX);
+                let facts = seal_atomic(recipient, &outcome.log[..], &sealed_path)?;
+                (sealed_path, Some(facts))
+            }
+        };
         let log_digests = DigestSet::of([
             Algorithm::Sha256.hash(&outcome.log),
             Algorithm::Blake3.hash(&outcome.log),
@@ -1027,17 +1084,45 @@ impl Processor<'_> {
             reporter,
         ) {
             Ok(tree) => {
-                for f in &tree.files {
-                    results.push(ResourceDescriptor::new(&f.path, &f.digests));
+                let sealed = match &paths.seal_to {
+                    None => vec![None; tree.files.len()],
+                    Some(recipient) => {
+                        reporter.stage("sealing the results to the requester");
+                        seal_results(recipient, &paths.results, &tree, reporter)?
+                            .into_iter()
+                            .map(Some)
+                            .collect()
+                    }
+                };
+                for (f, sealed) in tree.files.iter().zip(sealed) {
+                    let mut rd = ResourceDescriptor::new(&f.path, &f.digests);
                     let mut ev = self.event(Operation::WriteResult, &processor_id, &f.path, job_id);
                     ev.digest = f.digests.sha256().copied();
+                    if let Some(facts) = sealed {
+                        let name = format!("{}{SEALED_SUFFIX}", f.path);
+                        ev.detail = Some(format!(
+                            "sealed to the requester as {name} ({})",
+                            facts.ciphertext_sha256
+                        ));
+                        rd = rd.annotate("sealed", sealed_annotation(&name, &facts));
+                    }
+                    results.push(rd);
                     writes.push(ev);
                 }
             }
             Err(e) => {
+                let mut reason = format!("{e}; the results are not attested");
+                if paths.seal_to.is_some() {
+                    // Unattested output cannot be sealed as results, and a job sealed to its
+                    // requester keeps no plaintext: it goes.
+                    remove_within(&paths.results)?;
+                    reason.push_str(
+                        "; they were removed, as the request asks for sealed results and keeps no plaintext on the processor",
+                    );
+                }
                 status = JobStatus::Failed {
                     status: "invalid-output".into(),
-                    reason: format!("{e}; the results are not attested"),
+                    reason,
                 };
             }
         }
@@ -1073,10 +1158,13 @@ impl Processor<'_> {
         {
             obj.insert("exitCode".into(), Value::from(code));
         }
-        let log_rd = ResourceDescriptor::new(LOG_NAME, &log_digests)
+        let mut log_rd = ResourceDescriptor::new(LOG_NAME, &log_digests)
             .annotate("bytes", outcome.log.len())
             .annotate("truncated", outcome.log_truncated);
-        let mut log_rd = log_rd;
+        if let Some(facts) = &log_sealed {
+            let name = format!("{LOG_NAME}{SEALED_SUFFIX}");
+            log_rd = log_rd.annotate("sealed", sealed_annotation(&name, facts));
+        }
         log_rd.media_type = Some("text/plain".into());
         let mut internal = Map::new();
         internal.insert(
@@ -1108,7 +1196,7 @@ impl Processor<'_> {
             receipt_path: paths.receipt,
             bundle_path: paths.bundle,
             log_index,
-            log_path: Some(paths.log),
+            log_path: Some(log_path),
             receipt,
             outcome: Some(outcome),
         })
@@ -1323,6 +1411,163 @@ fn to_json(envelope: &Envelope) -> Result<Vec<u8>, PipelineError> {
         serde_json::to_vec_pretty(envelope).map_err(|e| PipelineError::Receipt(e.to_string()))?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// `path` with `suffix` added to its file name (`a.csv` -> `a.csv.sealed`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The `sealed` annotation of a subject or byproduct: what a requester downloads, and the
+/// digest that commits the receipt to it.
+fn sealed_annotation(name: &str, facts: &Sealed) -> Value {
+    json!({
+        "name": name,
+        "sha256": facts.ciphertext_sha256.hex(),
+        "bytes": facts.ciphertext_len,
+        "format": poex_seal::FORMAT,
+    })
+}
+
+/// Seals what `reader` gives to `recipient` into the new file `dest`: written to a temporary
+/// beside it, fsynced, linked to `dest` (which must not exist: nothing is overwritten), and
+/// the folder fsynced. If we crash before the link, only a dot-named temporary is left.
+fn seal_atomic(
+    recipient: &Recipient,
+    reader: impl io::Read,
+    dest: &Path,
+) -> Result<Sealed, PipelineError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let unique = random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?;
+    let tmp = dir.join(format!(".tmp-seal-{unique}"));
+    let sealed = (|| -> Result<Sealed, PipelineError> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        // encrypt writes the header, then whole 1 MiB batches: no buffering needed.
+        let facts = poex_seal::encrypt(std::slice::from_ref(recipient), reader, &mut file)
+            .map_err(|e| PipelineError::Seal {
+                path: dest.to_owned(),
+                message: e.to_string(),
+            })?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        fs::hard_link(&tmp, dest).map_err(io_err(dest))?;
+        Ok(facts)
+    })();
+    let _ = fs::remove_file(&tmp);
+    let facts = sealed?;
+    fsync_dir(dir)?;
+    Ok(facts)
+}
+
+/// Seals every result of `tree` (in `dir`) into `<path>.sealed`, removing each plaintext once
+/// its sealed file is durable. Returns the facts in `tree.files` order. On any failure every
+/// file in `dir` is removed: a job sealed to its requester keeps no plaintext.
+fn seal_results(
+    recipient: &Recipient,
+    dir: &Path,
+    tree: &Tree,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Sealed>, PipelineError> {
+    // Reverse name order: a result the job named "x.sealed" is sealed (to "x.sealed.sealed")
+    // and removed before "x" is sealed into "x.sealed", so no name is ever taken twice.
+    let mut order: Vec<usize> = (0..tree.files.len()).collect();
+    order.sort_by(|&a, &b| tree.files[b].path.cmp(&tree.files[a].path));
+    reporter.begin_bytes("sealing results", tree.total_bytes);
+    let mut done: Vec<Option<Sealed>> = vec![None; tree.files.len()];
+    let mut folders = std::collections::BTreeSet::new();
+    let run = (|| -> Result<(), PipelineError> {
+        for i in order {
+            let f = &tree.files[i];
+            let path = dir.join(&f.path);
+            let dest = with_suffix(&path, SEALED_SUFFIX);
+            let file = open_no_follow(&path)?;
+            let facts = seal_atomic(recipient, Counted { file, reporter }, &dest)?;
+            if Some(&facts.plaintext_sha256) != f.digests.sha256() {
+                return Err(PipelineError::Seal {
+                    path,
+                    message: "the file changed between hashing and sealing".into(),
+                });
+            }
+            // The sealed file is in place and durable: only now does the plaintext go.
+            fs::remove_file(&path).map_err(io_err(&path))?;
+            folders.insert(dest.parent().map(Path::to_owned).unwrap_or_default());
+            done[i] = Some(facts);
+        }
+        // The removals themselves must survive a crash, or a plaintext could come back.
+        for folder in &folders {
+            fsync_dir(folder)?;
+        }
+        Ok(())
+    })();
+    reporter.end_bytes();
+    if let Err(e) = run {
+        remove_within(dir)?;
+        return Err(e);
+    }
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// Opens a result for reading without following a link swapped in after it was hashed.
+fn open_no_follow(path: &Path) -> Result<fs::File, PipelineError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+/// A file read with progress reported.
+struct Counted<'a> {
+    file: fs::File,
+    reporter: &'a dyn Reporter,
+}
+
+impl io::Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.reporter.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// Removes everything inside `dir` (kept, empty), whatever the job left: folders it made
+/// read-only are made writable first, links are removed, never followed.
+fn remove_within(dir: &Path) -> Result<(), PipelineError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(io_err(dir))?.path();
+        let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        if meta.is_dir() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).map_err(io_err(&path))?;
+            remove_within(&path)?;
+            fs::remove_dir(&path).map_err(io_err(&path))?;
+        } else {
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    fsync_dir(dir)
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), PipelineError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {

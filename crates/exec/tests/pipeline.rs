@@ -172,6 +172,7 @@ impl Env {
             limits: RequestedLimits::default(),
             requested_at: "2025-01-01T00:00:00Z".into(),
             nonce: "00112233445566778899aabbccddeeff".into(),
+            result_recipient: None,
         };
         SignedRequest::sign(request, &self.requester)
             .unwrap()

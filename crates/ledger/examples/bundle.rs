@@ -167,6 +167,7 @@ fn job_receipt(
             limits: Default::default(),
             requested_at: "2026-03-01T10:00:00.000000Z".into(),
             nonce: "dde5ab1670086e5440a1f0c7fc3ef291".into(),
+            result_recipient: None,
         },
         requester,
     )?;

@@ -41,7 +41,7 @@ use poex_core::dsse::Envelope;
 use poex_core::receipt::{self, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_NAME, ReceiptStatement};
 use poex_core::request::SignedRequest;
 use poex_core::statement::ResourceDescriptor;
-use poex_core::{Digest, DigestSet, PublicKey, digest::Comparison};
+use poex_core::{Algorithm, Digest, DigestSet, PublicKey, digest::Comparison};
 use poex_log::note::Ed25519Verifier;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -480,11 +480,21 @@ fn digests_of(rd: &ResourceDescriptor) -> DigestSet {
     rd.digests().unwrap_or_default()
 }
 
+/// The sealed form of a result or of the log (docs/seal.md): the sealed file's name and
+/// SHA-256 from the descriptor's `sealed` annotation, when the job sealed it to its requester.
+fn sealed_form(rd: &ResourceDescriptor) -> Option<(&str, DigestSet)> {
+    let sealed = rd.annotations.get("sealed")?.as_object()?;
+    let name = sealed.get("name")?.as_str()?;
+    let digest = Digest::from_hex(Algorithm::Sha256, sealed.get("sha256")?.as_str()?).ok()?;
+    Some((name, DigestSet::of([digest])))
+}
+
 /// `file`, one per file: each file the caller holds (its name and SHA-256) must be a result or
 /// the execution log of the receipt. A file named like a result (or the execution log) must
 /// have that one's digest; a file of another name (a local path, a renamed download) passes if
 /// any result or the execution log has its digest. A digest that matches nothing fails,
 /// naming the file; a file whose name ends in `.log` is then compared with the execution log.
+/// A sealed result or log (docs/seal.md) also matches by its sealed file's name or digest.
 pub fn check_subjects(
     statement: &ReceiptStatement,
     files: &[(String, Digest)],
@@ -494,6 +504,27 @@ pub fn check_subjects(
     let candidates: Vec<&ResourceDescriptor> = results(statement).into_iter().chain(log).collect();
     for (name, digest) in files {
         let found = DigestSet::of([*digest]);
+        // A sealed file the receipt names (by name, or by digest under another name).
+        if let Some((rd, sealed)) = candidates.iter().find_map(|rd| {
+            sealed_form(rd)
+                .filter(|(n, d)| *n == name.as_str() || d.compare(&found) == Comparison::Match)
+                .map(|form| (rd, form))
+        }) {
+            let of = rd.name.as_deref().unwrap_or("a subject");
+            match sealed.1.compare(&found) {
+                Comparison::Match => {
+                    checks.pass("file", format!("{name} matches the sealed form of {of}"))
+                }
+                _ => checks.fail(
+                    "file",
+                    format!(
+                        "{name}: modified — the receipt says the sealed {of} is {}, the file is {found}",
+                        sealed.1
+                    ),
+                ),
+            }
+            continue;
+        }
         if let Some(rd) = candidates
             .iter()
             .find(|rd| rd.name.as_deref() == Some(name.as_str()))
@@ -538,7 +569,8 @@ pub fn check_subjects(
 /// `results`: `files` (paths relative to a results folder, and their SHA-256) are exactly the
 /// receipt's results, each unmodified. `place` names the folder in the details. Each result
 /// missing or modified, and each file the receipt does not list, fails on its own; otherwise
-/// one `results` check passes.
+/// one `results` check passes. A result the job sealed to its requester counts as there in
+/// either form, `NAME.sealed` (the digest its `sealed` annotation names) or `NAME` decrypted.
 pub fn check_results(
     statement: &ReceiptStatement,
     files: &[(String, Digest)],
@@ -551,17 +583,29 @@ pub fn check_results(
         .map(|(name, d)| (name.as_str(), DigestSet::of([*d])))
         .collect();
     let mut bad = 0;
+    let mut attested: BTreeSet<&str> = BTreeSet::new();
     for s in &subjects {
-        let name = s.name.as_deref().unwrap_or("");
-        match held.get(name) {
-            None => {
-                bad += 1;
-                checks.fail(
-                    "results",
-                    format!("{name}: in the receipt but missing from {place}"),
-                );
-            }
-            Some(found) => match digests_of(s).compare(found) {
+        let plain = s.name.as_deref().unwrap_or("");
+        // A result sealed to the requester may be there sealed (as the job left it),
+        // decrypted (the plaintext, with the subject's digest), or both (docs/seal.md).
+        let mut forms = vec![(plain, digests_of(s))];
+        if let Some((name, digest)) = sealed_form(s) {
+            forms.push((name, digest));
+        }
+        attested.extend(forms.iter().map(|(n, _)| *n));
+        if forms.iter().all(|(n, _)| !held.contains_key(n)) {
+            bad += 1;
+            checks.fail(
+                "results",
+                format!("{plain}: in the receipt but missing from {place}"),
+            );
+            continue;
+        }
+        for (name, want) in forms {
+            let Some(found) = held.get(name) else {
+                continue;
+            };
+            match want.compare(found) {
                 Comparison::Match => {}
                 Comparison::Differ { ours, theirs } => {
                     bad += 1;
@@ -577,10 +621,9 @@ pub fn check_results(
                         format!("{name}: the receipt has no sha256 to compare"),
                     );
                 }
-            },
+            }
         }
     }
-    let attested: BTreeSet<&str> = subjects.iter().filter_map(|s| s.name.as_deref()).collect();
     for path in held.keys().filter(|p| !attested.contains(*p)) {
         bad += 1;
         checks.fail(

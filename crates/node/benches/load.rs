@@ -233,6 +233,7 @@ fn main() {
             limits: Default::default(),
             requested_at: rfc3339(time::OffsetDateTime::now_utc()),
             nonce: random_hex16().unwrap(),
+            result_recipient: None,
         };
         let envelope = SignedRequest::sign(req, &alice).unwrap().envelope;
         let body = serde_json::to_value(&envelope).unwrap();

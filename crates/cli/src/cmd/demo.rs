@@ -90,6 +90,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
             algorithm: ALGORITHM.into(),
             datasets: vec![DATASET.into()],
             as_key: DEFAULT_KEY.into(),
+            recipient: None,
             out: Some(out.clone()),
             limits: LimitArgs::default(),
             json: false,

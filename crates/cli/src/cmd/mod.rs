@@ -10,6 +10,7 @@ pub mod por;
 mod publish;
 mod remote;
 mod run;
+pub(crate) mod seal;
 mod verify;
 
 use anyhow::{Result, bail};
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> Result<Done> {
     match cli.command {
         Command::Init => keys::init(&root, quiet),
         Command::Key(k) => keys::key(&root, k),
+        Command::Seal(s) => seal::dispatch(&root, s, quiet),
         Command::Publish(p) => publish::publish(&root, p, quiet),
         Command::Show { name, json } => publish::show(&root, &name, json),
         Command::Run(a) if a.no_wait => needs_node("run --no-wait"),

@@ -65,6 +65,9 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         limits: requested(&args.limits),
         requested_at: rfc3339(time::OffsetDateTime::now_utc()),
         nonce: random_hex16()?,
+        result_recipient: (args.recipient.as_deref())
+            .map(|r| super::seal::recipient_text(root, r))
+            .transpose()?,
     };
     let signed = SignedRequest::sign(request, &requester)?;
     let processor_key = home.processor()?;

@@ -150,6 +150,7 @@ pub fn job_facts(job: &str, results: &[(&str, &[u8])], log: &[u8]) -> ReceiptFac
             limits: Default::default(),
             requested_at: "2026-03-01T10:00:00.000000Z".into(),
             nonce: format!("{job:0>32}"),
+            result_recipient: None,
         },
         &requester,
     )

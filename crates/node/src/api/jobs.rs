@@ -336,6 +336,13 @@ fn subjects(node: &Node, id: &str) -> ApiResult<Vec<(String, String)>> {
         .iter()
         .filter_map(|s| {
             let name = s.name.clone().filter(|n| !n.starts_with("poex:"))?;
+            // A result sealed to the requester is on disk, and served, only as its sealed
+            // file, which the receipt names with its own digest (docs/seal.md).
+            if let Some(sealed) = s.annotations.get("sealed") {
+                let name = sealed.get("name")?.as_str()?.to_owned();
+                let sha = sealed.get("sha256")?.as_str()?;
+                return Some((name, format!("sha256:{sha}")));
+            }
             let sha = s.digest.get("sha256").map(|h| format!("sha256:{h}"))?;
             Some((name, sha))
         })

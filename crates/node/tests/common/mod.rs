@@ -265,6 +265,7 @@ pub fn request(
         limits,
         requested_at: rfc3339(time::OffsetDateTime::now_utc()),
         nonce: random_hex16().unwrap(),
+        result_recipient: None,
     };
     SignedRequest::sign(req, signer).unwrap()
 }

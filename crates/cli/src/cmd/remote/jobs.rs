@@ -119,6 +119,9 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
         limits: requested(&args.limits),
         requested_at: rfc3339(time::OffsetDateTime::now_utc()),
         nonce: random_hex16()?,
+        result_recipient: (args.recipient.as_deref())
+            .map(|r| crate::cmd::seal::recipient_text(root, r))
+            .transpose()?,
     };
     let signed = SignedRequest::sign(request, &key)?;
     let envelope = serde_json::to_value(&signed.envelope)?;

@@ -32,6 +32,7 @@ pub fn dispatch(root: &Path, url: &str, command: Command, quiet: bool) -> Result
         // Your keys are always local: they are what signs the requests.
         Command::Init => super::keys::init(root, quiet),
         Command::Key(k) => super::keys::key(root, k),
+        Command::Seal(s) => super::seal::dispatch(root, s, quiet),
         Command::Grants(g) => super::grant::dispatch(root, g, quiet),
         // A node serves a local home; POEX_NODE (where to talk to) does not apply.
         Command::Node(a) => super::node::node(root, a, quiet),

@@ -1,0 +1,285 @@
+//! `poex identity`, `poex run --recipient`, `poex decrypt`, `poex encrypt`: a real sandboxed
+//! job sealed to its requester leaves only sealed files, the receipt names both digests, and
+//! what `poex decrypt` writes is what the receipt attests (`poex verify` agrees).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use common::{Env, receipt_statement};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+fn sha256_hex(path: &Path) -> String {
+    hex::encode(Sha256::digest(fs::read(path).unwrap()))
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `poex identity new NAME`; returns its recipient.
+fn new_identity(env: &Env, name: &str) -> String {
+    let (out, _) = env.ok(&["identity", "new", name]);
+    let recipient = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("recipient"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(recipient.starts_with("poex-x25519:"), "{out}");
+    recipient
+}
+
+#[test]
+fn identities_are_created_once_listed_and_shown() {
+    let env = Env::new();
+    let alice = new_identity(&env, "alice");
+    let path = env.home().join("keys/alice.identity");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let secret = fs::read_to_string(&path).unwrap();
+    assert!(secret.contains("poex-x25519-secret:"));
+    let (_, err) = env.expect(1, &["identity", "new", "alice"]);
+    assert!(err.contains("never overwritten"), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), secret);
+
+    let bob = new_identity(&env, "bob");
+    let (out, _) = env.ok(&["identity", "list"]);
+    assert_eq!(
+        out,
+        format!("alice            {alice}\nbob              {bob}\n")
+    );
+    let (out, _) = env.ok(&["identity", "show", "alice"]);
+    assert_eq!(out.trim(), alice);
+    // The Ed25519 keys are not disturbed by identities beside them.
+    let (out, _) = env.ok(&["key", "list"]);
+    assert!(!out.contains("alice"), "{out}");
+
+    let (_, err) = env.expect(1, &["identity", "show", "carol"]);
+    assert!(err.contains("poex identity new carol"), "{err}");
+    let (_, err) = env.expect(1, &["identity", "new", "../escape"]);
+    assert!(err.contains("not allowed"), "{err}");
+
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, err) = env.expect(1, &["identity", "show", "alice"]);
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn a_job_run_with_a_recipient_is_sealed_decrypts_to_the_receipt_and_verifies() {
+    let env = Env::new();
+    env.publish_sample();
+    new_identity(&env, "alice");
+    env.ok(&[
+        "run",
+        "--algorithm",
+        "count",
+        "--dataset",
+        "cohort",
+        "--out",
+        "job1",
+        "--recipient",
+        "alice",
+    ]);
+
+    // Only sealed files on disk.
+    assert_eq!(files_under(&env.path("job1/results")), ["rows.txt.sealed"]);
+    assert!(!env.path("job1/execution.log").exists());
+    assert!(env.path("job1/execution.log.sealed").is_file());
+
+    // The request carries the recipient; the receipt names both digests.
+    let st = receipt_statement(&env.path("job1/receipt.json"));
+    let subject = &st["subject"][0];
+    assert_eq!(subject["name"], "rows.txt");
+    let sealed = &subject["annotations"]["sealed"];
+    assert_eq!(sealed["name"], "rows.txt.sealed");
+    assert_eq!(sealed["format"], "poex-seal/v1");
+    assert_eq!(
+        sealed["sha256"],
+        sha256_hex(&env.path("job1/results/rows.txt.sealed"))
+    );
+    let log = st["predicate"]["runDetails"]["byproducts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "execution.log")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        log["annotations"]["sealed"]["sha256"],
+        sha256_hex(&env.path("job1/execution.log.sealed"))
+    );
+
+    // The sealed job folder verifies as it is (the sealed files against the annotations).
+    let (out, _) = env.ok(&["verify", "job1"]);
+    assert!(out.contains("results"), "{out}");
+
+    // Decrypt the result: written beside it (mode 0600), bytes of the subject's digest.
+    let (out, _) = env.ok(&[
+        "decrypt",
+        "job1/results/rows.txt.sealed",
+        "--identity",
+        "alice",
+    ]);
+    assert!(out.contains("opened job1/results/rows.txt.sealed"), "{out}");
+    let plain = env.path("job1/results/rows.txt");
+    assert_eq!(fs::read_to_string(&plain).unwrap(), "3");
+    assert_eq!(sha256_hex(&plain), subject["digest"]["sha256"]);
+    assert_eq!(
+        fs::metadata(&plain).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // verify accepts the decrypted result by its plaintext digest, alone or in the folder.
+    let (out, _) = env.ok(&["verify", "job1", "--file", "job1/results/rows.txt"]);
+    assert!(out.contains("matches"), "{out}");
+    env.ok(&["verify", "job1"]);
+
+    // The log, to another file, with --json.
+    let (out, _) = env.ok(&[
+        "decrypt",
+        "job1/execution.log.sealed",
+        "--identity",
+        "alice",
+        "-o",
+        "log.txt",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plaintext"]["sha256"], log["digest"]["sha256"]);
+    assert!(
+        fs::read_to_string(env.path("log.txt"))
+            .unwrap()
+            .contains("counted 3")
+    );
+    env.ok(&["verify", "job1", "--file", "log.txt"]);
+    env.ok(&["verify", "job1", "--file", "job1/execution.log.sealed"]);
+
+    // Never overwrites.
+    let (_, err) = env.expect(
+        1,
+        &[
+            "decrypt",
+            "job1/results/rows.txt.sealed",
+            "--identity",
+            "alice",
+        ],
+    );
+    assert!(err.contains("never overwrites"), "{err}");
+
+    // A modified decrypted result fails verify.
+    fs::write(&plain, "4").unwrap();
+    let (out, _) = env.expect(4, &["verify", "job1"]);
+    assert!(out.contains("rows.txt: modified"), "{out}");
+}
+
+#[test]
+fn decrypt_refuses_the_wrong_identity_and_altered_files() {
+    let env = Env::new();
+    let alice = new_identity(&env, "alice");
+    new_identity(&env, "bob");
+    let content = "a line of results\n".repeat(5000);
+    env.write("result.csv", &content);
+    // Sealed to alice's recipient text, as given on another machine.
+    let (out, _) = env.ok(&["encrypt", "result.csv", "-r", &alice]);
+    assert!(
+        out.contains("sealed result.csv -> result.csv.sealed"),
+        "{out}"
+    );
+    let sealed = fs::read(env.path("result.csv.sealed")).unwrap();
+
+    // The wrong identity: an ordinary error, no output.
+    let (_, err) = env.expect(
+        1,
+        &[
+            "decrypt",
+            "result.csv.sealed",
+            "--identity",
+            "bob",
+            "-o",
+            "out.csv",
+        ],
+    );
+    assert!(err.contains("no stanza opens with this identity"), "{err}");
+    assert!(!env.path("out.csv").exists());
+
+    // Altered or cut: verification failure (exit 4), no output, no temporary left.
+    let payload = sealed.len() - content.len() - 16 * 2;
+    let mut flipped = sealed.clone();
+    flipped[payload + 100] ^= 1;
+    fs::write(env.path("flipped.sealed"), &flipped).unwrap();
+    let (_, err) = env.expect(4, &["decrypt", "flipped.sealed", "--identity", "alice"]);
+    assert!(err.contains("chunk 0 failed authentication"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    fs::write(env.path("cut.sealed"), &sealed[..payload + 65536 + 16]).unwrap();
+    let (_, err) = env.expect(4, &["decrypt", "cut.sealed", "--identity", "alice"]);
+    assert!(
+        err.contains("the stream ends before its last chunk"),
+        "{err}"
+    );
+    let left: Vec<String> = files_under(env.dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with('.') || n == "flipped" || n == "cut")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Not sealed at all.
+    let (_, err) = env.expect(
+        1,
+        &["decrypt", "result.csv", "--identity", "alice", "-o", "x"],
+    );
+    assert!(err.contains("not a sealed file"), "{err}");
+
+    // The right identity, as a file, with no home at all, to standard output.
+    let out = env.poex_with_home(
+        &env.path("no-home"),
+        &[
+            "decrypt",
+            "result.csv.sealed",
+            "--identity",
+            env.home().join("keys/alice.identity").to_str().unwrap(),
+            "-o",
+            "-",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), content);
+}
+
+#[test]
+fn a_recipient_that_does_not_parse_stops_the_run_before_a_request() {
+    let env = Env::new();
+    env.publish_sample();
+    for bad in ["poex-x25519:AAAA", "nobody"] {
+        let (_, err) = env.expect(
+            1,
+            &[
+                "run",
+                "--algorithm",
+                "count",
+                "--dataset",
+                "cohort",
+                "--out",
+                "job",
+                "--recipient",
+                bad,
+            ],
+        );
+        assert!(err.contains("not a recipient"), "{bad}: {err}");
+        assert!(!env.path("job").exists());
+    }
+}
