@@ -172,6 +172,11 @@ pub enum PublishCommand {
         /// A key allowed to request jobs besides you: a local key name or a key id.
         #[arg(long = "allow-requester", value_name = "KEY")]
         allow_requester: Vec<String>,
+        /// Keep it encrypted at rest: only a copy sealed to this home's data identity
+        /// (keys/data.x25519, created on first use) enters the store, and each job decrypts
+        /// it into a private folder for its run only (docs/seal.md).
+        #[arg(long, conflicts_with = "node")]
+        seal_at_rest: bool,
         /// The key you publish as.
         #[arg(long = "as", value_name = "KEY", default_value = "default")]
         as_key: String,

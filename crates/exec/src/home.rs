@@ -3,7 +3,8 @@
 //! ```text
 //! HOME/
 //!   keys/        0700  processor.key (signs receipts), log.key (signs log checkpoints),
-//!                      default.key (you), NAME.key ...
+//!                      default.key (you), NAME.key ...; data.x25519 (the owner's data
+//!                      identity: opens datasets sealed at rest; created on first use)
 //!   store/       0755  objects/, registry/ (poex-store)
 //!   ledger/            the transparency log (poex-ledger): log/ (tlog-tiles: checkpoint,
 //!                      tile/...), log-index.redb, log-leaves.redb, log.lock
@@ -18,6 +19,10 @@
 //! waits; a log key was created; the log repaired something on open): [`Home`] hands these
 //! notices to its notifier, which prints `poex: <notice>` to stderr unless the caller sets
 //! another with [`Home::with_notifier`] (a service sends them to its own log).
+//!
+//! The owner's *data identity* ([`Home::data_identity`]) is an X25519 identity (poex-seal)
+//! kept beside the signing keys: datasets published sealed at rest are sealed to its
+//! recipient, and the pipeline opens them with it for a job ([`crate::at_rest`]).
 //!
 //! [`Home`] is a [`LedgerAccess`] that opens the log afresh for each write, waiting for
 //! another writer to finish; a long-running process opens it once with
@@ -42,6 +47,9 @@ pub const PROCESSOR_KEY: &str = "processor";
 pub const DEFAULT_KEY: &str = "default";
 /// Name of the key that signs the log's checkpoints.
 pub const LOG_KEY: &str = "log";
+
+/// File name, in `HOME/keys`, of the owner's data identity ([`Home::data_identity`]).
+pub const DATA_IDENTITY: &str = "data.x25519";
 
 /// Receives the home's notices (one sentence each, without a `poex:` prefix).
 pub type Notifier = Arc<dyn Fn(&str) + Send + Sync>;
@@ -99,6 +107,9 @@ pub enum HomeError {
     /// The log could not be opened.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The data identity could not be created or read.
+    #[error("the data identity (datasets sealed at rest): {0}")]
+    DataIdentity(#[from] poex_seal::keyfile::KeyFileError),
 }
 
 /// The default notifier: `poex: <notice>` on stderr, as the `poex` command prints it.
@@ -233,6 +244,51 @@ impl Home {
             self.notify(&format!("log: {notice}"));
         }
         Ok(ledger)
+    }
+
+    /// Where the owner's data identity is: `HOME/keys/data.x25519`.
+    pub fn data_identity_path(&self) -> PathBuf {
+        self.keys.dir().join(DATA_IDENTITY)
+    }
+
+    /// The owner's data identity, the X25519 key datasets sealed at rest are sealed to;
+    /// created (mode 0600, never overwritten) on first use, with a notice that names its
+    /// recipient and says to back it up: without it, those datasets cannot be opened. A file
+    /// other users can read is refused, as for every key.
+    pub fn data_identity(&self) -> Result<poex_seal::Identity, HomeError> {
+        use poex_seal::keyfile::{self, KeyFileError};
+        if let Some(identity) = self.data_identity_if_exists()? {
+            return Ok(identity);
+        }
+        let path = self.data_identity_path();
+        let identity = poex_seal::Identity::generate().map_err(|e| HomeError::Io {
+            path: path.clone(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        match keyfile::write_new(&path, &identity) {
+            Ok(()) => {
+                self.notify(&format!(
+                    "created the data identity {} (recipient {}): datasets sealed at rest can only \
+                     be opened with it; keep a copy somewhere safe",
+                    path.display(),
+                    identity.recipient()
+                ));
+                Ok(identity)
+            }
+            // Another process created it first: use theirs.
+            Err(KeyFileError::Exists(_)) => Ok(keyfile::read(&path)?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The owner's data identity if the home has one; `None` if it was never created.
+    pub fn data_identity_if_exists(&self) -> Result<Option<poex_seal::Identity>, HomeError> {
+        let path = self.data_identity_path();
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => Ok(Some(poex_seal::keyfile::read(&path)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HomeError::Io { path, source }),
+        }
     }
 
     /// The processor key, which signs receipts.

@@ -10,11 +10,16 @@
 //!   sign the receipt (or a failure receipt when a check refuses the job, or a job ends
 //!   without running).
 //!
+//! - [`at_rest`]: datasets kept encrypted at rest: sealed into the store to the owner's data
+//!   key at publish time, opened for one job into a private folder the sandbox mounts
+//!   read-only, and removed when the job ends.
+//!
 //! - [`home`]: the poex home on disk (keys, store, log, job folders), shared by the `poex`
 //!   command and the node; it gives the pipeline its log ([`pipeline::LedgerAccess`]).
 #![deny(unsafe_code)] // the sandbox's few FFI calls opt out one by one, each with a SAFETY argument
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+pub mod at_rest;
 pub mod home;
 pub mod pipeline;
 pub mod sandbox;

@@ -6,7 +6,10 @@
 //!    compares the digests the requester pinned with the registry's, and checks each
 //!    dataset's policy (allowed algorithm digests, allowed requesters);
 //! 2. re-hashes the stored algorithm and dataset bytes (BLAKE3, both cores) exactly as the
-//!    sandbox will mount them and compares them with the registry;
+//!    sandbox will mount them and compares them with the registry; a dataset kept sealed at
+//!    rest is instead decrypted with [`Processor::data_identity`] into this job's private
+//!    folder, its SHA-256 and BLAKE3 checked as it is written ([`crate::at_rest`]), and that
+//!    folder is removed as soon as the run ends;
 //! 3. runs the entrypoint in the sandbox with the datasets read-only;
 //! 4. hashes the results and the execution log, seals them to the requester if the request
 //!    names a `resultRecipient` (docs/seal.md), signs the receipt, logs the audit events and
@@ -63,6 +66,7 @@ use poex_store::objects::ObjectError;
 use poex_store::registry::{AssetKind, Name, Record};
 use serde_json::{Map, Value, json};
 
+use crate::at_rest;
 use crate::sandbox::{self, CancelToken, Limits, Mount, Outcome, Spec, Termination};
 
 /// Receives progress from a long job; every method has a do-nothing default.
@@ -293,6 +297,9 @@ pub struct Processor<'a> {
     pub jobs_dir: PathBuf,
     /// The most a job may get; a request may ask for less, never more.
     pub ceiling: Limits,
+    /// The owner's data identity, which opens datasets kept sealed at rest
+    /// ([`crate::at_rest`]); with `None` a job on such a dataset is refused.
+    pub data_identity: Option<&'a poex_seal::Identity>,
 }
 
 /// How the pipeline reaches the transparency log.
@@ -492,11 +499,22 @@ impl Processor<'_> {
         }];
         let mut data_paths = Vec::new();
         for ds in &checked.datasets {
-            let host = self
-                .store
-                .objects()
-                .path_of(blake3_of(ds).map_err(PipelineError::Store)?)
-                .map_err(|e| PipelineError::Store(e.to_string()))?;
+            // A dataset sealed at rest is mounted from the plaintext opened and checked in
+            // this job's private folder, never from the store.
+            let host = match (&ds.sealed, &checked.plain) {
+                (Some(_), Some(plain)) => plain.path_of(&ds.name),
+                (Some(_), None) => {
+                    return Err(PipelineError::Store(format!(
+                        "dataset {} is sealed at rest but was not opened",
+                        ds.name
+                    )));
+                }
+                (None, _) => self
+                    .store
+                    .objects()
+                    .path_of(blake3_of(ds).map_err(PipelineError::Store)?)
+                    .map_err(|e| PipelineError::Store(e.to_string()))?,
+            };
             let at = format!("/data/{}", ds.name);
             data_paths.push(at.clone());
             read_only.push(Mount {
@@ -504,6 +522,9 @@ impl Processor<'_> {
                 sandbox: PathBuf::from(at),
             });
         }
+        // Dropped (removing every plaintext in it) as soon as the run ends, or on any early
+        // return or unwinding panic before.
+        let plain = checked.plain;
         let mut argv = alg.entrypoint.clone().unwrap_or_default();
         argv.extend(checked.request.request.arguments.iter().cloned());
         let results_dir = out.join("results");
@@ -527,6 +548,7 @@ impl Processor<'_> {
         let started = now();
         let owner = fs::metadata(&out).map_err(io_err(&out))?;
         let outcome = sandbox::run(&spec);
+        drop(plain);
         restore_owner(&spec.output, &owner)?;
         let outcome = outcome?;
         let finished = now();
@@ -840,6 +862,8 @@ struct Checked {
     algorithm: Record,
     datasets: Vec<Record>,
     resolved: Vec<ResourceDescriptor>,
+    /// The plaintext of the datasets sealed at rest, opened and checked for this job only.
+    plain: Option<at_rest::PlainDir>,
 }
 
 /// Why a job was refused, with the evidence for the audit event.
@@ -936,10 +960,65 @@ impl Processor<'_> {
         }
         // Re-hash the stored bytes exactly as the sandbox will mount them.
         let mut resolved = Vec::new();
+        let mut plain = None;
         for (record, role) in std::iter::once((&algorithm, "algorithm"))
             .chain(datasets.iter().map(|d| (d, "dataset")))
         {
             let name = record.name.as_str();
+            if let Some(sealed) = &record.sealed {
+                // Kept sealed at rest: decrypt it into this job's private folder, checking
+                // the plaintext's digests as it is written; that is what gets mounted.
+                let dir = match plain.take() {
+                    Some(dir) => dir,
+                    None => {
+                        // What a process that died mid-job left is removed first.
+                        at_rest::remove_leftovers(&self.jobs_dir);
+                        let need = datasets
+                            .iter()
+                            .filter(|d| d.sealed.is_some())
+                            .map(|d| d.size)
+                            .sum();
+                        match at_rest::PlainDir::create(&self.jobs_dir, need) {
+                            Ok(dir) => dir,
+                            Err(e) => {
+                                let mut r = Refusal::new(
+                                    Some(&requester),
+                                    name,
+                                    format!(
+                                        "{role} {name:?} is sealed at rest, and no private folder could be made for its plaintext: {e} — nothing was run"
+                                    ),
+                                );
+                                r.resolved = resolved;
+                                return Err(r);
+                            }
+                        }
+                    }
+                };
+                let dir = plain.insert(dir);
+                reporter.begin_bytes(&format!("opening sealed {role} {name}"), record.size);
+                let opened = at_rest::open_into(
+                    self.store.objects(),
+                    record,
+                    self.data_identity,
+                    dir,
+                    &|n| reporter.advance(n),
+                );
+                reporter.end_bytes();
+                if let Err(e) = opened {
+                    let mut r = Refusal::new(
+                        Some(&requester),
+                        name,
+                        format!("{role} {name:?}: {e} — nothing was run"),
+                    );
+                    r.actual = e.actual();
+                    r.resolved = resolved;
+                    return Err(r);
+                }
+                resolved.push(
+                    descriptor(record, role).annotate("sealedAtRest", at_rest::annotation(sealed)),
+                );
+                continue;
+            }
             reporter.begin_bytes(&format!("verifying {role} {name}"), record.size);
             let expected = *blake3_of(record)
                 .map_err(|reason| Refusal::new(Some(&requester), name, reason))?;
@@ -985,6 +1064,7 @@ impl Processor<'_> {
             algorithm,
             datasets,
             resolved,
+            plain,
         })
     }
 

@@ -140,6 +140,7 @@ fn one_shared_writer_serves_concurrent_jobs() {
         signer: &processor_key,
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
+        data_identity: None,
     };
     assert!(Arc::ptr_eq(&shared.open().unwrap(), &shared));
     let request = request(&home);

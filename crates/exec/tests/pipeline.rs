@@ -100,6 +100,7 @@ impl Env {
                 log_bytes: 64 << 10,
                 tmp_bytes: 8 << 20,
             },
+            data_identity: None,
         }
     }
 
@@ -126,6 +127,7 @@ impl Env {
             publisher: self.requester.public_key().key_id().to_string(),
             entrypoint: entrypoint.map(|e| e.iter().map(|s| s.to_string()).collect()),
             policy,
+            sealed: None,
         };
         self.store.registry().add(&record).unwrap();
         record

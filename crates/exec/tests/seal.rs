@@ -82,6 +82,7 @@ impl Env {
                 log_bytes: 64 << 10,
                 tmp_bytes: 8 << 20,
             },
+            data_identity: None,
         }
     }
 
@@ -107,6 +108,7 @@ impl Env {
             entrypoint: (kind == AssetKind::Algorithm)
                 .then(|| vec!["sh".to_owned(), "/algo/algo".to_owned()]),
             policy,
+            sealed: None,
         };
         self.store.registry().add(&record).unwrap();
         record

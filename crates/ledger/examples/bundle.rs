@@ -53,6 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             allowed_algorithms: vec![*algorithm.sha256().expect("sha256")],
             allowed_requesters: vec![],
         }),
+        sealed: None,
     };
     let receipt = job_receipt(&processor, &requester, &dataset, &algorithm)?;
 

@@ -497,6 +497,7 @@ mod tests {
             publisher: "alice".into(),
             entrypoint: None,
             policy: Some(Policy::default()),
+            sealed: None,
         }
     }
 

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use poex_core::keys::SecretKey;
 use poex_core::{KeyId, Signer as _};
-use poex_exec::home::{DEFAULT_KEY, Home};
+use poex_exec::at_rest::{self, Identity};
+use poex_exec::home::{DEFAULT_KEY, Home, HomeError};
 use poex_exec::pipeline::{LedgerAccess, Processor};
 use poex_exec::sandbox::Limits;
 use poex_ledger::{Ledger, LedgerError};
@@ -72,6 +73,12 @@ pub struct Node {
     pub stopping: AtomicBool,
     /// Tiles already served.
     pub tiles: crate::tiles::Cache,
+    /// The owner's data identity (`HOME/keys/data.x25519`), which datasets sealed at rest are
+    /// sealed to: read at start if the home has one, else created by the first sealed publish.
+    data_identity: OnceLock<Identity>,
+    /// Held while a dataset or algorithm is published, so that a publish which removes a
+    /// plaintext upload (sealed at rest) never races one that registers it.
+    pub(crate) publish_lock: Mutex<()>,
 }
 
 /// The most nonces kept at once; beyond it new signed requests get 503 until old ones expire.
@@ -112,6 +119,17 @@ impl Node {
             config.max_queued_per_requester,
             Duration::from_secs(config.queue_timeout_secs),
         )?;
+        let data_identity = OnceLock::new();
+        if let Some(identity) = home
+            .data_identity_if_exists()
+            .map_err(|e| StartError::Home(e.to_string()))?
+        {
+            let _ = data_identity.set(identity);
+        }
+        // Plaintext of sealed datasets that jobs of a killed node left behind.
+        for path in at_rest::remove_leftovers(&home.jobs_dir()) {
+            tracing::warn!(path = %path.display(), "removed the plaintext a killed job left");
+        }
         let uploads = root.join("uploads");
         // Uploads cut short by a crash: nothing refers to them.
         let _ = std::fs::remove_dir_all(&uploads);
@@ -128,6 +146,8 @@ impl Node {
             started_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
             stopping: AtomicBool::new(false),
             tiles: crate::tiles::Cache::default(),
+            data_identity,
+            publish_lock: Mutex::new(()),
         });
         node.recover(interrupted);
         Ok(node)
@@ -141,7 +161,18 @@ impl Node {
             signer: &self.processor_key,
             jobs_dir: self.home.jobs_dir(),
             ceiling: Limits::default(),
+            data_identity: self.data_identity.get(),
         }
+    }
+
+    /// The owner's data identity, created on first use (see [`Home::data_identity`]).
+    pub(crate) fn data_identity(&self) -> Result<&Identity, HomeError> {
+        if let Some(identity) = self.data_identity.get() {
+            return Ok(identity);
+        }
+        // Two first uses at once both read or create the same file; either value is it.
+        let identity = self.home.data_identity()?;
+        Ok(self.data_identity.get_or_init(|| identity))
     }
 
     /// The processor's key id.

@@ -53,6 +53,7 @@
 //!     publisher: "alice".into(),
 //!     entrypoint: None,
 //!     policy: Some(Policy::default()),
+//!     sealed: None,
 //! };
 //! assert_eq!(store.registry().add(&record)?, Added::Created);
 //!

@@ -202,9 +202,68 @@ pub struct Record {
     /// For datasets: who may use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
+    /// For datasets kept encrypted at rest: the sealed object the store holds instead of the
+    /// plaintext ([`SealedAt`]). Absent for every other record, so records published before
+    /// this field existed, and their log entries, keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedAt>,
+}
+
+/// The envelope format of every sealed dataset: poex-seal's version line.
+pub const SEALED_FORMAT: &str = "poex-seal/v1";
+
+/// How the store keeps a dataset encrypted at rest (docs/seal.md, "Datasets at rest").
+///
+/// The record's own `digests`, `size` and `layout` still describe the *plaintext*: requests
+/// pin them and receipts name them. This says where the sealed bytes are and how to open
+/// them: `digests` are the sealed object's (its BLAKE3 digest is its address in the store),
+/// `recipient` is the owner's X25519 key the object's file key is wrapped to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SealedAt {
+    /// The envelope format, [`SEALED_FORMAT`].
+    pub format: String,
+    /// What the envelope holds: [`SealedAt::PAYLOAD_FILE`] (the file's bytes) or
+    /// [`SealedAt::PAYLOAD_TAR`] (a folder as a tar stream).
+    pub payload: String,
+    /// SHA-256 and BLAKE3 of the sealed object; the BLAKE3 digest names it in the store.
+    pub digests: DigestSet,
+    /// Bytes of the sealed object.
+    pub size: u64,
+    /// The recipient (`poex-x25519:<base64>`, a public key) the object is sealed to.
+    pub recipient: String,
+}
+
+impl SealedAt {
+    /// The payload of a sealed file: its bytes.
+    pub const PAYLOAD_FILE: &str = "file";
+    /// The payload of a sealed folder: a tar stream of its folders and regular files.
+    pub const PAYLOAD_TAR: &str = "tar";
+
+    /// A [`SEALED_FORMAT`] object holding `payload`, with the sealed object's `digests` and
+    /// `size`, sealed to `recipient`.
+    pub fn new(payload: &str, digests: DigestSet, size: u64, recipient: String) -> Self {
+        SealedAt {
+            format: SEALED_FORMAT.to_owned(),
+            payload: payload.to_owned(),
+            digests,
+            size,
+            recipient,
+        }
+    }
 }
 
 impl Record {
+    /// The BLAKE3 digest that names this record's object in the store: the sealed object's
+    /// for a dataset kept encrypted at rest, else the content's own. `None` only for a record
+    /// file edited by hand ([`Registry::add`] refuses records without BLAKE3 digests).
+    pub fn object(&self) -> Option<&Digest> {
+        match &self.sealed {
+            Some(sealed) => sealed.digests.blake3(),
+            None => self.digests.blake3(),
+        }
+    }
+
     /// Whether `key_id` may request a job on this asset: the publisher always may, others
     /// only if the dataset's policy lists them.
     pub fn allows_requester(&self, key_id: &str) -> bool {
@@ -434,6 +493,32 @@ fn validate(record: &Record) -> Result<(), RegistryError> {
         return Err(invalid(
             "a record needs both its sha256 and its blake3 digest",
         ));
+    }
+    if let Some(sealed) = &record.sealed {
+        if record.kind != AssetKind::Dataset {
+            return Err(invalid("only datasets are kept sealed at rest"));
+        }
+        if sealed.digests.sha256().is_none() || sealed.digests.blake3().is_none() {
+            return Err(invalid(
+                "a sealed dataset needs the sha256 and blake3 digests of its sealed object",
+            ));
+        }
+        if sealed.format != SEALED_FORMAT {
+            return Err(invalid(&format!(
+                "sealed with {:?}; this version keeps datasets sealed with {SEALED_FORMAT:?}",
+                sealed.format
+            )));
+        }
+        let payload = match record.layout {
+            Layout::Directory => SealedAt::PAYLOAD_TAR,
+            _ => SealedAt::PAYLOAD_FILE,
+        };
+        if sealed.payload != payload {
+            return Err(invalid(&format!(
+                "a sealed {:?} holds a {payload:?} payload, not {:?}",
+                record.layout, sealed.payload
+            )));
+        }
     }
     match record.kind {
         AssetKind::Algorithm => {

@@ -35,6 +35,7 @@ fn dataset(name: &str, content: &[u8]) -> Record {
             allowed_algorithms: vec![Algorithm::Sha256.hash(b"algo")],
             allowed_requesters: vec!["bob".into()],
         }),
+        sealed: None,
     }
 }
 

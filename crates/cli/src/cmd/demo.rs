@@ -73,6 +73,7 @@ pub fn demo(root: &Path, quiet: bool) -> Result<Done> {
             name: DATASET.into(),
             allow: vec![ALGORITHM.into()],
             allow_requester: vec![],
+            seal_at_rest: false,
             as_key: DEFAULT_KEY.into(),
         },
         quiet,

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use poex_core::{Digest, Signer as _};
+use poex_exec::at_rest;
 use poex_exec::pipeline::Reporter as _;
 use poex_ledger::Entry;
 use poex_store::audit::{Event, Operation};
@@ -26,6 +27,13 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
     };
     let name = Name::new(name.as_str())?;
     let publisher = home.secret(as_key)?.public_key().key_id().to_string();
+    let seal_at_rest = matches!(
+        command,
+        PublishCommand::Dataset {
+            seal_at_rest: true,
+            ..
+        }
+    );
 
     // Settle everything that can fail on the arguments before copying any bytes.
     let (policy, entrypoint) = match &command {
@@ -66,42 +74,78 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
 
     let bars = Bars::new(quiet);
     let total = poex_store::hash::total_size(path)?;
-    bars.begin_bytes(&format!("importing {}", path.display()), total);
-    let stored = home.store.objects().import(path, &|n| bars.advance(n));
-    bars.end_bytes();
-    let stored = stored?;
-    let tree = &stored.tree;
-    let record = Record {
-        kind,
-        name: name.clone(),
-        digests: tree.digests.clone(),
-        layout: tree.kind,
-        size: tree.total_bytes,
-        file_count: tree.files.len() as u64,
-        published_at: poex_store::now_rfc3339(),
-        publisher: publisher.clone(),
-        entrypoint,
-        policy,
+    let record = if seal_at_rest {
+        // Only the sealed copy enters the store; the plaintext is read once (a folder:
+        // hashed, then read again into the sealed tar stream) and never copied.
+        let identity = home.data_identity()?;
+        bars.begin_bytes(&format!("sealing {}", path.display()), total);
+        let sealed =
+            at_rest::seal_into_store(home.store.objects(), path, &identity.recipient(), &|n| {
+                bars.advance(n)
+            });
+        bars.end_bytes();
+        sealed?.record(name.clone(), publisher.clone(), policy.unwrap_or_default())
+    } else {
+        bars.begin_bytes(&format!("importing {}", path.display()), total);
+        let stored = home.store.objects().import(path, &|n| bars.advance(n));
+        bars.end_bytes();
+        let tree = stored?.tree;
+        Record {
+            kind,
+            name: name.clone(),
+            digests: tree.digests.clone(),
+            layout: tree.kind,
+            size: tree.total_bytes,
+            file_count: tree.files.len() as u64,
+            published_at: poex_store::now_rfc3339(),
+            publisher: publisher.clone(),
+            entrypoint,
+            policy,
+            sealed: None,
+        }
     };
-    let added = home.store.registry().add(&record)?;
+    let added = home.store.registry().add(&record);
+    let mut logged = record.clone();
+    if let Some(new_sealed) = record.sealed.as_ref().and_then(|s| s.digests.blake3())
+        && !matches!(added, Ok(Added::Created))
+    {
+        // The record is not written, so nothing names the sealed copy just made.
+        at_rest::remove_object(home.store.objects(), new_sealed)?;
+        match &added {
+            Ok(Added::AlreadyPresent { existing }) if existing.sealed.is_none() => bail!(
+                "{kind} {name} is already published with this content, kept in plaintext in \
+                 the store; publish it sealed at rest under a new name"
+            ),
+            Ok(Added::AlreadyPresent { existing }) => logged = (**existing).clone(),
+            _ => {}
+        }
+    }
+    let added = added?;
     let mut event = Event::now(&publisher, Operation::Publish, name.as_str());
-    event.digest = tree.digests.sha256().copied();
-    event.detail = Some(match &added {
-        Added::Created => format!("{kind} published"),
+    event.digest = record.digests.sha256().copied();
+    event.detail = Some(match (&added, &logged.sealed) {
+        (Added::Created, None) => format!("{kind} published"),
+        (Added::Created, Some(_)) => format!("{kind} published, sealed at rest"),
         _ => format!("{kind} already published with the same content"),
     });
     // The record and the event go into the log together: registry state is provable.
     home.ledger()?
-        .append(&[Entry::Record(record.clone()), Entry::Event(event)])?;
+        .append(&[Entry::Record(logged.clone()), Entry::Event(event)])?;
     if !quiet {
         match added {
             Added::Created => outln!("published {kind} {name}"),
             _ => outln!("{kind} {name} was already published with this content; nothing changed"),
         }
-        for d in tree.digests.iter() {
+        for d in logged.digests.iter() {
             outln!("  {d}");
         }
-        outln!("  {} file(s), {} bytes", tree.files.len(), tree.total_bytes);
+        outln!("  {} file(s), {} bytes", logged.file_count, logged.size);
+        if let Some(s) = &logged.sealed {
+            outln!("  sealed at rest to {}", s.recipient);
+            for d in s.digests.iter() {
+                outln!("  sealed object {d}");
+            }
+        }
     }
     Ok(Done(0))
 }
@@ -167,6 +211,12 @@ pub fn print_record(r: &Record, json: bool) -> Result<()> {
     outln!("  published   {} by {}", r.published_at, r.publisher);
     if let Some(e) = &r.entrypoint {
         outln!("  entrypoint  {}", e.join(" "));
+    }
+    if let Some(s) = &r.sealed {
+        outln!("  sealed      at rest ({}), to {}", s.format, s.recipient);
+        for d in s.digests.iter() {
+            outln!("  sealed as   {d}");
+        }
     }
     if let Some(p) = &r.policy {
         if p.allowed_algorithms.is_empty() {

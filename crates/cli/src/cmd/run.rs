@@ -71,12 +71,15 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
     };
     let signed = SignedRequest::sign(request, &requester)?;
     let processor_key = home.processor()?;
+    // Datasets sealed at rest open with the owner's data identity, if this home has one.
+    let data_identity = home.data_identity_if_exists()?;
     let processor = Processor {
         store: &home.store,
         ledger: &home,
         signer: &processor_key,
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
+        data_identity: data_identity.as_ref(),
     };
     let bars = Bars::new(quiet || args.json);
     let options = JobOptions {
@@ -103,6 +106,7 @@ pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
         signer: &processor_key,
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
+        data_identity: None,
     };
     let mut materials: Vec<(std::path::PathBuf, &'static str)> = args
         .datasets

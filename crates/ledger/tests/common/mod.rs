@@ -88,6 +88,7 @@ pub fn record(name: &str) -> Record {
         publisher: "alice".into(),
         entrypoint: None,
         policy: Some(Policy::default()),
+        sealed: None,
     }
 }
 

@@ -6,20 +6,27 @@
 //! a name, with an entrypoint (algorithms) or a policy (datasets). Uploads land atomically: the
 //! body goes to `HOME/uploads/.tmp-*`, its digest is checked, then it is imported (the store's
 //! own create-then-rename), and the temporary copy is removed whatever happens.
+//!
+//! A dataset registered with `"sealAtRest": true` is kept encrypted at rest
+//! (`poex_exec::at_rest`, docs/seal.md): its bytes are sealed to the owner's data identity and
+//! only the sealed object stays in the store. Registered by `path`, its plaintext never enters
+//! the store; registered by `object`, the uploaded plaintext object is removed once the sealed
+//! record is written, unless another record still names it.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use poex_core::Digest;
+use poex_core::{Digest, DigestSet};
+use poex_exec::at_rest;
 use poex_ledger::entry::Entry;
 use poex_store::audit::{Event, Operation};
 use poex_store::hash::Layout;
-use poex_store::registry::{Added, AssetKind, Name, Policy, Record};
+use poex_store::registry::{Added, AssetKind, Name, Policy, Record, SealedAt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -196,6 +203,75 @@ struct PublishBody {
     /// Datasets: which algorithms (SHA-256 digests) and requesters (key ids) may use it.
     #[serde(default)]
     policy: Option<PolicyBody>,
+    /// Datasets: keep the bytes encrypted at rest, sealed to the owner's data identity.
+    #[serde(default)]
+    seal_at_rest: bool,
+}
+
+/// What a record says of its content, from hashing (and, sealed at rest, sealing) it.
+struct Content {
+    digests: DigestSet,
+    layout: Layout,
+    size: u64,
+    file_count: u64,
+    sealed: Option<SealedAt>,
+}
+
+impl Content {
+    fn of_tree(tree: &poex_store::hash::Tree) -> Content {
+        Content {
+            digests: tree.digests.clone(),
+            layout: tree.kind,
+            size: tree.total_bytes,
+            file_count: tree.files.len() as u64,
+            sealed: None,
+        }
+    }
+}
+
+/// Seals the file or folder at `path` to the node's data identity into the store.
+fn seal(node: &Node, path: &Path) -> ApiResult<Content> {
+    let identity = node.data_identity().map_err(ApiError::internal)?;
+    let sealed = at_rest::seal_into_store(
+        node.home.store.objects(),
+        path,
+        &identity.recipient(),
+        &|_| {},
+    )
+    .map_err(|e| match e {
+        at_rest::AtRestError::Hash(e) => ApiError::bad_request(format!("{e}; nothing was kept")),
+        other => ApiError::internal(other),
+    })?;
+    Ok(Content {
+        digests: sealed.digests,
+        layout: sealed.layout,
+        size: sealed.size,
+        file_count: sealed.file_count,
+        sealed: Some(sealed.sealed),
+    })
+}
+
+/// Removes the object `digest` unless a record names it. Called with the publish lock held,
+/// so no publish registers it meanwhile. Failures are logged: the record is written already.
+fn remove_unreferenced(node: &Node, digest: &Digest) -> bool {
+    let registry = node.home.store.registry();
+    let named = [AssetKind::Dataset, AssetKind::Algorithm].iter().any(|k| {
+        registry
+            .list(*k)
+            .map(|records| records.iter().any(|r| r.object() == Some(digest)))
+            // Unsure: keep it.
+            .unwrap_or(true)
+    });
+    if named {
+        return false;
+    }
+    match at_rest::remove_object(node.home.store.objects(), digest) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(object = %digest, error = %e, "could not remove an object");
+            false
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +318,11 @@ fn publish_blocking(
             "only the node's owners may publish datasets (you are {who}); ask the data owner"
         )));
     }
+    if req.seal_at_rest && kind != AssetKind::Dataset {
+        return Err(ApiError::bad_request(
+            "only datasets can be kept sealed at rest (\"sealAtRest\"); an algorithm is mounted as published",
+        ));
+    }
     let (entrypoint, policy) = match kind {
         AssetKind::Algorithm => {
             if req.policy.is_some() {
@@ -285,7 +366,14 @@ fn publish_blocking(
             )
         }
     };
-    let tree = match (req.object, req.path) {
+    // One publish at a time: a sealed publish may remove the plaintext object another would
+    // register (see remove_unreferenced).
+    let _publishing = node
+        .publish_lock
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let mut upload = None;
+    let content = match (req.object, req.path) {
         (Some(object), None) => {
             let digest: Digest = object
                 .parse()
@@ -301,18 +389,27 @@ fn publish_blocking(
                 )));
             }
             // Both digests the record needs, from the stored bytes; they must match the name.
-            let tree = poex_store::hash::hash_tree(
-                &path,
-                &[poex_core::Algorithm::Sha256, poex_core::Algorithm::Blake3],
-                &|_| {},
-            )
-            .map_err(ApiError::internal)?;
-            if tree.digests.blake3() != Some(&digest) {
+            let content = if req.seal_at_rest {
+                upload = Some(digest);
+                seal(node, &path)?
+            } else {
+                let tree = poex_store::hash::hash_tree(
+                    &path,
+                    &[poex_core::Algorithm::Sha256, poex_core::Algorithm::Blake3],
+                    &|_| {},
+                )
+                .map_err(ApiError::internal)?;
+                Content::of_tree(&tree)
+            };
+            if content.digests.blake3() != Some(&digest) {
+                if let Some(sealed) = content.sealed.as_ref().and_then(|s| s.digests.blake3()) {
+                    let _ = at_rest::remove_object(node.home.store.objects(), sealed);
+                }
                 return Err(ApiError::internal(format!(
                     "stored object {object} does not match its name: the store is damaged"
                 )));
             }
-            tree
+            content
         }
         (None, Some(path)) => {
             if !node.is_owner(&who) {
@@ -321,7 +418,11 @@ fn publish_blocking(
                 )));
             }
             let allowed = allowed_path(&node.config.import_roots, &path)?;
-            import(node, &allowed)?
+            if req.seal_at_rest {
+                seal(node, &allowed)?
+            } else {
+                Content::of_tree(&import(node, &allowed)?)
+            }
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -332,16 +433,36 @@ fn publish_blocking(
     let record = Record {
         kind,
         name: name.clone(),
-        digests: tree.digests.clone(),
-        layout: tree.kind,
-        size: tree.total_bytes,
-        file_count: tree.files.len() as u64,
+        digests: content.digests.clone(),
+        layout: content.layout,
+        size: content.size,
+        file_count: content.file_count,
         published_at: poex_store::now_rfc3339(),
         publisher: who.clone(),
         entrypoint,
         policy,
+        sealed: content.sealed.clone(),
     };
-    let added = node.home.store.registry().add(&record).map_err(|e| {
+    // The sealed object made for this publish, if the record does not end up naming it.
+    let new_sealed = content.sealed.as_ref().and_then(|s| s.digests.blake3());
+    let drop_new_sealed = || {
+        if let Some(digest) = new_sealed {
+            let _ = at_rest::remove_object(node.home.store.objects(), digest);
+        }
+    };
+    let added = node.home.store.registry().add(&record);
+    if !matches!(added, Ok(Added::Created)) {
+        drop_new_sealed();
+    }
+    if let Ok(Added::AlreadyPresent { existing }) = &added
+        && req.seal_at_rest
+        && existing.sealed.is_none()
+    {
+        return Err(ApiError::conflict(format!(
+            "{kind} {name} is already published with this content, kept in plaintext; publish it sealed at rest under a new name"
+        )));
+    }
+    let added = added.map_err(|e| {
         let text = e.to_string();
         if text.contains("already") || text.contains("different") {
             ApiError::conflict(format!(
@@ -355,10 +476,28 @@ fn publish_blocking(
         Added::Created => (StatusCode::CREATED, record),
         Added::AlreadyPresent { existing } => (StatusCode::OK, *existing),
     };
+    // The uploaded plaintext goes once a sealed record holds the dataset, unless another
+    // record names it.
+    let removed =
+        upload.is_some_and(|digest| record.sealed.is_some() && remove_unreferenced(node, &digest));
     if status == StatusCode::CREATED {
         let mut ev = Event::now(&who, Operation::Publish, name.as_str());
         ev.digest = record.digests.sha256().copied();
-        ev.detail = Some(format!("{kind} published over the node API"));
+        ev.detail = Some(match (&record.sealed, removed) {
+            (None, _) => format!("{kind} published over the node API"),
+            (Some(s), removed) => format!(
+                "{kind} published over the node API, sealed at rest as {}{}",
+                s.digests
+                    .blake3()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                if removed {
+                    "; the uploaded plaintext was removed from the store"
+                } else {
+                    ""
+                }
+            ),
+        });
         node.ledger
             .append(&[Entry::Record(record.clone()), Entry::Event(ev)])
             .map_err(ApiError::internal)?;
