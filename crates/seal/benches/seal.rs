@@ -28,15 +28,34 @@ use sha2::Digest as _;
 const RUNS: usize = 3;
 const BUF: usize = 1 << 20;
 
+/// Best wall time of [`RUNS`], and the CPU time (all threads) of that run.
 fn best(mut f: impl FnMut()) -> Duration {
+    best_cpu(&mut f).0
+}
+
+fn best_cpu(mut f: impl FnMut()) -> (Duration, Duration) {
     (0..RUNS)
         .map(|_| {
+            let cpu = cpu_time();
             let t = Instant::now();
             f();
-            t.elapsed()
+            (t.elapsed(), cpu_time().saturating_sub(cpu))
         })
         .min()
         .unwrap()
+}
+
+/// User + system time of this process so far, all threads (/proc/self/stat, in clock ticks
+/// of 10 ms).
+fn cpu_time() -> Duration {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 fn gbps(bytes: u64, d: Duration) -> f64 {
@@ -51,6 +70,19 @@ fn fill(buf: &mut [u8], state: &mut u64) {
         *state ^= *state >> 27;
         let v = state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
         chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+/// A sink that the optimizer cannot see through (`io::sink` lets a copy loop vanish).
+struct Sink;
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        std::hint::black_box(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -134,15 +166,15 @@ fn main() {
     let mut data = vec![0u8; bytes as usize];
     fill(&mut data, &mut 0x0123_4567_89ab_cdef);
     let mem_copy = best(|| {
-        plain_copy(&data[..], io::sink());
+        plain_copy(&data[..], Sink);
     });
-    let mem_seal = best(|| {
-        poex_seal::encrypt(&recipients, &data[..], io::sink()).unwrap();
+    let (mem_seal, mem_seal_cpu) = best_cpu(|| {
+        poex_seal::encrypt(&recipients, &data[..], Sink).unwrap();
     });
     let mut sealed_bytes = Vec::with_capacity(data.len() + data.len() / 4096 + 4096);
     poex_seal::encrypt(&recipients, &data[..], &mut sealed_bytes).unwrap();
-    let mem_open = best(|| {
-        poex_seal::decrypt(&identity, &sealed_bytes[..], io::sink()).unwrap();
+    let (mem_open, mem_open_cpu) = best_cpu(|| {
+        poex_seal::decrypt(&identity, &sealed_bytes[..], Sink).unwrap();
     });
     drop(sealed_bytes);
 
@@ -231,5 +263,21 @@ fn main() {
         gbps(bytes, chacha_time)
     );
     println!();
+    for (what, wall, cpu) in [
+        ("encrypt", mem_seal, mem_seal_cpu),
+        ("decrypt", mem_open, mem_open_cpu),
+    ] {
+        println!(
+            "{what}, memory -> sink: {:.2} s CPU for {:.2} s wall ({:.2} cores busy): {:.2} GB per CPU-second",
+            cpu.as_secs_f64(),
+            wall.as_secs_f64(),
+            cpu.as_secs_f64() / wall.as_secs_f64(),
+            bytes as f64 / cpu.as_secs_f64() / 1e9,
+        );
+    }
     println!("peak RSS during the file-to-file runs: {rss_files} MiB");
+    println!(
+        "load average at the end: {}",
+        fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
 }
