@@ -174,8 +174,9 @@ pub enum PublishCommand {
         allow_requester: Vec<String>,
         /// Keep it encrypted at rest: only a copy sealed to this home's data identity
         /// (keys/data.x25519, created on first use) enters the store, and each job decrypts
-        /// it into a private folder for its run only (docs/seal.md).
-        #[arg(long, conflicts_with = "node")]
+        /// it into a private folder for its run only (docs/seal.md). With --node, the node
+        /// seals it to its owner's data identity and drops the uploaded plaintext.
+        #[arg(long)]
         seal_at_rest: bool,
         /// The key you publish as.
         #[arg(long = "as", value_name = "KEY", default_value = "default")]

@@ -259,6 +259,8 @@ fn publish_sample(node: &Node, requester: &Env) {
             &me,
             "--as",
             &owner,
+            // Kept sealed at rest on the node: the jobs below run on the decrypted copy.
+            "--seal-at-rest",
         ],
     );
     assert!(out.contains("published dataset cohort"), "{out}");
@@ -300,6 +302,10 @@ fn publish_run_status_audit_and_verify_through_a_node() {
     assert!(
         out.contains("dataset cohort") && out.contains("allows"),
         "{out}"
+    );
+    assert!(
+        out.contains("sealed"),
+        "the node kept it sealed at rest: {out}"
     );
 
     // run: waits, downloads, exits like a local run.

@@ -41,8 +41,14 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
         PublishCommand::Dataset {
             allow,
             allow_requester,
+            seal_at_rest,
             ..
         } => {
+            if *seal_at_rest {
+                // The node seals it to its owner's data identity and drops the plaintext
+                // upload (docs/seal.md, "Datasets at rest").
+                body["sealAtRest"] = json!(true);
+            }
             let mut algorithms = Vec::new();
             for a in allow {
                 algorithms.push(algorithm_digest(client, a)?.to_string());
