@@ -346,3 +346,55 @@ fn a_node_answers_for_its_dataset_to_its_owner_and_refuses_strangers() {
     );
     assert!(err.contains("403"), "{err}");
 }
+
+#[test]
+fn a_folder_sealed_at_rest_is_challenged_as_its_one_sealed_file() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("cohort")).unwrap();
+    std::fs::write(env.path("cohort/a.bin"), data(70_000)).unwrap();
+    std::fs::write(env.path("cohort/b.bin"), data(30_000)).unwrap();
+    env.ok(&[
+        "publish",
+        "dataset",
+        "cohort",
+        "--name",
+        "cohort",
+        "--seal-at-rest",
+    ]);
+    let (_, err) = env.ok(&[
+        "por",
+        "challenge",
+        "--asset",
+        "cohort",
+        "-k",
+        "20",
+        "-o",
+        "c.json",
+    ]);
+    assert!(err.contains("the copy sealed at rest"), "{err}");
+    env.ok(&[
+        "por",
+        "respond",
+        "--asset",
+        "cohort",
+        "--challenge",
+        "c.json",
+        "-o",
+        "r.por",
+    ]);
+    let (out, _) = env.ok(&[
+        "por",
+        "check",
+        "--asset",
+        "cohort",
+        "--challenge",
+        "c.json",
+        "--response",
+        "r.por",
+    ]);
+    assert!(out.starts_with("ok   all 20 challenged chunks"), "{out}");
+    // The same folder published in plaintext is many files: no proof of retrievability.
+    env.ok(&["publish", "dataset", "cohort", "--name", "plain"]);
+    let (_, err) = env.expect(1, &["por", "challenge", "--asset", "plain"]);
+    assert!(err.contains("is a folder kept as many files"), "{err}");
+}

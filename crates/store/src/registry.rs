@@ -264,6 +264,18 @@ impl Record {
         }
     }
 
+    /// The one file the store holds for this asset, as `(blake3, bytes)`, when it holds one:
+    /// the sealed object of an asset sealed at rest (a folder is sealed as one tar stream), or
+    /// the asset itself when it is a file. An unsealed folder is many files: `None`. This is
+    /// what a proof of retrievability challenges.
+    pub fn stored_file(&self) -> Option<(Digest, u64)> {
+        match &self.sealed {
+            Some(sealed) => sealed.digests.blake3().map(|d| (*d, sealed.size)),
+            None if self.layout == Layout::File => self.digests.blake3().map(|d| (*d, self.size)),
+            None => None,
+        }
+    }
+
     /// Whether `key_id` may request a job on this asset: the publisher always may, others
     /// only if the dataset's policy lists them.
     pub fn allows_requester(&self, key_id: &str) -> bool {

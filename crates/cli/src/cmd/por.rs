@@ -175,7 +175,7 @@ fn respond(root: &Path, node: Option<&str>, a: RespondArgs, quiet: bool) -> Resu
         (Some(name), None) => {
             let home = Home::open(root)?;
             let (record, _) = lookup(root, None, name, a.kind.as_deref())?;
-            let digest = file_digest(&record)?;
+            let (digest, _) = stored_file(&record)?;
             let object = home.store.objects().path_of(&digest)?;
             let dir = home.root.join("por");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -300,11 +300,16 @@ fn target(root: &Path, node: Option<&str>, t: &Target) -> Result<(Digest, u64, S
         bail!("say which file: --root blake3:<hex> --size BYTES, or --asset NAME");
     };
     let (record, kind) = lookup(root, node, name, t.kind.as_deref())?;
-    let digest = file_digest(&record)?;
+    let (digest, size) = stored_file(&record)?;
+    let sealed = if record.sealed.is_some() {
+        ", the copy sealed at rest"
+    } else {
+        ""
+    };
     Ok((
         digest,
-        record.size,
-        format!("{kind} {name} = {digest} ({} bytes)", record.size),
+        size,
+        format!("{kind} {name} = {digest} ({size} bytes{sealed})"),
     ))
 }
 
@@ -354,21 +359,16 @@ fn lookup(
     }
 }
 
-/// The blake3 digest of a single-file asset.
-fn file_digest(record: &Record) -> Result<Digest> {
-    if record.layout != poex_store::hash::Layout::File {
-        bail!(
-            "{} {} is a folder: its blake3 digest is its manifest's, not one file's BLAKE3 tree, so \
-             it has no proof of retrievability (challenge single-file assets)",
-            record.kind,
-            record.name
-        );
-    }
-    record
-        .digests
-        .blake3()
-        .copied()
-        .with_context(|| format!("{} {} has no blake3 digest", record.kind, record.name))
+/// The one file the store holds for an asset (`Record::stored_file`): its blake3 and size.
+fn stored_file(record: &Record) -> Result<(Digest, u64)> {
+    record.stored_file().with_context(|| {
+        format!(
+            "{} {} is a folder kept as many files: its blake3 digest is its manifest's, not one \
+             file's BLAKE3 tree, so it has no proof of retrievability (challenge single-file \
+             assets, or folders sealed at rest)",
+            record.kind, record.name
+        )
+    })
 }
 
 /// Asks a node to answer `c` for its asset; returns the response bytes.

@@ -22,7 +22,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse as _, Response};
 use poex_por::Challenge;
 use poex_store::audit::{Event, Operation};
-use poex_store::hash::Layout;
 use poex_store::registry::{AssetKind, Name};
 
 use crate::auth;
@@ -76,23 +75,20 @@ pub async fn respond(
     };
     let challenge =
         Challenge::from_json(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if record.layout != Layout::File {
-        return Err(ApiError::bad_request(format!(
-            "{kind} {name:?} is a folder: its blake3 is the digest of its manifest, not of one file's \
-             BLAKE3 tree, so it has no proof of retrievability; challenge single-file assets"
-        )));
-    }
-    let digest = *record
-        .digests
-        .blake3()
-        .ok_or_else(|| ApiError::internal("record without a blake3 digest"))?;
-    if *challenge.root() != digest || challenge.size() != record.size {
+    let (digest, size) = record.stored_file().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{kind} {name:?} is a folder kept as many files: its blake3 is the digest of its manifest, \
+             not of one file's BLAKE3 tree, so it has no proof of retrievability; challenge \
+             single-file assets (or folders sealed at rest, which are stored as one file)"
+        ))
+    })?;
+    if *challenge.root() != digest || challenge.size() != size {
         return Err(ApiError::bad_request(format!(
             "the challenge is about {}, {} bytes; {kind} {name:?} is {digest}, {} bytes: \
              challenge with the record's digest and size (GET /api/assets/{kind}/{name})",
             challenge.root(),
             challenge.size(),
-            record.size
+            size
         )));
     }
     let object = node
