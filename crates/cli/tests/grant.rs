@@ -518,3 +518,62 @@ fn the_umbral_key_is_private_and_never_printed() {
     let (_, err) = env.expect(1, &["grant", "--validator", &other, "-m", "3", "-n", "2"]);
     assert!(err.contains("threshold <= shares"), "{err}");
 }
+
+/// The pipeline itself wraps a sealed execution log to the owner's Umbral key when the home
+/// has one, so a job sealed to its requester can be granted to a validator with no resealing.
+#[test]
+fn a_job_sealed_to_its_requester_is_grantable_as_it_ran() {
+    let env = Env::new();
+    env.publish_sample();
+    env.ok(&["grant", "--show-key"]);
+    env.ok(&["identity", "new", "req"]);
+    env.ok(&[
+        "run",
+        "--algorithm",
+        "count",
+        "--dataset",
+        "cohort",
+        "--out",
+        "job",
+        "--recipient",
+        "req",
+    ]);
+    let header = fs::read(env.path("job/execution.log.sealed")).unwrap();
+    let text = String::from_utf8_lossy(&header);
+    assert!(text.contains("-> hpke-x25519 "), "sealed to the requester");
+    assert!(
+        text.contains("-> umbral "),
+        "and wrapped to the owner's umbral key"
+    );
+    assert!(
+        !env.path("job/execution.log").exists(),
+        "no plaintext log stays"
+    );
+    let (pem, _) = env.ok(&["key", "show", "processor", "--pem"]);
+    fs::write(env.path("processor.pub"), pem).unwrap();
+
+    let s = Setup {
+        validator_home: env.path("validator-home"),
+        validator_key: String::new(),
+        requester: poex_seal::Identity::generate().unwrap(),
+        env,
+    };
+    s.as_validator(0, &["init", "-q"]);
+    let (key, _) = s.as_validator(0, &["grant", "--show-key"]);
+    s.grant(key.trim(), "2", "3", "grant");
+    s.proxy("grant/kfrag-1", "job/execution.log.sealed", "c1");
+    s.proxy("grant/kfrag-2", "job/execution.log.sealed", "c2");
+    let out = s.validate(
+        0,
+        &["c1", "c2"],
+        "job/execution.log.sealed",
+        &["-o", "plain.log"],
+    );
+    assert!(
+        out.contains("ok   log") && out.contains("validated"),
+        "{out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&fs::read(s.env.path("plain.log")).unwrap()).contains("counted 3")
+    );
+}

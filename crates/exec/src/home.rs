@@ -110,6 +110,9 @@ pub enum HomeError {
     /// The data identity could not be created or read.
     #[error("the data identity (datasets sealed at rest): {0}")]
     DataIdentity(#[from] poex_seal::keyfile::KeyFileError),
+    /// The Umbral key file (`keys/umbral.key`) is unreadable or malformed.
+    #[error(transparent)]
+    UmbralKey(#[from] poex_seal::grant::IdentityFileError),
 }
 
 /// The default notifier: `poex: <notice>` on stderr, as the `poex` command prints it.
@@ -286,6 +289,23 @@ impl Home {
         let path = self.data_identity_path();
         match std::fs::symlink_metadata(&path) {
             Ok(_) => Ok(Some(poex_seal::keyfile::read(&path)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HomeError::Io { path, source }),
+        }
+    }
+
+    /// Where the log owner's Umbral key lives (docs/grants.md).
+    pub fn umbral_key_path(&self) -> PathBuf {
+        self.keys.dir().join("umbral.key")
+    }
+
+    /// The log owner's Umbral public key, if this home has an Umbral key (`poex grant
+    /// --show-key` makes it): sealed execution logs are then also wrapped to it, so the owner
+    /// can grant validators.
+    pub fn log_owner_if_exists(&self) -> Result<Option<poex_seal::grant::Public>, HomeError> {
+        let path = self.umbral_key_path();
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => Ok(Some(poex_seal::grant::Identity::read_file(&path)?.public())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(HomeError::Io { path, source }),
         }

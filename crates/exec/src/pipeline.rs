@@ -300,6 +300,10 @@ pub struct Processor<'a> {
     /// The owner's data identity, which opens datasets kept sealed at rest
     /// ([`crate::at_rest`]); with `None` a job on such a dataset is refused.
     pub data_identity: Option<&'a poex_seal::Identity>,
+    /// The log owner's Umbral key (`HOME/keys/umbral.key`, docs/grants.md): when set, a
+    /// sealed execution log also wraps its file key to it, so the owner can later grant a
+    /// validator the log by proxy re-encryption without ever holding it in plaintext.
+    pub log_owner: Option<&'a poex_seal::grant::Public>,
 }
 
 /// How the pipeline reaches the transparency log.
@@ -1143,7 +1147,11 @@ impl Processor<'_> {
             }
             Some(recipient) => {
                 let sealed_path = with_suffix(&paths.log, SEALED_SUFFIX);
-                let facts = seal_atomic(recipient, &outcome.log[..], &sealed_path)?;
+                let mut to: Vec<&dyn poex_seal::Wrap> = vec![recipient];
+                if let Some(owner) = self.log_owner {
+                    to.push(owner);
+                }
+                let facts = seal_atomic(&to, &outcome.log[..], &sealed_path)?;
                 (sealed_path, Some(facts))
             }
         };
@@ -1515,7 +1523,7 @@ fn sealed_annotation(name: &str, facts: &Sealed) -> Value {
 /// beside it, fsynced, linked to `dest` (which must not exist: nothing is overwritten), and
 /// the folder fsynced. If we crash before the link, only a dot-named temporary is left.
 fn seal_atomic(
-    recipient: &Recipient,
+    recipients: &[&dyn poex_seal::Wrap],
     reader: impl io::Read,
     dest: &Path,
 ) -> Result<Sealed, PipelineError> {
@@ -1534,11 +1542,12 @@ fn seal_atomic(
             .open(&tmp)
             .map_err(io_err(&tmp))?;
         // encrypt writes the header, then whole 1 MiB batches: no buffering needed.
-        let facts = poex_seal::encrypt(std::slice::from_ref(recipient), reader, &mut file)
-            .map_err(|e| PipelineError::Seal {
+        let facts = poex_seal::encrypt_to(recipients, reader, &mut file).map_err(|e| {
+            PipelineError::Seal {
                 path: dest.to_owned(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         file.sync_all().map_err(io_err(&tmp))?;
         fs::hard_link(&tmp, dest).map_err(io_err(dest))?;
         Ok(facts)
@@ -1571,7 +1580,7 @@ fn seal_results(
             let path = dir.join(&f.path);
             let dest = with_suffix(&path, SEALED_SUFFIX);
             let file = open_no_follow(&path)?;
-            let facts = seal_atomic(recipient, Counted { file, reporter }, &dest)?;
+            let facts = seal_atomic(&[recipient], Counted { file, reporter }, &dest)?;
             if Some(&facts.plaintext_sha256) != f.digests.sha256() {
                 return Err(PipelineError::Seal {
                     path,

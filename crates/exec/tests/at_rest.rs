@@ -102,6 +102,7 @@ impl Env {
                 tmp_bytes: 8 << 20,
             },
             data_identity: identity,
+            log_owner: None,
         }
     }
 

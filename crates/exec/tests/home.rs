@@ -141,6 +141,7 @@ fn one_shared_writer_serves_concurrent_jobs() {
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
         data_identity: None,
+        log_owner: None,
     };
     assert!(Arc::ptr_eq(&shared.open().unwrap(), &shared));
     let request = request(&home);

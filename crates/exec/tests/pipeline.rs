@@ -101,6 +101,7 @@ impl Env {
                 tmp_bytes: 8 << 20,
             },
             data_identity: None,
+            log_owner: None,
         }
     }
 

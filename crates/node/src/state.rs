@@ -76,6 +76,8 @@ pub struct Node {
     /// The owner's data identity (`HOME/keys/data.x25519`), which datasets sealed at rest are
     /// sealed to: read at start if the home has one, else created by the first sealed publish.
     data_identity: OnceLock<Identity>,
+    /// The log owner's Umbral key, read at start (docs/grants.md).
+    log_owner: Option<poex_seal::grant::Public>,
     /// Held while a dataset or algorithm is published, so that a publish which removes a
     /// plaintext upload (sealed at rest) never races one that registers it.
     pub(crate) publish_lock: Mutex<()>,
@@ -126,6 +128,9 @@ impl Node {
         {
             let _ = data_identity.set(identity);
         }
+        let log_owner = home
+            .log_owner_if_exists()
+            .map_err(|e| StartError::Home(e.to_string()))?;
         // Plaintext of sealed datasets that jobs of a killed node left behind.
         for path in at_rest::remove_leftovers(&home.jobs_dir()) {
             tracing::warn!(path = %path.display(), "removed the plaintext a killed job left");
@@ -147,6 +152,7 @@ impl Node {
             stopping: AtomicBool::new(false),
             tiles: crate::tiles::Cache::default(),
             data_identity,
+            log_owner,
             publish_lock: Mutex::new(()),
         });
         node.recover(interrupted);
@@ -162,6 +168,7 @@ impl Node {
             jobs_dir: self.home.jobs_dir(),
             ceiling: Limits::default(),
             data_identity: self.data_identity.get(),
+            log_owner: self.log_owner.as_ref(),
         }
     }
 

@@ -73,6 +73,8 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
     let processor_key = home.processor()?;
     // Datasets sealed at rest open with the owner's data identity, if this home has one.
     let data_identity = home.data_identity_if_exists()?;
+    // A sealed execution log is also wrapped to the owner's Umbral key, if there is one.
+    let log_owner = home.log_owner_if_exists()?;
     let processor = Processor {
         store: &home.store,
         ledger: &home,
@@ -80,6 +82,7 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
         data_identity: data_identity.as_ref(),
+        log_owner: log_owner.as_ref(),
     };
     let bars = Bars::new(quiet || args.json);
     let options = JobOptions {
@@ -107,6 +110,7 @@ pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
         data_identity: None,
+        log_owner: None,
     };
     let mut materials: Vec<(std::path::PathBuf, &'static str)> = args
         .datasets
