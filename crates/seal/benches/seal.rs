@@ -278,6 +278,8 @@ fn main() {
     println!("peak RSS during the file-to-file runs: {rss_files} MiB");
     println!(
         "load average at the end: {}",
-        fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
 }
