@@ -10,8 +10,11 @@
 mod common;
 
 use std::fs;
+use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use common::{Env, receipt_statement};
 use serde_json::Value;
@@ -282,4 +285,134 @@ fn a_recipient_that_does_not_parse_stops_the_run_before_a_request() {
         assert!(err.contains("not a recipient"), "{bad}: {err}");
         assert!(!env.path("job").exists());
     }
+}
+
+/// A `poex node` on a free port, killed when dropped.
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Node {
+    fn start(home: &Path) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_poex"))
+            .arg("--home")
+            .arg(home)
+            .args(["node", "--listen", "127.0.0.1:0"])
+            .env_remove("POEX_NODE")
+            .env_remove("POEX_HOME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("poex node listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        Node { child, url }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_job_sealed_through_a_node_downloads_sealed_results_and_log() {
+    let requester = Env::new();
+    let node_home = requester.path("node-home");
+    let node = Node::start(&node_home);
+    let url = node.url.as_str();
+    requester.write(
+        "alg/main.py",
+        "open('/out/rows.txt', 'w').write('3')\nprint('counted 3')\n",
+    );
+    requester.write("data.csv", "a,b\n1,2\n3,4\n");
+    let (key, _) = requester.ok(&["key", "show", "default"]);
+    let me = key
+        .lines()
+        .find_map(|l| l.strip_prefix("key id"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    requester.ok(&[
+        "--node",
+        url,
+        "publish",
+        "algorithm",
+        "alg",
+        "--name",
+        "count",
+        "--entrypoint",
+        "python3 main.py",
+    ]);
+    let owner = node_home.join("keys/default.key");
+    requester.ok(&[
+        "--node",
+        url,
+        "publish",
+        "dataset",
+        "data.csv",
+        "--name",
+        "cohort",
+        "--allow",
+        "count",
+        "--allow-requester",
+        &me,
+        "--as",
+        owner.to_str().unwrap(),
+    ]);
+    new_identity(&requester, "me");
+    let (out, _) = requester.ok(&[
+        "--node",
+        url,
+        "run",
+        "--algorithm",
+        "count",
+        "--dataset",
+        "cohort",
+        "--out",
+        "job",
+        "--recipient",
+        "me",
+    ]);
+    assert!(out.contains("succeeded"), "{out}");
+    // Downloaded as sealed, checked against the sealed digests the receipt names.
+    assert_eq!(
+        files_under(&requester.path("job/results")),
+        ["rows.txt.sealed"]
+    );
+    assert!(requester.path("job/execution.log.sealed").is_file());
+    assert!(!requester.path("job/execution.log").exists());
+    // On the node, no plaintext either.
+    let jobs = node_home.join("jobs");
+    for entry in fs::read_dir(&jobs).unwrap() {
+        let job = entry.unwrap().path();
+        assert_eq!(files_under(&job.join("results")), ["rows.txt.sealed"]);
+        assert!(!job.join("execution.log").exists());
+    }
+    let (out, _) = requester.ok(&[
+        "decrypt",
+        "job/execution.log.sealed",
+        "--identity",
+        "me",
+        "-o",
+        "-",
+    ]);
+    assert_eq!(out, "counted 3\n");
+    requester.ok(&["decrypt", "job/results/rows.txt.sealed", "--identity", "me"]);
+    assert_eq!(
+        fs::read_to_string(requester.path("job/results/rows.txt")).unwrap(),
+        "3"
+    );
 }

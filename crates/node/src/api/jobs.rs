@@ -456,7 +456,9 @@ pub async fn result_file(
         .into_response())
 }
 
-/// `GET /api/jobs/{id}/log`: the execution log; logged.
+/// `GET /api/jobs/{id}/log`: the execution log; logged. A job sealed to its requester has
+/// only `execution.log.sealed` (docs/seal.md): that is served instead, as
+/// `application/octet-stream`, and the `Content-Disposition` file name says which it is.
 pub async fn execution_log(
     State(node): State<Arc<Node>>,
     UrlPath(id): UrlPath<String>,
@@ -464,15 +466,24 @@ pub async fn execution_log(
 ) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
     let (caller, _) = requester_only(&node, &parts, &id)?;
-    let bytes = job_file(&node, &id, receipt::LOG_NAME)?;
-    let mut ev = Event::now(caller.id(), Operation::DownloadLog, "execution.log");
+    let sealed_name = format!("{}{}", receipt::LOG_NAME, poex_seal::SEALED_SUFFIX);
+    let (name, bytes, media) = match job_file(&node, &id, receipt::LOG_NAME) {
+        Ok(bytes) => (receipt::LOG_NAME, bytes, "text/plain; charset=utf-8"),
+        Err(plain) => match job_file(&node, &id, &sealed_name) {
+            Ok(bytes) => (sealed_name.as_str(), bytes, "application/octet-stream"),
+            Err(_) => return Err(plain),
+        },
+    };
+    let mut ev = Event::now(caller.id(), Operation::DownloadLog, name);
     ev.job = Some(id.clone());
     node.audit(vec![ev]);
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .map_err(ApiError::internal)?;
     Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        )],
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(media)),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
         bytes,
     )
         .into_response())

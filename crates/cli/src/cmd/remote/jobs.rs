@@ -334,7 +334,17 @@ fn download(client: &Client, key: &SecretKey, job: &Value, out: &Path) -> Result
     fetched.results = Some((results, files.len()));
     match client.get_signed(&format!("{base}/log"), key) {
         Ok(r) => {
-            let file = out.join(LOG_NAME);
+            // A job sealed to its requester has only its sealed log; the node names it.
+            let sealed = r
+                .headers()
+                .get("content-disposition")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains(".sealed"));
+            let file = if sealed {
+                out.join(format!("{LOG_NAME}{}", poex_seal::SEALED_SUFFIX))
+            } else {
+                out.join(LOG_NAME)
+            };
             save(r, &file)?;
             fetched.log = Some(file);
         }
