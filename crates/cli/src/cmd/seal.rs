@@ -167,6 +167,13 @@ fn resolve_recipient(root: &Path, spec: &str) -> Result<Recipient> {
     if spec.starts_with(poex_seal::x25519::RECIPIENT_PREFIX) {
         return Ok(spec.parse()?);
     }
+    // A name in this home first, so a file that happens to be called "alice" in the current
+    // folder does not shadow the identity alice; a path (with a '/') is always a file.
+    if !spec.contains('/')
+        && let Some(path) = home_identity(root, spec)
+    {
+        return Ok(keyfile::read(&path)?.recipient());
+    }
     let as_file = Path::new(spec);
     if as_file.is_file() {
         let text = fs::read_to_string(as_file).with_context(|| format!("reading {spec}"))?;
@@ -180,37 +187,32 @@ fn resolve_recipient(root: &Path, spec: &str) -> Result<Recipient> {
             None => bail!("{spec} holds no poex-x25519: recipient line"),
         };
     }
-    let home = Home::open(root).with_context(|| {
-        format!("{spec:?} is not a recipient (poex-x25519:...) nor a file, and there is no home to look an identity up in")
-    })?;
-    let path = identity_path(&home, spec)?;
-    if !path.exists() {
-        bail!(
-            "{spec:?} is not a recipient (poex-x25519:<base64>), a file, or an identity in {} \
-             (create one with 'poex identity new {spec}')",
-            home.keys.dir().display()
-        );
-    }
-    Ok(keyfile::read(&path)?.recipient())
+    bail!(
+        "{spec:?} is not a recipient (poex-x25519:<base64>), an identity of this home (see \
+         'poex identity list'; create one with 'poex identity new NAME'), or a file holding one"
+    )
+}
+
+/// `HOME/keys/NAME.identity`, if the home opens, `name` is a key name and the file exists.
+fn home_identity(root: &Path, name: &str) -> Option<PathBuf> {
+    let home = Home::open(root).ok()?;
+    identity_path(&home, name).ok().filter(|p| p.exists())
 }
 
 fn load_identity(root: &Path, spec: &str) -> Result<Identity> {
+    if !spec.contains('/')
+        && let Some(path) = home_identity(root, spec)
+    {
+        return Ok(keyfile::read(&path)?);
+    }
     let as_file = Path::new(spec);
-    if spec.contains('/') || as_file.is_file() {
+    if as_file.is_file() {
         return Ok(keyfile::read(as_file)?);
     }
-    let home = Home::open(root).with_context(|| {
-        format!("no identity file {spec:?} here and no home to look the name up in; pass --identity PATH")
-    })?;
-    let path = identity_path(&home, spec)?;
-    if !path.exists() {
-        bail!(
-            "no identity named {spec:?} in {} (see 'poex identity list'; create one with \
-             'poex identity new {spec}', or pass --identity PATH)",
-            home.keys.dir().display()
-        );
-    }
-    Ok(keyfile::read(&path)?)
+    bail!(
+        "no identity {spec:?}: neither an identity of this home (see 'poex identity list'; \
+         create one with 'poex identity new {spec}') nor an identity file; pass --identity NAME|PATH"
+    )
 }
 
 /// A new file written beside its final name and linked there only when complete: a reader
