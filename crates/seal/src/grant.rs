@@ -60,9 +60,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -76,7 +73,7 @@ use umbral_pre::{
 };
 use zeroize::Zeroizing;
 
-use crate::{FILE_KEY_LEN, FileKey, OpenError, SealError, Stanza, Unwrap, Wrap};
+use crate::{FILE_KEY_LEN, FileKey, OpenError, SealError, Stanza, Unwrap, Wrap, keyfile};
 
 /// The tag of a [`WrappedKey`]'s stanza in a sealed file: `-> umbral <capsule>`, the body the
 /// wrapped file key.
@@ -383,18 +380,7 @@ impl Identity {
     /// Reads the identity in `path`, refusing a file other users can read or write (as
     /// [`crate::keyfile::read`] does for X25519 identities).
     pub fn read_file(path: &Path) -> Result<Identity, IdentityFileError> {
-        let io = |source| IdentityFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(IdentityFileError::TooOpen {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(io)?);
+        let text = keyfile::read_secret(path).map_err(|e| file_error(path, e))?;
         Identity::parse(&text).map_err(|source| IdentityFileError::Malformed {
             path: path.to_owned(),
             source,
@@ -405,51 +391,18 @@ impl Identity {
     /// then hard-linked to its name (which fails if the name exists): a crash never leaves
     /// half a key, and a key is never overwritten.
     pub fn write_new_file(&self, path: &Path) -> Result<(), IdentityFileError> {
-        let io = |p: &Path| {
-            let p = p.to_owned();
-            move |source| IdentityFileError::Io { path: p, source }
-        };
-        if fs::symlink_metadata(path).is_ok() {
-            return Err(IdentityFileError::Exists(path.to_owned()));
-        }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut random = [0u8; 8];
-        // If the random source fails, the pid still separates writers; create_new never
-        // clobbers.
-        let _ = getrandom::fill(&mut random);
-        let tmp = dir.join(format!(
-            ".umbral.tmp-{}-{}",
-            std::process::id(),
-            to_hex(&random)
-        ));
-        let written = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(self.to_file_text().as_bytes())?;
-            f.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(&tmp)(e));
-        }
-        let linked = fs::hard_link(&tmp, path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(IdentityFileError::Exists(path.to_owned()));
-            }
-            Err(e) => return Err(io(path)(e)),
-        }
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))
+        keyfile::create_secret(path, &self.to_file_text()).map_err(|e| file_error(path, e))
+    }
+}
+
+fn file_error(path: &Path, e: keyfile::SecretFileError) -> IdentityFileError {
+    match e {
+        keyfile::SecretFileError::Exists => IdentityFileError::Exists(path.to_owned()),
+        keyfile::SecretFileError::TooOpen(mode) => IdentityFileError::TooOpen {
+            path: path.to_owned(),
+            mode,
+        },
+        keyfile::SecretFileError::Io(path, source) => IdentityFileError::Io { path, source },
     }
 }
 
