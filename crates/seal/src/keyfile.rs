@@ -7,17 +7,14 @@
 //! poex-x25519-secret:<base64>
 //! ```
 //!
-//! Written the way `poex_store::keystore` writes Ed25519 keys (that code is private to the
-//! keystore, and this crate depends on poex-core only): a temporary file of mode 0600 from its
-//! first byte, fsynced, then hard-linked to its name, which fails if the name exists, so a
-//! crash never leaves half a key and a key is never overwritten. A file that other users can
-//! read or write is refused, not used: the key may already be compromised, and quietly fixing
-//! the mode would hide that.
+//! Written and read through `poex_secret_file`: created once with mode 0600 from the first
+//! byte (a crash never leaves half a key and a key is never overwritten), and refused, not
+//! used, when other users can read or write it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::io;
 use std::path::{Path, PathBuf};
+
+pub(crate) use poex_secret_file::{SecretFileError, create as create_secret, read as read_secret};
 
 use zeroize::Zeroizing;
 
@@ -70,14 +67,25 @@ pub fn to_text(identity: &Identity) -> Zeroizing<String> {
     text
 }
 
+fn into_key_file(e: SecretFileError, path: &Path) -> KeyFileError {
+    match e {
+        SecretFileError::Exists => KeyFileError::Exists(path.to_owned()),
+        SecretFileError::TooOpen(mode) => KeyFileError::TooOpen {
+            path: path.to_owned(),
+            mode,
+        },
+        SecretFileError::Io(path, source) => KeyFileError::Io { path, source },
+    }
+}
+
 /// Writes `identity` to a new file at `path` (mode 0600; refused if `path` exists).
 pub fn write_new(path: &Path, identity: &Identity) -> Result<(), KeyFileError> {
-    create_secret(path, &to_text(identity)).map_err(|e| e.into_key_file(path))
+    create_secret(path, &to_text(identity)).map_err(|e| into_key_file(e, path))
 }
 
 /// Reads the identity in `path`, refusing a file other users can read or write.
 pub fn read(path: &Path) -> Result<Identity, KeyFileError> {
-    let text = read_secret(path).map_err(|e| e.into_key_file(path))?;
+    let text = read_secret(path).map_err(|e| into_key_file(e, path))?;
     let line = text
         .lines()
         .map(str::trim)
@@ -89,91 +97,11 @@ pub fn read(path: &Path) -> Result<Identity, KeyFileError> {
     })
 }
 
-/// Why [`create_secret`] or [`read_secret`] failed; each kind of identity file wraps it in its
-/// own error type.
-pub(crate) enum SecretFileError {
-    /// The name is taken.
-    Exists,
-    /// Other users may read or write the file (its permission bits).
-    TooOpen(u32),
-    /// The file system refused, at this path.
-    Io(PathBuf, io::Error),
-}
-
-impl SecretFileError {
-    fn into_key_file(self, path: &Path) -> KeyFileError {
-        match self {
-            SecretFileError::Exists => KeyFileError::Exists(path.to_owned()),
-            SecretFileError::TooOpen(mode) => KeyFileError::TooOpen {
-                path: path.to_owned(),
-                mode,
-            },
-            SecretFileError::Io(path, source) => KeyFileError::Io { path, source },
-        }
-    }
-}
-
-/// Writes `text` to a new file at `path`: a temporary file of mode 0600 from its first byte,
-/// fsynced, then hard-linked to its name (which fails if the name exists), then the folder
-/// fsynced. A crash never leaves half a secret, and a secret is never overwritten.
-pub(crate) fn create_secret(path: &Path, text: &str) -> Result<(), SecretFileError> {
-    let io = |p: &Path| {
-        let p = p.to_owned();
-        move |e| SecretFileError::Io(p, e)
-    };
-    if fs::symlink_metadata(path).is_ok() {
-        return Err(SecretFileError::Exists);
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut random = [0u8; 8];
-    // If the random source fails, the pid still separates writers; create_new never clobbers.
-    let _ = getrandom::fill(&mut random);
-    let tmp = dir.join(format!(
-        ".secret.tmp-{}-{:016x}",
-        std::process::id(),
-        u64::from_le_bytes(random)
-    ));
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io(&tmp)(e));
-    }
-    // Before this link only the temporary exists and the name stays free; after it, the whole
-    // secret is under its name.
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(SecretFileError::Exists),
-        Err(e) => return Err(io(path)(e)),
-    }
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
-}
-
-/// Reads a secret file's text, refusing a file other users can read or write.
-pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<String>, SecretFileError> {
-    let io = |e| SecretFileError::Io(path.to_owned(), e);
-    let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(SecretFileError::TooOpen(mode));
-    }
-    Ok(Zeroizing::new(fs::read_to_string(path).map_err(io)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn write_read_and_refusals() {
