@@ -1,0 +1,525 @@
+//! The connection to one chain: reads with bounded retries, and transactions that are
+//! estimated (a revert is reported before anything is spent), paid for (the balance is checked
+//! first), signed locally, written to a journal before they are sent, and awaited for a bounded
+//! time. Running an operation again after a lost receipt finds its transaction in the journal
+//! and waits for it instead of sending a second one.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use alloy::eips::BlockId;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder as _};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::providers::{Provider as _, RootProvider};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::transports::RpcError;
+use alloy::transports::TransportErrorKind;
+use alloy::transports::http::{Http, reqwest};
+use serde::{Deserialize, Serialize};
+
+use crate::error::describe_revert;
+use crate::{ChainConfig, ChainError, ChainKey};
+
+/// A mined, successful transaction.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Its hash.
+    pub tx: B256,
+    /// The block it is in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// The whole receipt (events are decoded from its logs).
+    pub receipt: TransactionReceipt,
+}
+
+/// A connection to the chain named by a [`ChainConfig`], optionally with a signer.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    provider: RootProvider,
+    config: ChainConfig,
+    key: Option<ChainKey>,
+    journal: Option<PathBuf>,
+    endpoint: String,
+}
+
+/// One journal entry: a transaction signed and handed to the node, not yet known to be mined.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    tx: B256,
+    call: String,
+}
+
+/// The endpoint as shown in messages: scheme, host and port only, since RPC URLs often carry
+/// an API key in their path, query or user part.
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            match u.port() {
+                Some(p) => format!("{}://{host}:{p}", u.scheme()),
+                None => format!("{}://{host}", u.scheme()),
+            }
+        }
+        Err(_) => "(unparsable rpc_url)".to_owned(),
+    }
+}
+
+impl Chain {
+    /// Connects to `config.rpc_url` and checks that it serves `config.chain_id`. `key` signs
+    /// transactions; without it only reads are possible.
+    pub async fn connect(config: ChainConfig, key: Option<ChainKey>) -> Result<Self, ChainError> {
+        let endpoint = redact_url(&config.rpc_url);
+        let url = reqwest::Url::parse(&config.rpc_url)
+            .map_err(|e| ChainError::Config(format!("rpc_url {endpoint}: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.rpc_timeout_secs))
+            .connect_timeout(Duration::from_secs(config.rpc_timeout_secs))
+            .build()
+            .map_err(|e| ChainError::Config(format!("HTTP client: {e}")))?;
+        let is_local = url
+            .host_str()
+            .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "::1");
+        let client = RpcClient::new(Http::with_client(http, url), is_local);
+        let chain = Self {
+            provider: RootProvider::new(client),
+            config,
+            key,
+            journal: None,
+            endpoint,
+        };
+        let got = chain
+            .read("eth_chainId", || chain.provider.get_chain_id())
+            .await?;
+        if got != chain.config.chain_id {
+            return Err(ChainError::WrongChain {
+                url: chain.endpoint.clone(),
+                expected: chain.config.chain_id,
+                got,
+            });
+        }
+        Ok(chain)
+    }
+
+    /// Keeps a journal of sent transactions in `dir` (created when needed), so that a command
+    /// run again after a lost receipt waits for its transaction instead of sending another.
+    pub fn with_journal(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.journal = Some(dir.into());
+        self
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The endpoint, without any credentials it may carry.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The signer's address, if there is a signer.
+    pub fn address(&self) -> Option<Address> {
+        self.key.as_ref().map(ChainKey::address)
+    }
+
+    /// The JSON-RPC provider, for reads the typed methods do not cover.
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    /// The address configured for `role`, checked to hold contract code.
+    pub(crate) async fn contract(&self, role: &'static str) -> Result<Address, ChainError> {
+        let address = match role {
+            "registry" => self.config.contracts.registry,
+            "anchor" => self.config.contracts.anchor,
+            _ => self.config.contracts.tasks,
+        }
+        .ok_or(ChainError::NotConfigured { role })?;
+        let code = self
+            .read("eth_getCode", || self.provider.get_code_at(address))
+            .await?;
+        if code.is_empty() {
+            return Err(ChainError::NoContract {
+                role,
+                address,
+                chain_id: self.config.chain_id,
+            });
+        }
+        Ok(address)
+    }
+
+    /// Runs a read, retrying transport failures (`read_attempts` in all, backing off from
+    /// 250 ms); a JSON-RPC error answer is not retried.
+    pub(crate) async fn read<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, ChainError>
+    where
+        F: FnMut() -> Fut,
+        Fut: IntoFuture<Output = Result<T, RpcError<TransportErrorKind>>>,
+    {
+        let mut delay = Duration::from_millis(250);
+        let attempts = self.config.read_attempts.max(1);
+        for attempt in 1..=attempts {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let err = self.rpc_error(what, e);
+                    let transient = matches!(
+                        err,
+                        ChainError::Unreachable { .. } | ChainError::Timeout { .. }
+                    );
+                    if !transient || attempt == attempts {
+                        return Err(err);
+                    }
+                    tracing::warn!(what, attempt, "chain read failed, retrying: {err}");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Sends a call to `to` (or deploys `input` when `to` is `None`) as the journal operation
+    /// `op`, and returns once it is mined successfully.
+    pub(crate) async fn transact(
+        &self,
+        op: &str,
+        call: &str,
+        to: Option<Address>,
+        input: Bytes,
+    ) -> Result<Sent, ChainError> {
+        let key = self.key.as_ref().ok_or_else(|| {
+            ChainError::Config(format!(
+                "{call} needs a signer key (key_file in chain.toml)"
+            ))
+        })?;
+        let from = key.address();
+        let journal = self.journal_path(op);
+        if let Some(path) = &journal
+            && let Some(pending) = read_pending(path)?
+        {
+            match self.resume(path, &pending).await? {
+                Some(sent) => return Ok(sent),
+                None => {} // dropped by the node: send anew
+            }
+        }
+
+        let mut tx = TransactionRequest::default()
+            .with_from(from)
+            .with_input(input)
+            .with_chain_id(self.config.chain_id);
+        tx.to = Some(to.map_or(TxKind::Create, TxKind::Call));
+        // Estimating runs the call: a revert is reported here, before anything is spent.
+        let estimate = self
+            .read("eth_estimateGas", || self.provider.estimate_gas(tx.clone()))
+            .await
+            .map_err(|e| self.name_revert(e, call))?;
+        let gas = estimate + estimate / 5;
+        let fees = self.provider.estimate_eip1559_fees().await;
+        let max_fee = match fees {
+            Ok(f) => {
+                tx = tx
+                    .with_max_fee_per_gas(f.max_fee_per_gas)
+                    .with_max_priority_fee_per_gas(f.max_priority_fee_per_gas);
+                f.max_fee_per_gas
+            }
+            // A chain without EIP-1559 (no base fee): a legacy gas price.
+            Err(_) => {
+                let price = self
+                    .read("eth_gasPrice", || self.provider.get_gas_price())
+                    .await?;
+                tx = tx.with_gas_price(price);
+                price
+            }
+        };
+        let balance = self
+            .read("eth_getBalance", || self.provider.get_balance(from))
+            .await?;
+        let needed = U256::from(gas) * U256::from(max_fee);
+        if balance < needed {
+            return Err(ChainError::InsufficientFunds {
+                address: from,
+                balance,
+                needed,
+                gas,
+                max_fee_per_gas: max_fee,
+                call: call.to_owned(),
+            });
+        }
+        let nonce = self
+            .read("eth_getTransactionCount", || {
+                self.provider.get_transaction_count(from).pending()
+            })
+            .await?;
+        let wallet = EthereumWallet::from(key.signer().clone());
+        let envelope = tx
+            .with_nonce(nonce)
+            .with_gas_limit(gas)
+            .build(&wallet)
+            .await
+            .map_err(|e| ChainError::Config(format!("{call}: cannot sign: {e}")))?;
+        let hash = *envelope.tx_hash();
+        if let Some(path) = &journal {
+            write_pending(
+                path,
+                &Pending {
+                    tx: hash,
+                    call: call.to_owned(),
+                },
+            )?;
+        }
+        tracing::info!(call, tx = %hash, nonce, gas, "sending transaction");
+        if let Err(e) = self.provider.send_tx_envelope(envelope).await {
+            let err = self.rpc_error("eth_sendRawTransaction", e);
+            // Not accepted: nothing to wait for next time. (A timeout may hide an acceptance,
+            // so the journal entry stays and the next run looks the transaction up.)
+            if let Some(path) = &journal
+                && !matches!(err, ChainError::Timeout { .. })
+            {
+                let _ = fs::remove_file(path);
+            }
+            return Err(match err {
+                ChainError::Rpc { detail, .. } if is_funds_message(&detail) => {
+                    ChainError::InsufficientFunds {
+                        address: from,
+                        balance,
+                        needed,
+                        gas,
+                        max_fee_per_gas: max_fee,
+                        call: call.to_owned(),
+                    }
+                }
+                other => other,
+            });
+        }
+        let sent = self.await_receipt(call, hash).await?;
+        if let Some(path) = &journal {
+            let _ = fs::remove_file(path);
+        }
+        Ok(sent)
+    }
+
+    /// A journalled transaction: mined (its result), still pending (wait again), or unknown to
+    /// the node (`None`: dropped, send anew).
+    async fn resume(&self, path: &Path, pending: &Pending) -> Result<Option<Sent>, ChainError> {
+        let known = self
+            .read("eth_getTransactionByHash", || {
+                self.provider.get_transaction_by_hash(pending.tx)
+            })
+            .await?;
+        if known.is_none() {
+            tracing::warn!(tx = %pending.tx, "journalled transaction unknown to the node; sending anew");
+            let _ = fs::remove_file(path);
+            return Ok(None);
+        }
+        tracing::info!(tx = %pending.tx, call = %pending.call, "waiting for the transaction sent earlier");
+        let sent = self.await_receipt(&pending.call, pending.tx).await;
+        if !matches!(sent, Err(ChainError::NoReceipt { .. })) {
+            let _ = fs::remove_file(path);
+        }
+        sent.map(Some)
+    }
+
+    async fn await_receipt(&self, call: &str, tx: B256) -> Result<Sent, ChainError> {
+        let secs = self.config.receipt_timeout_secs;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        let receipt = loop {
+            let got = self
+                .read("eth_getTransactionReceipt", || {
+                    self.provider.get_transaction_receipt(tx)
+                })
+                .await?;
+            if let Some(r) = got {
+                break r;
+            }
+            if Instant::now() >= deadline {
+                return Err(ChainError::NoReceipt {
+                    call: call.to_owned(),
+                    tx,
+                    secs,
+                });
+            }
+            tokio::time::sleep(poll).await;
+        };
+        let block = receipt.block_number.unwrap_or_default();
+        if !receipt.status() {
+            return Err(ChainError::Reverted {
+                call: call.to_owned(),
+                reason: self.replay_reason(tx, block).await,
+                tx: Some(tx),
+            });
+        }
+        Ok(Sent {
+            tx,
+            block,
+            gas_used: receipt.gas_used,
+            receipt,
+        })
+    }
+
+    /// Why a mined transaction reverted: the call replayed on the state before its block.
+    async fn replay_reason(&self, tx: B256, block: u64) -> String {
+        let Ok(Some(sent)) = self.provider.get_transaction_by_hash(tx).await else {
+            return "reverted on chain (the transaction is no longer available to replay)"
+                .to_owned();
+        };
+        let request: TransactionRequest = sent.into_request();
+        match self
+            .provider
+            .call(request)
+            .block(BlockId::number(block.saturating_sub(1)))
+            .await
+        {
+            Err(RpcError::ErrorResp(p)) => p
+                .as_revert_data()
+                .map(|d| describe_revert(&d))
+                .unwrap_or(p.message.to_string()),
+            _ => format!("reverted on chain in block {block}"),
+        }
+    }
+
+    fn name_revert(&self, e: ChainError, call: &str) -> ChainError {
+        match e {
+            ChainError::Reverted { reason, tx, .. } => ChainError::Reverted {
+                call: call.to_owned(),
+                reason,
+                tx,
+            },
+            other => other,
+        }
+    }
+
+    /// Classifies a JSON-RPC failure.
+    pub(crate) fn rpc_error(&self, what: &str, e: RpcError<TransportErrorKind>) -> ChainError {
+        let url = self.endpoint.clone();
+        match e {
+            RpcError::ErrorResp(payload) => {
+                if let Some(data) = payload.as_revert_data() {
+                    return ChainError::Reverted {
+                        call: what.to_owned(),
+                        reason: describe_revert(&data),
+                        tx: None,
+                    };
+                }
+                let message = payload.message.to_string();
+                if message.contains("revert") {
+                    return ChainError::Reverted {
+                        call: what.to_owned(),
+                        reason: message,
+                        tx: None,
+                    };
+                }
+                ChainError::Rpc {
+                    url,
+                    what: what.to_owned(),
+                    detail: format!("{message} (code {})", payload.code),
+                }
+            }
+            RpcError::Transport(TransportErrorKind::Custom(err)) => {
+                if let Some(re) = err.downcast_ref::<reqwest::Error>() {
+                    if re.is_timeout() {
+                        return ChainError::Timeout {
+                            url,
+                            what: what.to_owned(),
+                            secs: self.config.rpc_timeout_secs,
+                        };
+                    }
+                    return ChainError::Unreachable {
+                        url,
+                        detail: error_chain(re),
+                    };
+                }
+                ChainError::Unreachable {
+                    url,
+                    detail: err.to_string(),
+                }
+            }
+            RpcError::Transport(TransportErrorKind::HttpError(h)) => ChainError::Rpc {
+                url,
+                what: what.to_owned(),
+                detail: format!("HTTP {}", h.status),
+            },
+            other => ChainError::Rpc {
+                url,
+                what: what.to_owned(),
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    fn journal_path(&self, op: &str) -> Option<PathBuf> {
+        let safe: String = op
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.journal
+            .as_ref()
+            .map(|d| d.join(format!("{}-{safe}.json", self.config.chain_id)))
+    }
+}
+
+fn is_funds_message(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("insufficient funds") || d.contains("enough funds")
+}
+
+/// The error and its sources, e.g. "error sending request: client error (Connect): tcp connect
+/// error: Connection refused (os error 111)".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn read_pending(path: &Path) -> Result<Option<Pending>, ChainError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ChainError::Journal {
+                path: path.to_owned(),
+                reason: format!("{e}; if no transaction is outstanding, remove the file"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ChainError::Journal {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn write_pending(path: &Path, pending: &Pending) -> Result<(), ChainError> {
+    let err = |e: std::io::Error| ChainError::Journal {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec(pending).unwrap_or_default();
+    {
+        use std::io::Write as _;
+        let mut f = fs::File::create(&tmp).map_err(err)?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(err)?;
+    }
+    fs::rename(&tmp, path).map_err(err)
+}
