@@ -3,8 +3,8 @@
 // the Rust crate poex-chain embeds them without Node.js. `node build.mjs --check` compiles
 // again and fails if a checked-in artifact differs from what the sources produce.
 //
-// EVM target "paris" (no PUSH0): deploys on chains that have not adopted Shanghai, such as
-// Bloxberg, as well as on current ones.
+// EVM target "istanbul": Bloxberg runs the Istanbul upgrade (no PUSH0, no BASEFEE, no
+// PREVRANDAO), and bytecode for it runs unchanged on every later EVM, Hardhat's included.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import solc from "solc";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const check = process.argv.includes("--check");
-const EVM_VERSION = "paris";
+const EVM_VERSION = "istanbul";
 
 const sources = {};
 for (const file of fs.readdirSync(path.join(here, "src")).sort()) {
