@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::{ChainConfig, ChainKey};
 
-/// The chain id Hardhat's node serves.
+/// The chain id Hardhat's default network serves.
 pub const CHAIN_ID: u64 = 31337;
+
+/// The chain id of the `bloxberglike` network (Bloxberg's own chain id).
+pub const BLOXBERG_CHAIN_ID: u64 = 8995;
 
 /// Private keys of Hardhat's first test accounts (public, funded with 10,000 ETH each on every
 /// Hardhat dev chain; never use them anywhere else).
@@ -27,6 +30,7 @@ pub const ACCOUNT_KEYS: [&str; 3] = [
 pub struct DevNode {
     child: Child,
     port: u16,
+    chain_id: u64,
 }
 
 /// The repository's `contracts/` folder.
@@ -38,6 +42,16 @@ impl DevNode {
     /// Starts a node and waits until it answers JSON-RPC (panics with the fix when Hardhat is
     /// not installed or does not start: tests need a real node, not a skip).
     pub fn start() -> Self {
+        Self::start_network(None, CHAIN_ID)
+    }
+
+    /// Starts a node with Bloxberg's hardfork (Istanbul: no EIP-1559 fees, legacy transactions
+    /// only) and chain id, the `bloxberglike` network of `contracts/hardhat.config.ts`.
+    pub fn start_bloxberg_like() -> Self {
+        Self::start_network(Some("bloxberglike"), BLOXBERG_CHAIN_ID)
+    }
+
+    fn start_network(network: Option<&str>, chain_id: u64) -> Self {
         let dir = contracts_dir();
         let node = dir.join("node_modules/node/bin/node");
         let cli = dir.join("node_modules/hardhat/dist/src/cli.js");
@@ -49,8 +63,12 @@ impl DevNode {
             let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
             l.local_addr().expect("local address").port()
         };
-        let mut child = Command::new(&node)
-            .arg(&cli)
+        let mut command = Command::new(&node);
+        command.arg(&cli);
+        if let Some(network) = network {
+            command.args(["--network", network]);
+        }
+        let mut child = command
             .args([
                 "node",
                 "--hostname",
@@ -92,7 +110,11 @@ impl DevNode {
                 "the Hardhat node did not start in 60 s"
             );
         }
-        Self { child, port }
+        Self {
+            child,
+            port,
+            chain_id,
+        }
     }
 
     /// The JSON-RPC URL.
@@ -102,7 +124,7 @@ impl DevNode {
 
     /// A configuration for this node (no contracts yet).
     pub fn config(&self) -> ChainConfig {
-        let mut c = ChainConfig::new(self.url(), CHAIN_ID);
+        let mut c = ChainConfig::new(self.url(), self.chain_id);
         c.poll_interval_ms = 50;
         c.receipt_timeout_secs = 20;
         c

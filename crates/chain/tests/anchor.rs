@@ -87,3 +87,32 @@ async fn register_and_anchor_round_trip() {
     assert_eq!(latest.size, 9);
     latest.open(&verifier).unwrap();
 }
+
+/// Bloxberg runs the Istanbul hardfork: no base fee, so no EIP-1559 transactions. The
+/// contracts (compiled for Istanbul) deploy there and the client falls back to legacy gas
+/// prices.
+#[tokio::test]
+async fn works_on_a_chain_without_eip1559_like_bloxberg() {
+    let node = DevNode::start_bloxberg_like();
+    let chain = deployed(&node).await;
+    assert_eq!(chain.config().chain_id, 8995);
+    let name = registry_name("dataset", "cohort");
+    let Registered::Now(_, sent) = chain
+        .register(name, poex_chain::B256::repeat_byte(3))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        u8::from(sent.receipt.transaction_type()),
+        0,
+        "a legacy transaction"
+    );
+    let signer = Ed25519Signer::from_seed("example.org/log", &[9; 32]).unwrap();
+    let n3 = checkpoint(&signer, 3, 1);
+    assert!(matches!(
+        chain.anchor(&n3, &signer.verifier()).await.unwrap(),
+        Anchored::Now(..)
+    ));
+}
