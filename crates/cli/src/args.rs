@@ -110,6 +110,9 @@ pub struct NodeArgs {
     /// Largest upload, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
+    /// Anchor the log's checkpoints on chain (HOME/chain.toml) every SECS seconds; 0: off.
+    #[arg(long, value_name = "SECS")]
+    pub anchor_interval_secs: Option<u64>,
     /// Write the node's log lines as JSON.
     #[arg(long)]
     pub log_json: bool,

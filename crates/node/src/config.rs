@@ -35,6 +35,9 @@ pub struct Config {
     pub import_roots: Vec<PathBuf>,
     /// Longest `expires - created` of an accepted request signature.
     pub signature_max_age_secs: i64,
+    /// Seconds between anchoring rounds: each round anchors the log's latest signed checkpoint
+    /// on the chain named by `HOME/chain.toml`, when the log has grown. 0 (the default): off.
+    pub anchor_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             owners: Vec::new(),
             import_roots: Vec::new(),
             signature_max_age_secs: 300,
+            anchor_interval_secs: 0,
         }
     }
 }
@@ -150,6 +154,9 @@ impl Config {
         if let Some(v) = env("POEX_NODE_MAX_UPLOAD_BYTES") {
             self.max_upload_bytes = parsed("POEX_NODE_MAX_UPLOAD_BYTES", v, "a byte count")?;
         }
+        if let Some(v) = env("POEX_NODE_ANCHOR_INTERVAL_SECS") {
+            self.anchor_interval_secs = parsed("POEX_NODE_ANCHOR_INTERVAL_SECS", v, "seconds")?;
+        }
         if let Some(v) = env("POEX_NODE_OWNERS") {
             self.owners = v
                 .split(',')
@@ -222,6 +229,14 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.max_concurrent_jobs, 3);
         assert_eq!(c.queue_timeout_secs, 3600);
+        assert_eq!(c.anchor_interval_secs, 0);
+        let c = Config::load(
+            dir.path(),
+            None,
+            env(&[("POEX_NODE_ANCHOR_INTERVAL_SECS", "60")]),
+        )
+        .unwrap();
+        assert_eq!(c.anchor_interval_secs, 60);
     }
 
     #[test]

@@ -13,13 +13,15 @@
 //! - [`auth`]: RFC 9421 HTTP Message Signatures (Ed25519) with replay protection.
 //! - [`queue`]: the persistent job queue, its fair scheduler and crash recovery.
 //! - [`api`]: the routes; [`tiles`] serves the log per C2SP tlog-tiles; [`ui`] the explorer.
-//! - [`serve`]: binds, runs workers, and shuts down gracefully.
+//! - [`anchor`]: anchors the log's checkpoints on an EVM chain every `anchor_interval_secs`.
+//! - [`serve`]: binds, runs workers and the anchoring task, and shuts down gracefully.
 //!
 //! What it does not do: TLS (put a reverse proxy in front), user accounts (a caller *is* its
 //! Ed25519 key), or keeping results from the node's operator (see issue 6's HPKE results).
 
 #![forbid(unsafe_code)]
 
+pub mod anchor;
 pub mod api;
 pub mod auth;
 pub mod body;
@@ -58,6 +60,14 @@ pub async fn serve(
     tracing::info!(%local, home = %node.home.root.display(), "poex node listening");
     on_ready(local);
 
+    // Anchoring stops when shutdown begins (or when the server stops on an error, which drops
+    // the sender); a transaction it leaves unconfirmed is in its journal for the next start.
+    let (stop_anchoring, anchoring_stop) = tokio::sync::watch::channel(false);
+    let anchoring = node
+        .anchoring
+        .is_some()
+        .then(|| tokio::spawn(anchor::run(node.clone(), anchoring_stop)));
+
     let app = api::router(node.clone());
     let stopping = node.clone();
     let result = axum::serve(listener, app)
@@ -65,10 +75,15 @@ pub async fn serve(
             shutdown.await;
             tracing::info!("shutting down: no new requests or jobs");
             stopping.stopping.store(true, Ordering::Relaxed);
+            let _ = stop_anchoring.send(true);
         })
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "the server stopped with an error");
+    }
+    if let Some(task) = anchoring {
+        // It holds the node: wait for it, so the log's lock goes with the node.
+        let _ = task.await;
     }
 
     // Finish or cancel running work, off the async runtime.

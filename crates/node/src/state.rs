@@ -48,6 +48,9 @@ pub enum StartError {
     /// Bad settings.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Anchoring is on but the chain settings or key cannot be used.
+    #[error("{0}")]
+    Chain(String),
 }
 
 /// Everything a request handler or a worker needs.
@@ -81,6 +84,8 @@ pub struct Node {
     /// Held while a dataset or algorithm is published, so that a publish which removes a
     /// plaintext upload (sealed at rest) never races one that registers it.
     pub(crate) publish_lock: Mutex<()>,
+    /// Checkpoint anchoring, when `anchor_interval_secs` is not 0 (run by [`crate::serve`]).
+    pub anchoring: Option<crate::anchor::Anchoring>,
 }
 
 /// The most nonces kept at once; beyond it new signed requests get 503 until old ones expire.
@@ -92,6 +97,8 @@ impl Node {
         let home = Home::open(root)
             .map_err(|e| StartError::Home(e.to_string()))?
             .with_notifier(|notice| tracing::info!(notice, "home"));
+        // Before the log's lock is taken: a configuration mistake should cost nothing.
+        let anchoring = crate::anchor::Anchoring::load(root, &config)?;
         let processor_key = home
             .processor()
             .map_err(|e| StartError::Home(e.to_string()))?;
@@ -154,6 +161,7 @@ impl Node {
             data_identity,
             log_owner,
             publish_lock: Mutex::new(()),
+            anchoring,
         });
         node.recover(interrupted);
         Ok(node)

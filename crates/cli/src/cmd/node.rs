@@ -24,6 +24,9 @@ pub fn node(root: &Path, args: NodeArgs, quiet: bool) -> Result<Done> {
     if let Some(n) = args.max_upload_bytes {
         config.max_upload_bytes = n;
     }
+    if let Some(n) = args.anchor_interval_secs {
+        config.anchor_interval_secs = n;
+    }
     config.check()?;
 
     if !root

@@ -37,6 +37,7 @@ pub async fn info(State(node): State<Arc<Node>>) -> Json<Value> {
             "tiles": "/log/",
         },
         "owners": node.owners,
+        "anchor": node.anchoring.as_ref().and_then(|a| a.last()),
         "limits": {
             "maxConcurrentJobs": c.max_concurrent_jobs,
             "maxQueuedPerRequester": c.max_queued_per_requester,
