@@ -88,14 +88,27 @@ impl Chain {
         let at = self.contract("anchor").await?;
         let size = cp.size.0;
         let root = B256::from(cp.root.to_bytes());
+        let input = CheckpointAnchor::anchorCall {
+            logKey: key,
+            origin: cp.origin.as_str().to_owned(),
+            size,
+            root,
+            note: signed_note.as_bytes().to_vec().into(),
+        }
+        .abi_encode();
+        let op = format!("anchor-{key}");
+        // A transaction an earlier run sent for this log comes first: wait for it (nothing
+        // else is sent while it is pending), and if it anchored this very checkpoint, that is
+        // the answer. The checks below then see the chain with it mined.
+        if let Some(sent) = self.settle(&op, Some(at), &input).await? {
+            let record = self.record_in(&sent, key)?;
+            return Ok(Anchored::Now(record, sent));
+        }
         if let Some(anchored) = self.anchor_at(key, size).await? {
             if anchored.root != root {
                 return Err(ChainError::Forked {
-                    log_key: key,
-                    size,
-                    anchored: anchored.root,
+                    anchored: Box::new(anchored),
                     ours: root,
-                    tx: anchored.tx,
                 });
             }
             return Ok(Anchored::Already(anchored));
@@ -105,24 +118,9 @@ impl Chain {
         {
             return Ok(Anchored::Covered(latest));
         }
-        let input = CheckpointAnchor::anchorCall {
-            logKey: key,
-            origin: cp.origin.as_str().to_owned(),
-            size,
-            root,
-            note: signed_note.as_bytes().to_vec().into(),
-        }
-        .abi_encode();
         let sent = self
-            .transact(
-                &format!("anchor-{key}"),
-                "CheckpointAnchor.anchor",
-                Some(at),
-                input.into(),
-            )
+            .transact(&op, "CheckpointAnchor.anchor", Some(at), input.into())
             .await?;
-        // The transaction may be one sent by an earlier run for a smaller checkpoint (found in
-        // the journal): report what it anchored.
         let record = self.record_in(&sent, key)?;
         Ok(Anchored::Now(record, sent))
     }

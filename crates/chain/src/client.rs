@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use alloy::eips::BlockId;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder as _};
-use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use alloy::providers::{Provider as _, RootProvider};
 use alloy::rpc::client::RpcClient;
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
@@ -32,7 +32,7 @@ pub struct Sent {
     /// Gas it used.
     pub gas_used: u64,
     /// The whole receipt (events are decoded from its logs).
-    pub receipt: TransactionReceipt,
+    pub receipt: Box<TransactionReceipt>,
 }
 
 /// A connection to the chain named by a [`ChainConfig`], optionally with a signer.
@@ -50,6 +50,25 @@ pub struct Chain {
 struct Pending {
     tx: B256,
     call: String,
+    /// keccak256 of the destination and calldata, so a later run can tell whether it is about
+    /// to send this very call again or another one under the same operation name. Absent in
+    /// entries written by hand: taken to be the same call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    what: Option<B256>,
+}
+
+/// The fingerprint of a call: its destination (none for a deployment) and calldata.
+fn fingerprint(to: Option<Address>, input: &[u8]) -> B256 {
+    let mut bytes = Vec::with_capacity(21 + input.len());
+    match to {
+        Some(a) => {
+            bytes.push(1);
+            bytes.extend_from_slice(a.as_slice());
+        }
+        None => bytes.push(0),
+    }
+    bytes.extend_from_slice(input);
+    keccak256(bytes)
 }
 
 /// The endpoint as shown in messages: scheme, host and port only, since RPC URLs often carry
@@ -196,15 +215,11 @@ impl Chain {
             ))
         })?;
         let from = key.address();
-        let journal = self.journal_path(op);
-        if let Some(path) = &journal
-            && let Some(pending) = read_pending(path)?
-        {
-            match self.resume(path, &pending).await? {
-                Some(sent) => return Ok(sent),
-                None => {} // dropped by the node: send anew
-            }
+        if let Some(sent) = self.settle(op, to, &input).await? {
+            return Ok(sent);
         }
+        let journal = self.journal_path(op);
+        let what = fingerprint(to, &input);
 
         let mut tx = TransactionRequest::default()
             .with_from(from)
@@ -242,7 +257,6 @@ impl Chain {
             return Err(ChainError::InsufficientFunds {
                 address: from,
                 balance,
-                needed,
                 gas,
                 max_fee_per_gas: max_fee,
                 call: call.to_owned(),
@@ -267,25 +281,32 @@ impl Chain {
                 &Pending {
                     tx: hash,
                     call: call.to_owned(),
+                    what: Some(what),
                 },
             )?;
         }
         tracing::info!(call, tx = %hash, nonce, gas, "sending transaction");
         if let Err(e) = self.provider.send_tx_envelope(envelope).await {
             let err = self.rpc_error("eth_sendRawTransaction", e);
-            // Not accepted: nothing to wait for next time. (A timeout may hide an acceptance,
-            // so the journal entry stays and the next run looks the transaction up.)
-            if let Some(path) = &journal
-                && !matches!(err, ChainError::Timeout { .. })
-            {
-                let _ = fs::remove_file(path);
+            let refused = match &err {
+                // The node has it already (e.g. from a send whose answer was lost): wait for it.
+                ChainError::Rpc { detail, .. } if is_known_message(detail) => false,
+                ChainError::Rpc { .. } | ChainError::Reverted { .. } => true,
+                // A transport failure or a timeout may hide an acceptance: the journal entry
+                // stays, and the next run looks the transaction up before sending anything.
+                _ => false,
+            };
+            if !refused && matches!(err, ChainError::Rpc { .. }) {
+                return self.finish(journal.as_deref(), call, hash).await;
+            }
+            if refused && let Some(path) = &journal {
+                remove_pending(path)?;
             }
             return Err(match err {
                 ChainError::Rpc { detail, .. } if is_funds_message(&detail) => {
                     ChainError::InsufficientFunds {
                         address: from,
                         balance,
-                        needed,
                         gas,
                         max_fee_per_gas: max_fee,
                         call: call.to_owned(),
@@ -294,32 +315,80 @@ impl Chain {
                 other => other,
             });
         }
-        let sent = self.await_receipt(call, hash).await?;
-        if let Some(path) = &journal {
-            let _ = fs::remove_file(path);
-        }
-        Ok(sent)
+        self.finish(journal.as_deref(), call, hash).await
     }
 
-    /// A journalled transaction: mined (its result), still pending (wait again), or unknown to
-    /// the node (`None`: dropped, send anew).
-    async fn resume(&self, path: &Path, pending: &Pending) -> Result<Option<Sent>, ChainError> {
+    /// Waits for a sent transaction, and clears its journal entry once it is mined.
+    async fn finish(
+        &self,
+        journal: Option<&Path>,
+        call: &str,
+        tx: B256,
+    ) -> Result<Sent, ChainError> {
+        let sent = self.await_receipt(call, tx).await;
+        if let Some(path) = journal
+            && is_final(&sent)
+            && let Err(e) = remove_pending(path)
+        {
+            // The transaction's outcome stands; a stale entry is settled by the next run.
+            tracing::warn!("{e}");
+        }
+        sent
+    }
+
+    /// Settles the transaction journalled for `op` by an earlier run, before anything else is
+    /// sent for `op`:
+    /// - none journalled, or the node never saw it (lost before sending, or dropped): `None`,
+    ///   and the entry is cleared so the caller sends anew;
+    /// - still pending: waits for it, and if it stays unmined returns
+    ///   [`ChainError::NoReceipt`] for it (the entry stays: nothing new is sent behind it);
+    /// - mined, and it is this very call (`to`, `input`): its result, success or revert;
+    /// - mined, but another call under the same `op` (e.g. a smaller checkpoint of the same
+    ///   log): `None`, so the caller goes on with this one (after checking the chain again).
+    ///
+    /// The entry is removed only once its transaction is mined or unknown; a read that fails
+    /// while waiting keeps it, so the next run looks again instead of sending twice.
+    pub(crate) async fn settle(
+        &self,
+        op: &str,
+        to: Option<Address>,
+        input: &[u8],
+    ) -> Result<Option<Sent>, ChainError> {
+        let Some(path) = self.journal_path(op) else {
+            return Ok(None);
+        };
+        let Some(pending) = read_pending(&path)? else {
+            return Ok(None);
+        };
         let known = self
             .read("eth_getTransactionByHash", || {
                 self.provider.get_transaction_by_hash(pending.tx)
             })
             .await?;
         if known.is_none() {
-            tracing::warn!(tx = %pending.tx, "journalled transaction unknown to the node; sending anew");
-            let _ = fs::remove_file(path);
+            tracing::warn!(tx = %pending.tx, call = %pending.call, "journalled transaction unknown to the node; sending anew");
+            remove_pending(&path)?;
             return Ok(None);
         }
         tracing::info!(tx = %pending.tx, call = %pending.call, "waiting for the transaction sent earlier");
         let sent = self.await_receipt(&pending.call, pending.tx).await;
-        if !matches!(sent, Err(ChainError::NoReceipt { .. })) {
-            let _ = fs::remove_file(path);
+        if !is_final(&sent) {
+            return sent.map(Some);
         }
-        sent.map(Some)
+        remove_pending(&path)?;
+        let same = pending.what.is_none_or(|w| w == fingerprint(to, input));
+        if same {
+            return sent.map(Some);
+        }
+        match &sent {
+            Ok(s) => {
+                tracing::info!(tx = %s.tx, call = %pending.call, block = s.block, "the transaction sent earlier is mined; going on with this one");
+            }
+            Err(e) => {
+                tracing::warn!(tx = %pending.tx, call = %pending.call, "the transaction sent earlier failed: {e}; going on with this one");
+            }
+        }
+        Ok(None)
     }
 
     async fn await_receipt(&self, call: &str, tx: B256) -> Result<Sent, ChainError> {
@@ -356,7 +425,7 @@ impl Chain {
             tx,
             block,
             gas_used: receipt.gas_used,
-            receipt,
+            receipt: Box::new(receipt),
         })
     }
 
@@ -419,22 +488,21 @@ impl Chain {
                 }
             }
             RpcError::Transport(TransportErrorKind::Custom(err)) => {
-                if let Some(re) = err.downcast_ref::<reqwest::Error>() {
-                    if re.is_timeout() {
-                        return ChainError::Timeout {
-                            url,
-                            what: what.to_owned(),
-                            secs: self.config.rpc_timeout_secs,
-                        };
-                    }
-                    return ChainError::Unreachable {
+                match err.downcast::<reqwest::Error>() {
+                    Ok(re) if re.is_timeout() => ChainError::Timeout {
                         url,
-                        detail: error_chain(re),
-                    };
-                }
-                ChainError::Unreachable {
-                    url,
-                    detail: err.to_string(),
+                        what: what.to_owned(),
+                        secs: self.config.rpc_timeout_secs,
+                    },
+                    // Without the URL: its path or query may carry an API key.
+                    Ok(re) => ChainError::Unreachable {
+                        url,
+                        detail: error_chain(&re.without_url()),
+                    },
+                    Err(err) => ChainError::Unreachable {
+                        url,
+                        detail: err.to_string(),
+                    },
                 }
             }
             RpcError::Transport(TransportErrorKind::HttpError(h)) => ChainError::Rpc {
@@ -465,6 +533,28 @@ impl Chain {
             .as_ref()
             .map(|d| d.join(format!("{}-{safe}.json", self.config.chain_id)))
     }
+}
+
+/// Whether a transaction's fate is known (mined, successful or reverted), so its journal entry
+/// can go.
+fn is_final(sent: &Result<Sent, ChainError>) -> bool {
+    matches!(sent, Ok(_) | Err(ChainError::Reverted { tx: Some(_), .. }))
+}
+
+fn remove_pending(path: &Path) -> Result<(), ChainError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ChainError::Journal {
+            path: path.to_owned(),
+            reason: format!("{e}; the transaction in it is settled, remove the file"),
+        }),
+    }
+}
+
+fn is_known_message(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("already known") || d.contains("already imported") || d.contains("known transaction")
 }
 
 fn is_funds_message(detail: &str) -> bool {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolInterface, decode_revert_reason};
 
+use crate::AnchorRecord;
 use crate::contracts::{CheckpointAnchor, HashSig, PoxTasks};
 
 /// Why a chain operation failed. The messages name the endpoint, transaction or contract
@@ -77,8 +78,9 @@ pub enum ChainError {
         /// registry, anchor or tasks.
         role: &'static str,
     },
-    /// The contract refused the call; nothing changed on chain.
-    #[error("{call} reverted: {reason}")]
+    /// The contract refused the call; nothing changed on chain. Found when estimating (`tx`
+    /// is `None`: nothing was sent) or in a mined transaction (`tx`).
+    #[error("{call} reverted: {reason}{}", revert_where(.tx))]
     Reverted {
         /// Contract and function.
         call: String,
@@ -89,16 +91,15 @@ pub enum ChainError {
     },
     /// The signer cannot pay for the transaction.
     #[error(
-        "{address} has {balance} wei but {call} needs up to {needed} wei (gas {gas} at {max_fee_per_gas} wei); fund the address and run the command again"
+        "{address} has {balance} wei but {call} needs up to {} wei (gas {gas} at {max_fee_per_gas} wei); nothing was sent. Fund the address and run the command again",
+        U256::from(*.gas) * U256::from(*.max_fee_per_gas)
     )]
     InsufficientFunds {
         /// The signer's address.
         address: Address,
         /// Its balance.
         balance: U256,
-        /// gas × max fee.
-        needed: U256,
-        /// Estimated gas.
+        /// Estimated gas (with a margin); the transaction needs up to gas × max fee.
         gas: u64,
         /// Max fee per gas.
         max_fee_per_gas: u128,
@@ -120,19 +121,14 @@ pub enum ChainError {
     /// The chain holds a different root for a size this log has signed: the log forked, or the
     /// anchor belongs to someone else's log of the same key.
     #[error(
-        "log {log_key} is anchored at size {size} with root {anchored} (transaction {tx}), but this checkpoint has root {ours}: the log has forked"
+        "log {} is anchored at size {} with root {} (transaction {}, block {}, by {}), but this checkpoint has root {ours}: the log has forked. Nothing was sent; keep both signed checkpoints (the anchored note is in that transaction) as evidence and stop using this log until the fork is explained",
+        .anchored.log_key, .anchored.size, .anchored.root, .anchored.tx, .anchored.block, .anchored.submitter
     )]
     Forked {
-        /// The log key.
-        log_key: B256,
-        /// The size.
-        size: u64,
-        /// The anchored root.
-        anchored: B256,
+        /// What the chain holds for this size: log key, size, root, note, transaction.
+        anchored: Box<AnchorRecord>,
         /// The checkpoint's root.
         ours: B256,
-        /// The anchoring transaction.
-        tx: B256,
     },
     /// A checkpoint to anchor does not open with the log's key.
     #[error("the checkpoint does not verify with the log's key: {0}")]
@@ -164,13 +160,52 @@ pub fn describe_revert(data: &[u8]) -> String {
         return "no reason given".to_owned();
     }
     if let Ok(e) = HashSig::HashSigErrors::abi_decode(data) {
-        return format!("{e:?}");
+        return format!("{e:?}; {}", registry_hint(&e));
     }
     if let Ok(e) = CheckpointAnchor::CheckpointAnchorErrors::abi_decode(data) {
-        return format!("{e:?}");
+        return format!("{e:?}; {}", anchor_hint(&e));
     }
     if let Ok(e) = PoxTasks::PoxTasksErrors::abi_decode(data) {
         return format!("{e:?}");
     }
     decode_revert_reason(data).unwrap_or_else(|| format!("0x{}", Bytes::copy_from_slice(data)))
+}
+
+fn revert_where(tx: &Option<B256>) -> String {
+    match tx {
+        None => " (found by estimating the transaction: nothing was sent)".to_owned(),
+        Some(tx) => format!(" (in mined transaction {tx}: it used gas, nothing else changed)"),
+    }
+}
+
+/// What to do about a HashSig refusal.
+fn registry_hint(e: &HashSig::HashSigErrors) -> String {
+    match e {
+        HashSig::HashSigErrors::AlreadyRegistered(e) => format!(
+            "the name is taken by {} with digest {}; entries are write-once, so register under another name",
+            e.owner, e.hash
+        ),
+        HashSig::HashSigErrors::ZeroHash(_) => {
+            "a zero digest means \"not registered\"; register the asset's actual digest".to_owned()
+        }
+    }
+}
+
+/// What to do about a CheckpointAnchor refusal.
+fn anchor_hint(e: &CheckpointAnchor::CheckpointAnchorErrors) -> String {
+    use CheckpointAnchor::CheckpointAnchorErrors as E;
+    match e {
+        E::NotSubmitter(e) => format!(
+            "only {} may anchor this log or hand it over (it anchored first, or was handed the log); sign with that key, or have it call setSubmitter for this address",
+            e.submitter
+        ),
+        E::NotGrowing(e) => format!(
+            "size {} is anchored already and anchors only grow; anchor a checkpoint larger than that",
+            e.anchoredSize
+        ),
+        E::EmptyTree(_) => {
+            "an empty log has nothing to anchor; anchor once it has entries".to_owned()
+        }
+        E::ZeroSubmitter(_) => "name a non-zero address to hand the log to".to_owned(),
+    }
 }

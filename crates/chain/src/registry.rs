@@ -53,6 +53,12 @@ impl Chain {
     /// different digest under a taken name is refused with the entry that holds it.
     pub async fn register(&self, name: B256, hash: B256) -> Result<Registered, ChainError> {
         let at = self.contract("registry").await?;
+        let input = HashSig::addSigCall { name, hash }.abi_encode();
+        let op = format!("register-{name}");
+        // A transaction an earlier run sent for this name comes first (see `Chain::anchor`).
+        if let Some(sent) = self.settle(&op, Some(at), &input).await? {
+            return Ok(Registered::Now(self.entry_in(&sent, name, hash), sent));
+        }
         if let Some(entry) = self.lookup(name).await? {
             if entry.hash == hash {
                 return Ok(Registered::Already(entry));
@@ -66,21 +72,25 @@ impl Chain {
                 tx: None,
             });
         }
-        let input = HashSig::addSigCall { name, hash }.abi_encode();
         let sent = self
-            .transact(
-                &format!("register-{name}"),
-                "HashSig.addSig",
-                Some(at),
-                input.into(),
-            )
+            .transact(&op, "HashSig.addSig", Some(at), input.into())
             .await?;
-        let entry = Entry {
+        Ok(Registered::Now(self.entry_in(&sent, name, hash), sent))
+    }
+
+    /// The entry `sent` registered: from its `SigAdded` event (the signer and the block
+    /// otherwise).
+    fn entry_in(&self, sent: &Sent, name: B256, hash: B256) -> Entry {
+        let owner = sent
+            .receipt
+            .decoded_log::<HashSig::SigAdded>()
+            .filter(|e| e.data.name == name)
+            .map_or_else(|| self.address().unwrap_or_default(), |e| e.data.owner);
+        Entry {
             hash,
-            owner: self.address().unwrap_or_default(),
+            owner,
             block: sent.block,
-        };
-        Ok(Registered::Now(entry, sent))
+        }
     }
 }
 
