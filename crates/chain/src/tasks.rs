@@ -165,7 +165,7 @@ impl Chain {
                 input,
             )
             .await?;
-        let event: PoxTasks::TaskSubmitted = self.event_in(&sent)?;
+        let event: PoxTasks::TaskSubmitted = self.event_in(&sent).map_err(|e| *e)?;
         Ok((event.task.saturating_to(), sent))
     }
 
@@ -190,7 +190,7 @@ impl Chain {
                 input,
             )
             .await?;
-        let event: PoxTasks::OfferAdvertised = self.event_in(&sent)?;
+        let event: PoxTasks::OfferAdvertised = self.event_in(&sent).map_err(|e| *e)?;
         Ok((event.offer.saturating_to(), sent))
     }
 
@@ -355,7 +355,7 @@ impl Chain {
     }
 
     /// The first event `E` of the tasks contract in `sent`'s receipt.
-    fn event_in<E: SolEvent>(&self, sent: &Sent) -> Result<E, ChainError> {
+    fn event_in<E: SolEvent>(&self, sent: &Sent) -> Result<E, Box<ChainError>> {
         let at = self.config().contracts.tasks;
         sent.receipt
             .logs()
@@ -363,10 +363,12 @@ impl Chain {
             .filter(|log| Some(log.address()) == at)
             .find_map(|log| log.log_decode::<E>().ok())
             .map(|log| log.inner.data)
-            .ok_or_else(|| ChainError::Rpc {
-                url: self.endpoint().to_owned(),
-                what: "eth_getTransactionReceipt".to_owned(),
-                detail: format!("transaction {} has no {} event", sent.tx, E::SIGNATURE),
+            .ok_or_else(|| {
+                Box::new(ChainError::Rpc {
+                    url: self.endpoint().to_owned(),
+                    what: "eth_getTransactionReceipt".to_owned(),
+                    detail: format!("transaction {} has no {} event", sent.tx, E::SIGNATURE),
+                })
             })
     }
 }

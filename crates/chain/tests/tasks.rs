@@ -217,3 +217,234 @@ async fn happy_path_processor_matches_owner_approves() {
     assert_eq!(revert(w.stranger.expire_task(task).await), "WrongStatus");
     assert_eq!(w.status(task).await, TaskStatus::Done);
 }
+
+#[tokio::test]
+async fn owner_matches_and_processor_approves() {
+    let w = World::start().await;
+    let task = w.submit().await;
+    let offer = w.advertise().await;
+    let sent = w.owner.match_task(task, offer).await.unwrap();
+    let e: PoxTasks::TaskMatched = event(&sent);
+    assert_eq!(e.matchedBy, w.owner.address().unwrap());
+    assert_eq!(e.processor, w.processor.address().unwrap());
+    assert_eq!(revert(w.owner.approve_task(task).await), "NotAllowed");
+    w.processor.approve_task(task).await.unwrap();
+    let t = w.owner.task(task).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Approved);
+    assert_eq!(t.matched_by, w.owner.address().unwrap());
+    // Only the matched processor reports the result, not the owner.
+    assert_eq!(
+        revert(w.owner.submit_result(task, &result()).await),
+        "NotAllowed"
+    );
+    w.processor.submit_result(task, &result()).await.unwrap();
+    assert_eq!(w.status(task).await, TaskStatus::Done);
+}
+
+#[tokio::test]
+async fn strangers_are_refused() {
+    let w = World::start().await;
+    let task = w.submit().await;
+    let offer = w.advertise().await;
+    assert_eq!(
+        revert(w.stranger.match_task(task, offer).await),
+        "NotAllowed"
+    );
+    assert_eq!(revert(w.stranger.cancel_task(task).await), "NotAllowed");
+    assert_eq!(
+        revert(w.stranger.withdraw_offer(offer).await),
+        "NotOfferProcessor"
+    );
+    w.processor.match_task(task, offer).await.unwrap();
+    assert_eq!(revert(w.stranger.approve_task(task).await), "NotAllowed");
+    assert_eq!(revert(w.stranger.cancel_task(task).await), "NotAllowed");
+    w.owner.approve_task(task).await.unwrap();
+    assert_eq!(
+        revert(w.stranger.submit_result(task, &result()).await),
+        "NotAllowed"
+    );
+    assert_eq!(w.status(task).await, TaskStatus::Approved);
+}
+
+#[tokio::test]
+async fn results_need_an_approved_task_and_content() {
+    let w = World::start().await;
+    let task = w.submit().await;
+    let offer = w.advertise().await;
+    assert_eq!(
+        revert(w.processor.submit_result(task, &result()).await),
+        "WrongStatus"
+    );
+    w.owner.match_task(task, offer).await.unwrap();
+    assert_eq!(
+        revert(w.processor.submit_result(task, &result()).await),
+        "WrongStatus"
+    );
+    w.processor.approve_task(task).await.unwrap();
+    let empty = ResultSpec {
+        receipt: B256::ZERO,
+        ..result()
+    };
+    assert_eq!(
+        revert(w.processor.submit_result(task, &empty).await),
+        "EmptyResult"
+    );
+    let too_many = ResultSpec {
+        results: vec![B256::repeat_byte(1); 65],
+        ..result()
+    };
+    assert_eq!(
+        revert(w.processor.submit_result(task, &too_many).await),
+        "TooManyItems"
+    );
+    assert_eq!(w.status(task).await, TaskStatus::Approved);
+}
+
+#[tokio::test]
+async fn withdrawn_or_expired_offers_are_unavailable() {
+    let w = World::start().await;
+    let task = w.submit().await;
+    let offer = w.advertise().await;
+    let sent = w.processor.withdraw_offer(offer).await.unwrap();
+    let e: PoxTasks::OfferWithdrawn = event(&sent);
+    assert_eq!(e.offer, U256::from(offer));
+    assert!(w.owner.offer(offer).await.unwrap().withdrawn);
+    assert_eq!(
+        revert(w.owner.match_task(task, offer).await),
+        "OfferUnavailable"
+    );
+    assert_eq!(
+        revert(w.processor.match_task(task, offer).await),
+        "OfferUnavailable"
+    );
+
+    let now = w.processor.chain_time().await.unwrap();
+    let (short, _) = w.processor.advertise("1 core", now + 100).await.unwrap();
+    w.advance(200);
+    assert_eq!(
+        revert(w.owner.match_task(task, short).await),
+        "OfferUnavailable"
+    );
+    assert_eq!(revert(w.owner.match_task(task, 99).await), "UnknownOffer");
+    assert_eq!(w.status(task).await, TaskStatus::Open);
+}
+
+#[tokio::test]
+async fn bad_deadlines_too_many_items_and_unknown_ids() {
+    let w = World::start().await;
+    let past = w.spec(0, 1000).await;
+    assert_eq!(revert(w.owner.submit_task(&past).await), "BadDeadlines");
+    let inverted = w.spec(2000, 1000).await;
+    assert_eq!(revert(w.owner.submit_task(&inverted).await), "BadDeadlines");
+    let equal = w.spec(1000, 1000).await;
+    assert_eq!(revert(w.owner.submit_task(&equal).await), "BadDeadlines");
+    let now = w.processor.chain_time().await.unwrap();
+    assert_eq!(
+        revert(w.processor.advertise("stale", now).await),
+        "BadDeadlines"
+    );
+
+    let mut many = w.spec(1000, 2000).await;
+    many.datasets = vec![B256::repeat_byte(0xd0); 65];
+    assert_eq!(revert(w.owner.submit_task(&many).await), "TooManyItems");
+    many.datasets.pop();
+    let (task, _) = w.owner.submit_task(&many).await.unwrap();
+    assert_eq!(w.owner.task(task).await.unwrap().datasets.len(), 64);
+
+    assert_eq!(revert(w.owner.task(99).await), "UnknownTask");
+    assert_eq!(revert(w.owner.offer(99).await), "UnknownOffer");
+    let offer = w.advertise().await;
+    assert_eq!(revert(w.owner.match_task(99, offer).await), "UnknownTask");
+    assert_eq!(revert(w.owner.approve_task(99).await), "UnknownTask");
+    assert_eq!(
+        revert(w.processor.submit_result(99, &result()).await),
+        "UnknownTask"
+    );
+    assert_eq!(revert(w.owner.cancel_task(99).await), "UnknownTask");
+    assert_eq!(revert(w.stranger.expire_task(99).await), "UnknownTask");
+}
+
+#[tokio::test]
+async fn owner_cancels_until_approval() {
+    let w = World::start().await;
+    let open = w.submit().await;
+    let sent = w.owner.cancel_task(open).await.unwrap();
+    let e: PoxTasks::TaskCancelled = event(&sent);
+    assert_eq!(e.task, U256::from(open));
+    assert_eq!(w.status(open).await, TaskStatus::Cancelled);
+    assert_eq!(w.status(open).await.to_string(), "cancelled");
+    let offer = w.advertise().await;
+    assert_eq!(revert(w.owner.match_task(open, offer).await), "WrongStatus");
+
+    let matched = w.submit().await;
+    w.processor.match_task(matched, offer).await.unwrap();
+    w.owner.cancel_task(matched).await.unwrap();
+    assert_eq!(w.status(matched).await, TaskStatus::Cancelled);
+    assert_eq!(revert(w.owner.approve_task(matched).await), "WrongStatus");
+
+    let approved = w.approved().await;
+    assert_eq!(revert(w.owner.cancel_task(approved).await), "WrongStatus");
+    assert_eq!(w.status(approved).await, TaskStatus::Approved);
+}
+
+#[tokio::test]
+async fn anyone_expires_open_and_matched_tasks_after_match_by() {
+    let w = World::start().await;
+    let open = w.submit().await;
+    let matched = w.submit().await;
+    let offer = w.advertise().await;
+    w.owner.match_task(matched, offer).await.unwrap();
+    for task in [open, matched] {
+        assert_eq!(
+            revert(w.stranger.expire_task(task).await),
+            "DeadlineNotPassed"
+        );
+    }
+    w.advance(1001);
+    // Too late to match or approve.
+    assert_eq!(
+        revert(w.processor.match_task(open, offer).await),
+        "DeadlinePassed"
+    );
+    assert_eq!(
+        revert(w.processor.approve_task(matched).await),
+        "DeadlinePassed"
+    );
+    for (task, was) in [(open, 1), (matched, 2)] {
+        let sent = w.stranger.expire_task(task).await.unwrap();
+        let e: PoxTasks::TaskExpired = event(&sent);
+        assert_eq!((e.task, e.was), (U256::from(task), was));
+        assert_eq!(w.status(task).await, TaskStatus::Expired);
+        assert_eq!(revert(w.stranger.expire_task(task).await), "WrongStatus");
+        assert_eq!(revert(w.owner.cancel_task(task).await), "WrongStatus");
+    }
+}
+
+#[tokio::test]
+async fn approved_tasks_expire_after_result_by_and_late_results_are_refused() {
+    let w = World::start().await;
+    let task = w.approved().await;
+    assert_eq!(
+        revert(w.stranger.expire_task(task).await),
+        "DeadlineNotPassed"
+    );
+    // Past match_by but not result_by: an approved task is still running.
+    w.advance(1500);
+    assert_eq!(
+        revert(w.stranger.expire_task(task).await),
+        "DeadlineNotPassed"
+    );
+    w.advance(1000);
+    assert_eq!(
+        revert(w.processor.submit_result(task, &result()).await),
+        "DeadlinePassed"
+    );
+    let sent = w.stranger.expire_task(task).await.unwrap();
+    let e: PoxTasks::TaskExpired = event(&sent);
+    assert_eq!(e.was, 3);
+    let t = w.owner.task(task).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Expired);
+    assert_eq!(t.status.to_string(), "expired");
+    assert!(t.results.is_empty());
+    assert_eq!(t.receipt, B256::ZERO);
+}
