@@ -55,7 +55,8 @@ pub enum Command {
     Run(RunArgs),
     /// Wrap any command the way in-toto-run does: hash inputs, run sandboxed, sign a receipt.
     Exec(ExecArgs),
-    /// Check a receipt: signature, statement, request, and any files you hold.
+    /// Check a receipt: signature, statement, request, and any files you hold (with --rpc:
+    /// also that its log checkpoint is anchored on chain).
     Verify(VerifyArgs),
     #[command(flatten)]
     Grants(crate::cmd::grant::GrantCommand),
@@ -69,6 +70,12 @@ pub enum Command {
     Por(crate::cmd::por::PorCommand),
     /// Publish a sample dataset and algorithm, run, verify, and say where everything is.
     Demo,
+    /// On an EVM chain: settings (HOME/chain.toml), the signer key, the contracts, status
+    /// (docs/cli-chain.md).
+    Chain(ChainArgs),
+    /// Anchor this home's latest signed log checkpoint on chain (CheckpointAnchor). Sends
+    /// nothing when that checkpoint, or a larger one, is anchored already.
+    Anchor(AnchorArgs),
     /// Serve this home as a compute-to-data node over HTTP (see docs/node.md).
     Node(NodeArgs),
     /// A node's jobs (needs --node): one job's state, or the list.
@@ -110,9 +117,6 @@ pub struct NodeArgs {
     /// Largest upload, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
-    /// Anchor the log's checkpoints on chain (HOME/chain.toml) every SECS seconds; 0: off.
-    #[arg(long, value_name = "SECS")]
-    pub anchor_interval_secs: Option<u64>,
     /// Write the node's log lines as JSON.
     #[arg(long)]
     pub log_json: bool,
@@ -184,6 +188,8 @@ pub enum PublishCommand {
         /// The key you publish as.
         #[arg(long = "as", value_name = "KEY", default_value = "default")]
         as_key: String,
+        #[command(flatten)]
+        chain: PublishChainArgs,
     },
     /// Publish an algorithm (file or folder) with its entrypoint.
     Algorithm {
@@ -199,7 +205,22 @@ pub enum PublishCommand {
         /// The key you publish as.
         #[arg(long = "as", value_name = "KEY", default_value = "default")]
         as_key: String,
+        #[command(flatten)]
+        chain: PublishChainArgs,
     },
+}
+
+/// `publish --chain`: register the asset's SHA-256 on chain too.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PublishChainArgs {
+    /// After publishing here, register the asset's SHA-256 on chain (the HashSig registry of
+    /// HOME/chain.toml) under "KIND/NAME", signed with the home's chain key. Registering the
+    /// same digest again sends nothing; another digest under the name is an error.
+    #[arg(long)]
+    pub chain: bool,
+    /// The chain's JSON-RPC URL, instead of rpc_url in HOME/chain.toml.
+    #[arg(long, env = "POEX_CHAIN_RPC", value_name = "URL", requires = "chain")]
+    pub rpc: Option<String>,
 }
 
 /// Limits a job may ask for (the processor may grant less).
@@ -251,6 +272,19 @@ pub struct RunArgs {
     /// with `poex status ID`, download it with `poex fetch ID`).
     #[arg(long)]
     pub no_wait: bool,
+    /// Refuse to run unless every input (algorithm and datasets) is registered on chain with
+    /// its local digest. Without it, an input the chain does not know is only a note. (When
+    /// HOME/chain.toml names a registry, an input registered with ANOTHER digest always
+    /// refuses the job.)
+    #[arg(long, conflicts_with = "no_chain_check")]
+    pub require_chain: bool,
+    /// Do not look the inputs up on chain, even though HOME/chain.toml names a registry (e.g.
+    /// while the chain is unreachable). An explicit opt-out: the job runs unchecked.
+    #[arg(long)]
+    pub no_chain_check: bool,
+    /// The chain's JSON-RPC URL, instead of rpc_url in HOME/chain.toml.
+    #[arg(long, env = "POEX_CHAIN_RPC", value_name = "URL")]
+    pub rpc: Option<String>,
     /// Arguments appended to the algorithm's entrypoint.
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -309,6 +343,19 @@ pub struct VerifyArgs {
     /// With --node: the node's log (URL/log) unless given.
     #[arg(long, value_name = "DIR|URL")]
     pub log: Option<String>,
+    /// Also check on chain that the bundle's log checkpoint is anchored (CheckpointAnchor),
+    /// exactly or by a later anchored checkpoint that is consistent with it (proved with --log,
+    /// or with this home's log when it is the bundle's), naming the block and transaction.
+    /// The chain id and anchor contract come from HOME/chain.toml, else from --chain-id and
+    /// --anchor-contract.
+    #[arg(long, value_name = "URL")]
+    pub rpc: Option<String>,
+    /// With --rpc: the chain id the endpoint must serve (default: HOME/chain.toml's).
+    #[arg(long, value_name = "N", requires = "rpc")]
+    pub chain_id: Option<u64>,
+    /// With --rpc: the CheckpointAnchor contract's address (default: HOME/chain.toml's).
+    #[arg(long, value_name = "ADDR", requires = "rpc")]
+    pub anchor_contract: Option<String>,
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
@@ -431,4 +478,78 @@ pub enum LogCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// The chain's JSON-RPC URL, instead of rpc_url in HOME/chain.toml (for `chain init`: the
+    /// URL to write).
+    #[arg(long, global = true, env = "POEX_CHAIN_RPC", value_name = "URL")]
+    pub rpc: Option<String>,
+    #[command(subcommand)]
+    pub command: ChainCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Write HOME/chain.toml: which JSON-RPC endpoint and chain id (checked when reachable).
+    /// Refuses to replace an existing one without --force.
+    Init {
+        /// The chain id the endpoint must serve (transactions are signed for it).
+        #[arg(long, value_name = "N")]
+        chain_id: u64,
+        /// Replace an existing chain.toml (its contract addresses are dropped too).
+        #[arg(long)]
+        force: bool,
+    },
+    /// The key that signs this home's transactions (HOME/keys/chain.key, mode 0600).
+    #[command(subcommand)]
+    Key(ChainKeyCommand),
+    /// Deploy the three contracts (HashSig registry, CheckpointAnchor, PoxTasks) with the
+    /// chain key and write their addresses into HOME/chain.toml.
+    Deploy {
+        /// Deploy new contracts even though chain.toml names contracts that are there (the
+        /// old ones keep their entries and anchors; this home stops using them).
+        #[arg(long)]
+        redeploy: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The endpoint, chain id, signer and balance, each contract, and this home's latest
+    /// checkpoint against the latest anchored one.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChainKeyCommand {
+    /// Create a new random signer key (fund its address before sending transactions).
+    New,
+    /// Import a key: 64 hex digits (0x optional) read from stdin, or from --from-file. The key
+    /// is never printed; only its address is.
+    Import {
+        /// Read the key from this file instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+    },
+    /// The signer's address, and its balance when HOME/chain.toml names a chain.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AnchorArgs {
+    /// The chain's JSON-RPC URL, instead of rpc_url in HOME/chain.toml.
+    #[arg(long, env = "POEX_CHAIN_RPC", value_name = "URL")]
+    pub rpc: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

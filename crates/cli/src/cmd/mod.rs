@@ -1,6 +1,7 @@
 //! One module per command group; `dispatch` wires them to the parsed arguments.
 
 mod audit;
+pub(crate) mod chain;
 mod demo;
 pub(crate) mod grant;
 mod keys;
@@ -50,5 +51,7 @@ pub fn dispatch(cli: Cli) -> Result<Done> {
         Command::Status(_) => needs_node("status"),
         Command::Cancel { .. } => needs_node("cancel"),
         Command::Fetch { .. } => needs_node("fetch"),
+        Command::Chain(c) => chain::chain(&root, c, quiet),
+        Command::Anchor(a) => chain::anchor(&root, a, quiet),
     }
 }

@@ -17,13 +17,21 @@ use crate::progress::Bars;
 
 pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done> {
     let home = Home::open(root)?;
-    let (kind, path, name, as_key) = match &command {
+    let (kind, path, name, as_key, chain) = match &command {
         PublishCommand::Dataset {
-            path, name, as_key, ..
-        } => (AssetKind::Dataset, path, name, as_key),
+            path,
+            name,
+            as_key,
+            chain,
+            ..
+        } => (AssetKind::Dataset, path, name, as_key, chain),
         PublishCommand::Algorithm {
-            path, name, as_key, ..
-        } => (AssetKind::Algorithm, path, name, as_key),
+            path,
+            name,
+            as_key,
+            chain,
+            ..
+        } => (AssetKind::Algorithm, path, name, as_key, chain),
     };
     let name = Name::new(name.as_str())?;
     let publisher = home.secret(as_key)?.public_key().key_id().to_string();
@@ -71,6 +79,23 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }
+    // --chain: the settings and key are read (and the endpoint reached) before anything is
+    // published, so a misconfigured chain stops here.
+    let chain_config = if chain.chain {
+        let config = super::chain::load_config(&home.root, chain.rpc.as_deref())?;
+        if config.contracts.registry.is_none() {
+            bail!(
+                "--chain: {} names no registry contract (contracts.registry); deploy with 'poex chain deploy'",
+                super::chain::config_path(&home.root).display()
+            );
+        }
+        super::chain::runtime()?
+            .block_on(super::chain::connect(&home.root, &config, true))
+            .context("--chain: nothing was published")?;
+        Some(config)
+    } else {
+        None
+    };
 
     let bars = Bars::new(quiet);
     let total = poex_store::hash::total_size(path)?;
@@ -146,6 +171,13 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
                 outln!("  sealed object {d}");
             }
         }
+    }
+    if let Some(config) = &chain_config {
+        let sha256 = logged
+            .digests
+            .sha256()
+            .context("registry record without sha256")?;
+        super::chain::register_published(&home.root, config, kind, name.as_str(), sha256, quiet)?;
     }
     Ok(Done(0))
 }

@@ -69,6 +69,30 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
             .map(|r| super::seal::recipient_text(root, r))
             .transpose()?,
     };
+    // The inputs on chain (when HOME/chain.toml names a registry): another digest registered
+    // under an input's name refuses the job before anything runs.
+    let mut inputs = vec![(
+        AssetKind::Algorithm,
+        request.algorithm.name.as_str(),
+        &request.algorithm.digest,
+    )];
+    inputs.extend(
+        request
+            .datasets
+            .iter()
+            .map(|d| (AssetKind::Dataset, d.name.as_str(), &d.digest)),
+    );
+    let check = super::chain::RunCheck {
+        require: args.require_chain,
+        skip: args.no_chain_check,
+        rpc: args.rpc.as_deref(),
+        to_stderr: args.json,
+        quiet,
+    };
+    if let Some(reason) = super::chain::check_run_inputs(&home.root, &check, &inputs)? {
+        eprintln!("poex: error: job refused, nothing was run: {reason}");
+        return Ok(Done(2));
+    }
     let signed = SignedRequest::sign(request, &requester)?;
     let processor_key = home.processor()?;
     // Datasets sealed at rest open with the owner's data identity, if this home has one.

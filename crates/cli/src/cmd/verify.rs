@@ -27,9 +27,12 @@ use poex_log::note::Ed25519Verifier;
 use poex_store::hash::{hash_file, hash_tree, no_progress};
 use poex_store::keystore::load_public_file;
 
+use poex_chain::ChainConfig;
+
 use crate::Done;
 use crate::args::VerifyArgs;
 use crate::checks::{Checks, PrintChecks as _};
+use crate::cmd::chain;
 use crate::home::{Home, PROCESSOR_KEY};
 use crate::logsource::LogSource;
 
@@ -114,11 +117,28 @@ pub fn verify(root: &Path, args: VerifyArgs, quiet: bool) -> Result<Done> {
              bundle (bundle.json in the job folder)"
         );
     }
+    if matches!(proof, Proof::Receipt(_)) && args.rpc.is_some() {
+        bail!(
+            "--rpc checks that a proof bundle's log checkpoint is anchored on chain, and {name} \
+             is a bare receipt; give the bundle (bundle.json in the job folder)"
+        );
+    }
+    // The chain settings are settled before any check runs: a missing chain id is a usage
+    // error, not a failed check.
+    let chain = match &args.rpc {
+        Some(rpc) => Some(chain::verify_config(
+            root,
+            rpc,
+            args.chain_id,
+            args.anchor_contract.as_deref(),
+        )?),
+        None => None,
+    };
     let Some(statement) = check_receipt(proof.receipt(), &key, &key_source, &mut checks) else {
         return finish(checks, None, args.json, quiet);
     };
     if let Proof::Bundle(bundle) = &proof {
-        check_bundle(root, bundle, &key, &args, &mut checks)?;
+        check_bundle(root, bundle, &key, &args, chain.as_ref(), &mut checks)?;
     }
     check_request(&statement, &mut checks);
 
@@ -170,12 +190,14 @@ fn trusted_log_key(root: &Path, flag: Option<&str>) -> Result<(Ed25519Verifier, 
 }
 
 /// A bundle: its log entry is this receipt, the entry is in the log under a checkpoint signed
-/// by the trusted log key, and (with `--log`) the log's latest checkpoint extends that one.
+/// by the trusted log key, (with `--log`) the log's latest checkpoint extends that one, and
+/// (with `--rpc`) the checkpoint is anchored on chain, itself or by a later consistent one.
 fn check_bundle(
     root: &Path,
     bundle: &ProofBundle,
     processor: &PublicKey,
     args: &VerifyArgs,
+    chain: Option<&ChainConfig>,
     checks: &mut Checks,
 ) -> Result<()> {
     let (log_key, source) = trusted_log_key(root, args.log_key.as_deref())?;
@@ -183,38 +205,126 @@ fn check_bundle(
         return Ok(());
     };
     let cp = &verified.checkpoint;
-    let Some(arg) = &args.log else {
-        return Ok(());
-    };
-    let log = LogSource::parse(arg)?;
-    let note = match log.checkpoint() {
-        Ok(n) => n,
-        Err(e) => {
-            checks.fail("consistency", format!("{e:#}"));
-            return Ok(());
+    if let Some(arg) = &args.log {
+        let log = LogSource::parse(arg)?;
+        match extends(&log, cp, None, &log_key) {
+            Ok(later) => checks.pass(
+                "consistency",
+                format!(
+                    "{log} at size {} extends the bundle's checkpoint (size {}): the entry is still there",
+                    later.size, cp.size
+                ),
+            ),
+            Err(e) => checks.fail("consistency", e),
         }
-    };
-    let latest = match Checkpoint::open(&note, &[&log_key]) {
+    }
+    if let Some(config) = chain {
+        check_anchor(root, config, cp, &log_key, args.log.as_deref(), checks)?;
+    }
+    Ok(())
+}
+
+/// Proves from `log` that `later_note` (default: the log's own latest checkpoint) extends
+/// `cp`. The error is the check's detail.
+fn extends(
+    log: &LogSource,
+    cp: &Checkpoint,
+    later_note: Option<&[u8]>,
+    log_key: &Ed25519Verifier,
+) -> std::result::Result<Checkpoint, String> {
+    let note = log.checkpoint().map_err(|e| format!("{e:#}"))?;
+    let latest = match Checkpoint::open(&note, &[log_key]) {
         Ok((c, _)) => c.size.get(),
         Err(e) => {
-            checks.fail(
-                "consistency",
-                format!("the checkpoint of {log} does not verify with the trusted log key: {e}"),
+            return Err(format!(
+                "the checkpoint of {log} does not verify with the trusted log key: {e}"
+            ));
+        }
+    };
+    let later = later_note.unwrap_or(&note);
+    if let Some(l) = later_note
+        && let Ok((c, _)) = Checkpoint::open(l, &[log_key])
+        && c.size.get() > latest
+    {
+        return Err(format!(
+            "{log} has {latest} entries, fewer than the anchored checkpoint's {}: give a newer copy of the log",
+            c.size
+        ));
+    }
+    verify_extends_from_tiles(cp, later, &log.tiles(latest), log_key)
+        .map_err(|e| format!("{log}: {e}"))
+}
+
+/// `anchor`: the bundle's checkpoint is anchored on chain exactly, or a later anchored
+/// checkpoint extends it (proved with `--log`, or this home's log when it is the same log).
+fn check_anchor(
+    root: &Path,
+    config: &ChainConfig,
+    cp: &Checkpoint,
+    log_key: &Ed25519Verifier,
+    log_arg: Option<&str>,
+    checks: &mut Checks,
+) -> Result<()> {
+    let id = config.chain_id;
+    let rec = match chain::find_anchor(config, cp, log_key)? {
+        chain::AnchorFinding::Fail(why) => {
+            checks.fail("anchor", why);
+            return Ok(());
+        }
+        chain::AnchorFinding::Exact(rec) => {
+            checks.pass(
+                "anchor",
+                format!(
+                    "the checkpoint (size {}, root {}) is anchored on chain {id} in block {}, transaction {} (by {})",
+                    cp.size, cp.root, rec.block, rec.tx, rec.submitter
+                ),
             );
             return Ok(());
         }
+        chain::AnchorFinding::Later(rec) => rec,
     };
-    match verify_extends_from_tiles(cp, &note, &log.tiles(latest), &log_key) {
-        Ok(later) => checks.pass(
-            "consistency",
+    // A later checkpoint is anchored: prove the bundle's is a prefix of it.
+    let log = match log_arg {
+        Some(arg) => Some(LogSource::parse(arg)?),
+        None => home_log(root, log_key),
+    };
+    let Some(log) = log else {
+        checks.fail(
+            "anchor",
             format!(
-                "{log} at size {} extends the bundle's checkpoint (size {}): the entry is still there",
-                later.size, cp.size
+                "the checkpoint (size {}) is not anchored itself; chain {id} anchors a later one (size {}, block {}, transaction {}), which covers it only with a consistency proof from the log: pass --log DIR|URL (the processor's log) to prove it",
+                cp.size, rec.size, rec.block, rec.tx
+            ),
+        );
+        return Ok(());
+    };
+    match extends(&log, cp, Some(rec.note.as_slice()), log_key) {
+        Ok(later) => checks.pass(
+            "anchor",
+            format!(
+                "the checkpoint (size {}) is consistent with the log's checkpoint anchored on chain {id} at size {} (root {}) in block {}, transaction {} (by {}); proof from {log}",
+                cp.size, later.size, later.root, rec.block, rec.tx, rec.submitter
             ),
         ),
-        Err(e) => checks.fail("consistency", format!("{log}: {e}")),
+        Err(e) => checks.fail(
+            "anchor",
+            format!(
+                "chain {id} anchors a later checkpoint (size {}, block {}, transaction {}), but it does not extend the bundle's (size {}): {e}",
+                rec.size, rec.block, rec.tx, cp.size
+            ),
+        ),
     }
     Ok(())
+}
+
+/// This home's log, when it is the log of `log_key`.
+fn home_log(root: &Path, log_key: &Ed25519Verifier) -> Option<LogSource> {
+    let home = Home::open(root).ok()?;
+    let ledger = home.ledger_read().ok()?;
+    if ledger.verifier_key() != log_key.to_string() {
+        return None;
+    }
+    LogSource::parse(&ledger.tiles_dir().display().to_string()).ok()
 }
 
 /// `results`: the files of a results folder, hashed here, are exactly the receipt's results.

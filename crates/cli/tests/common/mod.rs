@@ -52,6 +52,29 @@ impl Env {
             .expect("poex runs")
     }
 
+    /// Runs poex with `input` on its stdin.
+    pub fn poex_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_poex"))
+            .arg("--home")
+            .arg(self.home())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("POEX_HOME")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("poex runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("poex runs")
+    }
+
     /// Runs poex, asserting the exit code; returns (stdout, stderr).
     pub fn expect(&self, code: i32, args: &[&str]) -> (String, String) {
         let out = self.poex(args);

@@ -123,6 +123,29 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
             .map(|r| crate::cmd::seal::recipient_text(root, r))
             .transpose()?,
     };
+    // The node's digests for the inputs, checked against the chain this home names.
+    let mut inputs = vec![(
+        AssetKind::Algorithm,
+        request.algorithm.name.as_str(),
+        &request.algorithm.digest,
+    )];
+    inputs.extend(
+        request
+            .datasets
+            .iter()
+            .map(|d| (AssetKind::Dataset, d.name.as_str(), &d.digest)),
+    );
+    let check = crate::cmd::chain::RunCheck {
+        require: args.require_chain,
+        skip: args.no_chain_check,
+        rpc: args.rpc.as_deref(),
+        to_stderr: args.json,
+        quiet,
+    };
+    if let Some(reason) = crate::cmd::chain::check_run_inputs(root, &check, &inputs)? {
+        eprintln!("poex: error: job refused, nothing was sent to the node: {reason}");
+        return Ok(Done(2));
+    }
     let signed = SignedRequest::sign(request, &key)?;
     let envelope = serde_json::to_value(&signed.envelope)?;
     let (_, accepted) = client.post_json("/api/jobs", &envelope, Some(&key))?;

@@ -67,6 +67,12 @@ pub fn dispatch(root: &Path, url: &str, command: Command, quiet: bool) -> Result
         ),
         Command::Por(p) => super::por::por(root, Some(url), p, quiet),
         Command::Demo => no_remote("demo", "it runs on a local home"),
+        // The chain settings and key are this home's.
+        Command::Chain(c) => super::chain::chain(root, c, quiet),
+        Command::Anchor(_) => no_remote(
+            "anchor",
+            "it anchors a local home's log; run it where the node's home is (poex --home NODE_HOME anchor)",
+        ),
     }
 }
 

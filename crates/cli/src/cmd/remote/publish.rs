@@ -33,6 +33,13 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
         } => (AssetKind::Algorithm, path, name, as_key),
     };
     let name = Name::new(name.as_str())?;
+    let (PublishCommand::Dataset { chain, .. } | PublishCommand::Algorithm { chain, .. }) =
+        &command;
+    if chain.chain {
+        bail!(
+            "publish --chain registers an asset of this home; with --node, publish first, then register it from the node's home (poex --home NODE_HOME publish ... --chain)"
+        );
+    }
     let key = super::identity(root, as_key)?;
 
     // Settle everything that can fail on the arguments before sending any bytes.

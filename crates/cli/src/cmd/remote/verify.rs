@@ -29,6 +29,11 @@ const INDEPENDENT: &str = "for an independent check, get the node's keys another
 
 pub fn verify(client: &Client, root: &Path, mut args: VerifyArgs, quiet: bool) -> Result<Done> {
     if args.ask_node {
+        if args.rpc.is_some() {
+            bail!(
+                "--rpc checks the chain anchor here; drop --ask-node to check the bundle here with the node's keys and the chain"
+            );
+        }
         return ask_node(client, &args, quiet);
     }
     let info = client.get_json("/api/info")?;
