@@ -117,6 +117,9 @@ pub struct NodeArgs {
     /// Largest upload, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
+    /// Anchor the log's checkpoints on chain (HOME/chain.toml) every SECS seconds; 0: off.
+    #[arg(long, value_name = "SECS")]
+    pub anchor_interval_secs: Option<u64>,
     /// Write the node's log lines as JSON.
     #[arg(long)]
     pub log_json: bool,
@@ -285,6 +288,26 @@ pub struct RunArgs {
     /// The chain's JSON-RPC URL, instead of rpc_url in HOME/chain.toml.
     #[arg(long, env = "POEX_CHAIN_RPC", value_name = "URL")]
     pub rpc: Option<String>,
+    /// Drive the job as a task of the chain's PoxTasks contract: the requester submits it (the
+    /// digests of the algorithm, datasets and signed request, with deadlines), this home's
+    /// chain key advertises an offer as the processor and matches it, the requester approves,
+    /// the job runs, and the processor submits the result (the results' and the signed
+    /// receipt's SHA-256, the log key, tree size and root of the bundle's checkpoint). Each
+    /// step prints its transaction.
+    #[arg(long, conflicts_with = "no_chain_check")]
+    pub chain: bool,
+    /// With --chain: the requester's chain key file (default: this home's chain key, which then
+    /// plays both parts).
+    #[arg(long, value_name = "FILE", requires = "chain")]
+    pub requester_chain_key: Option<PathBuf>,
+    /// With --chain: the task must be matched and approved within this much chain time
+    /// (seconds, or with s, m, h, d). Default 10m.
+    #[arg(long, value_name = "DURATION", requires = "chain")]
+    pub match_within: Option<String>,
+    /// With --chain: the result is due within this much chain time from submission (seconds,
+    /// or with s, m, h, d; longer than --match-within). Default 1h.
+    #[arg(long, value_name = "DURATION", requires = "chain")]
+    pub result_within: Option<String>,
     /// Arguments appended to the algorithm's entrypoint.
     #[arg(last = true)]
     pub args: Vec<String>,

@@ -614,3 +614,129 @@ fn a_later_anchor_of_a_forked_log_fails_verify() {
     let line = o.lines().find(|l| l.starts_with("FAIL anchor")).unwrap();
     assert!(line.contains("does not extend"), "{line}");
 }
+
+#[test]
+fn run_chain_drives_the_task_to_done() {
+    use sha2::Digest as _;
+    let node = DevNode::start();
+    let env = Env::new();
+    chain_home(&env, &node);
+    env.publish_sample();
+    // The requester has a chain key of its own (Hardhat account #1); the home's is the
+    // processor's.
+    let requester_key = env.path("requester.key");
+    poex_chain::ChainKey::import(&requester_key, ACCOUNT_KEYS[1]).unwrap();
+    let requester = node.account(1).address();
+    let processor = node.account(0).address();
+
+    let (_, e) = env.expect(
+        1,
+        &[
+            "run",
+            "--algorithm",
+            "count",
+            "--dataset",
+            "cohort",
+            "--out",
+            "early",
+            "--chain",
+            "--match-within",
+            "2h",
+            "--result-within",
+            "1h",
+        ],
+    );
+    assert!(e.contains("must be longer than --match-within"), "{e}");
+    assert!(!env.path("early").exists());
+
+    let (o, _) = env.ok(&[
+        "run",
+        "--algorithm",
+        "count",
+        "--dataset",
+        "cohort",
+        "--out",
+        "job",
+        "--chain",
+        "--requester-chain-key",
+        requester_key.to_str().unwrap(),
+        "--match-within",
+        "5m",
+    ]);
+    for want in [
+        format!("task 1 submitted by the requester {requester}"),
+        format!("offer 1 advertised by the processor {processor}"),
+        "task 1 matched with offer 1 by the processor".to_owned(),
+        "task 1 approved by the requester".to_owned(),
+        "result of task 1 submitted by the processor".to_owned(),
+        "task 1 is done on chain 31337".to_owned(),
+    ] {
+        assert!(o.contains(&want), "{want:?} missing:\n{o}");
+    }
+    assert_eq!(o.matches("transaction 0x").count(), 5, "{o}");
+
+    // On chain: done, with this job's request, receipt, results and checkpoint.
+    let sha = |p: &str| {
+        B256::from(<[u8; 32]>::from(sha2::Sha256::digest(
+            fs::read(env.path(p)).unwrap(),
+        )))
+    };
+    let bundle =
+        poex_ledger::ProofBundle::from_json(&fs::read(env.path("job/bundle.json")).unwrap())
+            .unwrap();
+    let proof = poex_log::tlog_proof::TlogProof::parse(&bundle.tlog_proof).unwrap();
+    let (cp, _) = poex_log::checkpoint::Checkpoint::open(
+        proof.checkpoint.as_bytes(),
+        &[&poex_log::note::Ed25519Verifier::parse(&bundle.log_key).unwrap()],
+    )
+    .unwrap();
+    let task = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let chain = Chain::connect(config(&env), None).await.unwrap();
+            chain.task(1).await.unwrap()
+        });
+    assert_eq!(task.status, poex_chain::TaskStatus::Done);
+    assert_eq!(task.owner, requester);
+    assert_eq!(task.processor, processor);
+    assert_eq!(
+        task.receipt,
+        sha("job/receipt.json"),
+        "the bundle's receipt"
+    );
+    assert_eq!(
+        serde_json::to_vec_pretty(&bundle.receipt).unwrap(),
+        fs::read(env.path("job/receipt.json"))
+            .unwrap()
+            .strip_suffix(b"\n")
+            .unwrap(),
+        "receipt.json is the bundle's receipt"
+    );
+    assert_eq!(task.request, sha("job/request.json"));
+    assert_eq!(task.results, vec![sha("job/results/rows.txt")]);
+    assert_eq!(task.tree_size, cp.size.get());
+    assert_eq!(task.root, B256::from(cp.root.to_bytes()));
+    let v = json(&env.ok(&["show", "count", "--json"]).0);
+    let alg = v["digests"]["sha256"].as_str().unwrap();
+    assert_eq!(hex::encode(task.algorithm), alg);
+
+    // --json: the steps are in the report.
+    let (o, e) = env.ok(&[
+        "run",
+        "--algorithm",
+        "count",
+        "--dataset",
+        "cohort",
+        "--out",
+        "job2",
+        "--chain",
+        "--json",
+    ]);
+    let v = json(&o);
+    assert_eq!(v["chainTask"]["task"], 2, "{v}");
+    assert_eq!(v["chainTask"]["status"], "done");
+    assert_eq!(v["chainTask"]["steps"].as_array().unwrap().len(), 6);
+    assert!(e.contains("task 2 approved"), "{e}");
+}

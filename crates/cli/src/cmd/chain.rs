@@ -995,3 +995,330 @@ pub fn find_anchor(
         }),
     }
 }
+
+/// A duration for `--match-within`/`--result-within`: seconds, or a number with s, m, h or d.
+pub fn parse_duration(text: &str, flag: &str) -> Result<u64> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("{flag} {text:?}: give seconds, or a number with s, m, h or d (e.g. 10m)"),
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        anyhow::anyhow!("{flag} {text:?}: give seconds, or a number with s, m, h or d (e.g. 10m)")
+    })?;
+    if n == 0 {
+        bail!("{flag} {text:?}: must be more than zero");
+    }
+    n.checked_mul(scale)
+        .with_context(|| format!("{flag} {text:?}: too long"))
+}
+
+/// A chain timestamp (unix seconds) in RFC 3339.
+fn when(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// What `poex run --chain` needs to start a task.
+pub struct TaskOptions<'a> {
+    /// `--requester-chain-key` (default: the home's chain key).
+    pub requester_key: Option<&'a Path>,
+    /// Seconds of chain time to match and approve.
+    pub match_within: u64,
+    /// Seconds of chain time to the result.
+    pub result_within: u64,
+    /// `--rpc`.
+    pub rpc: Option<&'a str>,
+    /// The processor's offer text.
+    pub resources: String,
+    /// The task's metadata.
+    pub metadata: String,
+    /// Print the steps on stderr (stdout carries JSON).
+    pub to_stderr: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+/// A `poex run --chain` task: submitted, matched and approved by [`TaskRun::begin`], its
+/// result submitted by [`TaskRun::finish`].
+pub struct TaskRun {
+    rt: tokio::runtime::Runtime,
+    requester: Chain,
+    processor: Chain,
+    chain_id: u64,
+    /// The task's id.
+    pub task: u64,
+    /// SHA-256 of the signed request envelope (request.json).
+    pub request: B256,
+    /// Its result deadline (chain time).
+    pub result_by: u64,
+    steps: Vec<Value>,
+    to_stderr: bool,
+    quiet: bool,
+}
+
+impl TaskRun {
+    fn say(&mut self, step: &str, line: String, sent: Option<&poex_chain::Sent>) -> Result<()> {
+        let mut v = json!({ "step": step, "detail": line });
+        let mut text = format!("chain    {line}");
+        if let Some(s) = sent {
+            v["tx"] = json!(hex32(&s.tx));
+            v["block"] = json!(s.block);
+            v["gasUsed"] = json!(s.gas_used);
+            text.push_str(&format!(
+                "\n           transaction {}, block {}, gas {}",
+                hex32(&s.tx),
+                s.block,
+                s.gas_used
+            ));
+        }
+        self.steps.push(v);
+        if !self.quiet {
+            if self.to_stderr {
+                eprintln!("{text}");
+            } else {
+                outln!("{text}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Submits the task (requester), advertises and matches (processor), approves
+    /// (requester). `request_json` is the signed request exactly as the job writes it.
+    pub fn begin(
+        root: &Path,
+        opts: &TaskOptions<'_>,
+        request_json: &[u8],
+        algorithm: &Digest,
+        datasets: &[&Digest],
+    ) -> Result<Self> {
+        if opts.result_within <= opts.match_within {
+            bail!(
+                "--result-within ({} s) must be longer than --match-within ({} s): the result is due after the match",
+                opts.result_within,
+                opts.match_within
+            );
+        }
+        let config = load_config(root, opts.rpc)?;
+        if config.contracts.tasks.is_none() {
+            bail!(
+                "run --chain: {} names no tasks contract (contracts.tasks); deploy with 'poex chain deploy'",
+                config_path(root).display()
+            );
+        }
+        let processor_key = ChainKey::load(&config.key_file)?;
+        let requester_key = match opts.requester_key {
+            Some(f) => ChainKey::load(f)
+                .with_context(|| format!("--requester-chain-key {}", f.display()))?,
+            None => processor_key.clone(),
+        };
+        let rt = runtime()?;
+        let (requester, processor) = rt.block_on(async {
+            let r = Chain::connect(config.clone(), Some(requester_key)).await?;
+            let p = Chain::connect(config.clone(), Some(processor_key)).await?;
+            anyhow::Ok((
+                r.with_journal(journal_dir(root)),
+                p.with_journal(journal_dir(root)),
+            ))
+        })?;
+        let request = B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
+            request_json,
+        )));
+        let mut run = TaskRun {
+            rt,
+            requester,
+            processor,
+            chain_id: config.chain_id,
+            task: 0,
+            request,
+            result_by: 0,
+            steps: Vec::new(),
+            to_stderr: opts.to_stderr,
+            quiet: opts.quiet,
+        };
+        let now = run.rt.block_on(run.requester.chain_time())?;
+        let spec = poex_chain::TaskSpec {
+            algorithm: b256(algorithm),
+            datasets: datasets.iter().map(|d| b256(d)).collect(),
+            request,
+            metadata: opts.metadata.clone(),
+            match_by: now + opts.match_within,
+            result_by: now + opts.result_within,
+        };
+        run.result_by = spec.result_by;
+        let (task, sent) = run
+            .rt
+            .block_on(run.requester.submit_task(&spec))
+            .context("submitting the task on chain; nothing was run")?;
+        run.task = task;
+        let requester_addr = run.requester.address().unwrap_or_default();
+        run.say(
+            "submit",
+            format!(
+                "task {task} submitted by the requester {requester_addr} (request {}; match by {}, result by {}, chain time)",
+                sha256_text(&request),
+                when(spec.match_by),
+                when(spec.result_by)
+            ),
+            Some(&sent),
+        )?;
+        let stuck = |what: &str| {
+            format!(
+                "{what}; task {task} stays open on chain until it expires (match by {}) or its requester cancels it; nothing was run",
+                when(spec.match_by)
+            )
+        };
+        let (offer, sent) = run
+            .rt
+            .block_on(run.processor.advertise(&opts.resources, spec.match_by))
+            .with_context(|| stuck("advertising the processor's offer"))?;
+        let processor_addr = run.processor.address().unwrap_or_default();
+        run.say(
+            "advertise",
+            format!(
+                "offer {offer} advertised by the processor {processor_addr} ({:?}, valid until {})",
+                opts.resources,
+                when(spec.match_by)
+            ),
+            Some(&sent),
+        )?;
+        let sent = run
+            .rt
+            .block_on(run.processor.match_task(task, offer))
+            .with_context(|| stuck("matching the task"))?;
+        run.say(
+            "match",
+            format!("task {task} matched with offer {offer} by the processor"),
+            Some(&sent),
+        )?;
+        let sent = run
+            .rt
+            .block_on(run.requester.approve_task(task))
+            .with_context(|| stuck("approving the task"))?;
+        run.say(
+            "approve",
+            format!("task {task} approved by the requester"),
+            Some(&sent),
+        )?;
+        Ok(run)
+    }
+
+    /// What the task was left as when the job did not end with a bundle.
+    pub fn unfinished(&self) -> String {
+        format!(
+            "task {} is approved on chain {} but has no result; it expires after {} (chain time)",
+            self.task,
+            self.chain_id,
+            when(self.result_by)
+        )
+    }
+
+    /// Submits the result of the job: its results' and its receipt's SHA-256, and the bundle's
+    /// checkpoint. Returns the steps, for `--json`.
+    pub fn finish(
+        mut self,
+        report: &poex_exec::pipeline::JobReport,
+        processor_key: &poex_core::PublicKey,
+        log_verifier: &Ed25519Verifier,
+        request_path: &Path,
+    ) -> Result<Value> {
+        let unfinished = self.unfinished();
+        let read = |p: &Path| {
+            std::fs::read(p).with_context(|| format!("reading {}; {unfinished}", p.display()))
+        };
+        let written = read(request_path)?;
+        let written = B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
+            &written,
+        )));
+        if written != self.request {
+            bail!(
+                "{} hashes to {} but the task names the request {}; {unfinished}",
+                request_path.display(),
+                sha256_text(&written),
+                sha256_text(&self.request)
+            );
+        }
+        let receipt_bytes = read(&report.receipt_path)?;
+        let receipt = B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
+            &receipt_bytes,
+        )));
+        let bundle = poex_ledger::ProofBundle::from_json(&read(&report.bundle_path)?)
+            .with_context(|| format!("{}: {unfinished}", report.bundle_path.display()))?;
+        let verified = bundle
+            .verify(processor_key, log_verifier)
+            .with_context(|| format!("{}: {unfinished}", report.bundle_path.display()))?;
+        let mut results = Vec::new();
+        for r in poex_ledger::checks::results(&verified.statement) {
+            let hex = r.digest.get("sha256").with_context(|| {
+                format!(
+                    "result {} has no sha256 in the receipt; {unfinished}",
+                    r.name.as_deref().unwrap_or("?")
+                )
+            })?;
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(hex, &mut raw)
+                .with_context(|| format!("result digest {hex:?}; {unfinished}"))?;
+            results.push(B256::from(raw));
+        }
+        let cp = &verified.checkpoint;
+        let spec = poex_chain::ResultSpec {
+            results,
+            receipt,
+            log_key: log_key(log_verifier),
+            tree_size: cp.size.get(),
+            root: B256::from(cp.root.to_bytes()),
+        };
+        let task = self.task;
+        let sent = self
+            .rt
+            .block_on(self.processor.submit_result(task, &spec))
+            .with_context(|| format!("submitting the result; {unfinished}"))?;
+        self.say(
+            "result",
+            format!(
+                "result of task {task} submitted by the processor: receipt {}, {} result(s), log checkpoint size {} root {}",
+                sha256_text(&receipt),
+                spec.results.len(),
+                spec.tree_size,
+                cp.root.to_hex()
+            ),
+            Some(&sent),
+        )?;
+        let view = self.rt.block_on(self.requester.task(task))?;
+        if view.receipt != receipt {
+            bail!(
+                "task {task} on chain names the receipt {}, not this job's {}",
+                sha256_text(&view.receipt),
+                sha256_text(&receipt)
+            );
+        }
+        self.say(
+            "status",
+            format!("task {task} is {} on chain {}", view.status, self.chain_id),
+            None,
+        )?;
+        Ok(json!({
+            "chainId": self.chain_id,
+            "task": task,
+            "status": view.status.to_string(),
+            "request": sha256_text(&self.request),
+            "receipt": sha256_text(&receipt),
+            "treeSize": spec.tree_size,
+            "root": cp.root.to_hex(),
+            "steps": self.steps,
+        }))
+    }
+}

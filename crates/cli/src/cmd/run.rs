@@ -93,8 +93,52 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         eprintln!("poex: error: job refused, nothing was run: {reason}");
         return Ok(Done(2));
     }
+    let algorithm_digest = request.algorithm.digest;
+    let dataset_digests: Vec<poex_core::Digest> =
+        request.datasets.iter().map(|d| d.digest).collect();
     let signed = SignedRequest::sign(request, &requester)?;
     let processor_key = home.processor()?;
+    // --chain: the task is submitted, matched and approved on chain before the job runs.
+    let mut job_id = None;
+    let task = if args.chain {
+        if let Some(out) = &args.out
+            && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
+        {
+            anyhow::bail!(
+                "--out {} is not empty; give a new or empty folder (nothing was sent on chain)",
+                out.display()
+            );
+        }
+        let id = random_hex16()?;
+        let options = super::chain::TaskOptions {
+            requester_key: args.requester_chain_key.as_deref(),
+            match_within: super::chain::parse_duration(
+                args.match_within.as_deref().unwrap_or("10m"),
+                "--match-within",
+            )?,
+            result_within: super::chain::parse_duration(
+                args.result_within.as_deref().unwrap_or("1h"),
+                "--result-within",
+            )?,
+            rpc: args.rpc.as_deref(),
+            resources: format!("poex processor {}", processor_key.public_key().key_id()),
+            metadata: format!("poex job {id}"),
+            to_stderr: args.json,
+            quiet,
+        };
+        let datasets: Vec<&poex_core::Digest> = dataset_digests.iter().collect();
+        let task = super::chain::TaskRun::begin(
+            &home.root,
+            &options,
+            &request_json(&signed.envelope)?,
+            &algorithm_digest,
+            &datasets,
+        )?;
+        job_id = Some(id);
+        Some(task)
+    } else {
+        None
+    };
     // Datasets sealed at rest open with the owner's data identity, if this home has one.
     let data_identity = home.data_identity_if_exists()?;
     // A sealed execution log is also wrapped to the owner's Umbral key, if there is one.
@@ -111,10 +155,51 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
     let bars = Bars::new(quiet || args.json);
     let options = JobOptions {
         out: args.out.clone(),
+        job_id,
         ..JobOptions::default()
     };
-    let report = processor.run_job(signed.envelope, options, &bars)?;
-    print_report(&report, args.json, quiet)
+    let report = match processor.run_job(signed.envelope, options, &bars) {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(match &task {
+                Some(t) => anyhow::Error::new(e).context(t.unfinished()),
+                None => e.into(),
+            });
+        }
+    };
+    let Some(task) = task else {
+        return print_report(&report, args.json, quiet);
+    };
+    // The processor reports the result: after the job's summary in text, inside the JSON.
+    let done = if args.json {
+        None
+    } else {
+        Some(print_report(&report, false, quiet)?)
+    };
+    let request_path = report
+        .receipt_path
+        .parent()
+        .map(|d| d.join("request.json"))
+        .context("the job folder")?;
+    let log = home.ledger_read()?;
+    let steps = task.finish(
+        &report,
+        &processor_key.public_key(),
+        log.verifier(),
+        &request_path,
+    )?;
+    match done {
+        Some(done) => Ok(done),
+        None => print_report_with(&report, true, quiet, Some(steps)),
+    }
+}
+
+/// The signed request exactly as the job writes it to request.json (pretty JSON and a newline):
+/// its SHA-256 is the task's request digest.
+fn request_json(envelope: &poex_core::dsse::Envelope) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(envelope)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
@@ -156,6 +241,16 @@ pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
 }
 
 pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Done> {
+    print_report_with(report, as_json, quiet, None)
+}
+
+/// [`print_report`], with the chain task's steps (`poex run --chain`) in the JSON.
+fn print_report_with(
+    report: &JobReport,
+    as_json: bool,
+    quiet: bool,
+    chain_task: Option<serde_json::Value>,
+) -> Result<Done> {
     let code = match report.status {
         JobStatus::Succeeded => 0,
         JobStatus::Refused { .. } => 2,
@@ -163,23 +258,24 @@ pub fn print_report(report: &JobReport, as_json: bool, quiet: bool) -> Result<Do
     };
     if as_json {
         let usage = report.outcome.as_ref().map(|o| &o.usage);
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "jobId": report.job_id,
-                "status": report.status.word(),
-                "reason": match &report.status {
-                    JobStatus::Failed { reason, .. } | JobStatus::Refused { reason } => Some(reason),
-                    _ => None,
-                },
-                "receipt": report.receipt_path,
-                "bundle": report.bundle_path,
-                "logIndex": report.log_index,
-                "results": report.results_dir,
-                "log": report.log_path,
-                "usage": usage,
-            }))?
-        );
+        let mut doc = json!({
+            "jobId": report.job_id,
+            "status": report.status.word(),
+            "reason": match &report.status {
+                JobStatus::Failed { reason, .. } | JobStatus::Refused { reason } => Some(reason),
+                _ => None,
+            },
+            "receipt": report.receipt_path,
+            "bundle": report.bundle_path,
+            "logIndex": report.log_index,
+            "results": report.results_dir,
+            "log": report.log_path,
+            "usage": usage,
+        });
+        if let Some(task) = chain_task {
+            doc["chainTask"] = task;
+        }
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Done(code));
     }
     match &report.status {

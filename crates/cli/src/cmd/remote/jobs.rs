@@ -99,6 +99,12 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
+    if args.chain {
+        bail!(
+            "run --chain drives the task with this home as the processor; with --node the node \
+             runs the job: drop --node to run it here as a chain task"
+        );
+    }
     let key = super::identity(root, &args.as_key)?;
     if let Some(out) = &args.out {
         check_out(out)?;
