@@ -702,9 +702,9 @@ fn run_chain_drives_the_task_to_done() {
     assert_eq!(task.owner, requester);
     assert_eq!(task.processor, processor);
     assert_eq!(
-        task.receipt,
-        sha("job/receipt.json"),
-        "the bundle's receipt"
+        task.receipt.as_slice(),
+        <sha2::Sha256 as sha2::Digest>::digest(&bundle.receipt.payload).as_slice(),
+        "the SHA-256 of the bundle's signed receipt statement (its DSSE payload)"
     );
     assert_eq!(
         serde_json::to_vec_pretty(&bundle.receipt).unwrap(),
@@ -714,7 +714,13 @@ fn run_chain_drives_the_task_to_done() {
             .unwrap(),
         "receipt.json is the bundle's receipt"
     );
-    assert_eq!(task.request, sha("job/request.json"));
+    let request: poex_core::dsse::Envelope =
+        serde_json::from_slice(&fs::read(env.path("job/request.json")).unwrap()).unwrap();
+    assert_eq!(
+        task.request.as_slice(),
+        <sha2::Sha256 as sha2::Digest>::digest(&request.payload).as_slice(),
+        "the SHA-256 of the signed request's DSSE payload"
+    );
     assert_eq!(task.results, vec![sha("job/results/rows.txt")]);
     assert_eq!(task.tree_size, cp.size.get());
     assert_eq!(task.root, B256::from(cp.root.to_bytes()));

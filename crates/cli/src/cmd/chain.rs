@@ -1061,7 +1061,7 @@ pub struct TaskRun {
     chain_id: u64,
     /// The task's id.
     pub task: u64,
-    /// SHA-256 of the signed request envelope (request.json).
+    /// SHA-256 of the signed job request's DSSE payload (see [`signed_payload_sha256`]).
     pub request: B256,
     /// Its result deadline (chain time).
     pub result_by: u64,
@@ -1134,9 +1134,7 @@ impl TaskRun {
                 p.with_journal(journal_dir(root)),
             ))
         })?;
-        let request = B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
-            request_json,
-        )));
+        let request = signed_payload_sha256(request_json).context("the signed job request")?;
         let mut run = TaskRun {
             rt,
             requester,
@@ -1239,10 +1237,8 @@ impl TaskRun {
         let read = |p: &Path| {
             std::fs::read(p).with_context(|| format!("reading {}; {unfinished}", p.display()))
         };
-        let written = read(request_path)?;
-        let written = B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
-            &written,
-        )));
+        let written = signed_payload_sha256(&read(request_path)?)
+            .with_context(|| format!("{}: {unfinished}", request_path.display()))?;
         if written != self.request {
             bail!(
                 "{} hashes to {} but the task names the request {}; {unfinished}",
@@ -1251,10 +1247,8 @@ impl TaskRun {
                 sha256_text(&self.request)
             );
         }
-        let receipt_bytes = read(&report.receipt_path)?;
-        let receipt = B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(
-            &receipt_bytes,
-        )));
+        let receipt = signed_payload_sha256(&read(&report.receipt_path)?)
+            .with_context(|| format!("{}: {unfinished}", report.receipt_path.display()))?;
         let bundle = poex_ledger::ProofBundle::from_json(&read(&report.bundle_path)?)
             .with_context(|| format!("{}: {unfinished}", report.bundle_path.display()))?;
         let verified = bundle
@@ -1321,4 +1315,16 @@ impl TaskRun {
             "steps": self.steps,
         }))
     }
+}
+
+/// The digest the chain holds for a signed poex document (job request, receipt): the SHA-256 of
+/// its DSSE payload, the exact bytes the signature covers. Any copy of the envelope gives the
+/// same digest however its JSON is laid out (`request.json`, `receipt.json`, a bundle's
+/// `receipt`).
+pub(crate) fn signed_payload_sha256(envelope_json: &[u8]) -> Result<B256> {
+    let envelope: poex_core::dsse::Envelope =
+        serde_json::from_slice(envelope_json).context("not a DSSE envelope")?;
+    Ok(B256::from(<[u8; 32]>::from(
+        <sha2::Sha256 as sha2::Digest>::digest(&envelope.payload),
+    )))
 }
