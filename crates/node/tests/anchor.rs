@@ -6,43 +6,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestNode, key};
+use common::{TestNode, key, serve_on_loopback as start};
 use poex_chain::devnode::{ACCOUNT_KEYS, DevNode};
 use poex_chain::{Chain, ChainConfig, ChainKey, log_key};
 use poex_node::Node;
 use serde_json::Value;
-
-fn start(
-    t: &TestNode,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = t.node.clone();
-    let server = tokio::spawn(async move {
-        poex_node::serve(
-            node,
-            async move {
-                let _ = stopped.await;
-            },
-            move |addr| tx.send(addr).unwrap(),
-        )
-        .await
-        .unwrap();
-    });
-    (
-        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
-        stop,
-        server,
-    )
-}
 
 /// Writes `HOME/chain.toml` for `config` and imports Hardhat's account 0 as the key.
 fn chain_home(home: &Path, mut config: ChainConfig) {

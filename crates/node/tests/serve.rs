@@ -10,38 +10,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestNode, key};
+use common::{TestNode, key, serve_on_loopback as start};
 use poex_core::keys::SecretKey;
 use serde_json::Value;
 use sha2::Digest as _;
-
-fn start(
-    t: &TestNode,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = t.node.clone();
-    let server = tokio::spawn(async move {
-        poex_node::serve(
-            node,
-            async move {
-                let _ = stopped.await;
-            },
-            move |addr| tx.send(addr).unwrap(),
-        )
-        .await
-        .unwrap();
-    });
-    (
-        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
-        stop,
-        server,
-    )
-}
 
 /// Sends the head of a signed upload of `body` and only `sent` bytes of it.
 fn partial_upload(addr: SocketAddr, key: &SecretKey, body: &[u8], sent: usize) -> TcpStream {

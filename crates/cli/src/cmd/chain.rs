@@ -771,6 +771,22 @@ pub fn register_published(
     Ok(())
 }
 
+/// A job request's inputs as `check_run_inputs` takes them: the algorithm, then each dataset.
+pub fn request_inputs(request: &poex_core::request::JobRequest) -> Vec<(AssetKind, &str, &Digest)> {
+    let mut inputs = vec![(
+        AssetKind::Algorithm,
+        request.algorithm.name.as_str(),
+        &request.algorithm.digest,
+    )];
+    inputs.extend(
+        request
+            .datasets
+            .iter()
+            .map(|d| (AssetKind::Dataset, d.name.as_str(), &d.digest)),
+    );
+    inputs
+}
+
 /// How `poex run` looks its inputs up on chain.
 pub struct RunCheck<'a> {
     /// `--require-chain`.

@@ -71,17 +71,7 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
     };
     // The inputs on chain (when HOME/chain.toml names a registry): another digest registered
     // under an input's name refuses the job before anything runs.
-    let mut inputs = vec![(
-        AssetKind::Algorithm,
-        request.algorithm.name.as_str(),
-        &request.algorithm.digest,
-    )];
-    inputs.extend(
-        request
-            .datasets
-            .iter()
-            .map(|d| (AssetKind::Dataset, d.name.as_str(), &d.digest)),
-    );
+    let inputs = super::chain::request_inputs(&request);
     let check = super::chain::RunCheck {
         require: args.require_chain,
         skip: args.no_chain_check,

@@ -6,6 +6,7 @@
     reason = "each test file uses a different part of the harness"
 )]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -301,4 +302,34 @@ pub fn build(
 
 pub fn key() -> SecretKey {
     SecretKey::generate().unwrap()
+}
+
+/// Serves `t` on a real loopback listener: its address, the trigger of a graceful shutdown,
+/// and the server task.
+pub fn serve_on_loopback(
+    t: &TestNode,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = t.node.clone();
+    let server = tokio::spawn(async move {
+        poex_node::serve(
+            node,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr| tx.send(addr).unwrap(),
+        )
+        .await
+        .unwrap();
+    });
+    (
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        stop,
+        server,
+    )
 }

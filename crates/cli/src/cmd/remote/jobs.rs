@@ -130,17 +130,7 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
             .transpose()?,
     };
     // The node's digests for the inputs, checked against the chain this home names.
-    let mut inputs = vec![(
-        AssetKind::Algorithm,
-        request.algorithm.name.as_str(),
-        &request.algorithm.digest,
-    )];
-    inputs.extend(
-        request
-            .datasets
-            .iter()
-            .map(|d| (AssetKind::Dataset, d.name.as_str(), &d.digest)),
-    );
+    let inputs = crate::cmd::chain::request_inputs(&request);
     let check = crate::cmd::chain::RunCheck {
         require: args.require_chain,
         skip: args.no_chain_check,
