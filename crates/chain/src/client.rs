@@ -73,7 +73,7 @@ fn fingerprint(to: Option<Address>, input: &[u8]) -> B256 {
 
 /// The endpoint as shown in messages: scheme, host and port only, since RPC URLs often carry
 /// an API key in their path, query or user part.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => {
             let host = u.host_str().unwrap_or("?");

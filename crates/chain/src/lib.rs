@@ -21,7 +21,7 @@ mod tasks;
 
 pub use alloy::primitives::{Address, B256, U256};
 pub use anchor::{AnchorRecord, Anchored, log_key};
-pub use client::{Chain, Sent};
+pub use client::{Chain, Sent, redact_url};
 pub use config::{ChainConfig, Contracts};
 pub use deploy::Deployed;
 pub use error::{ChainError, describe_revert};

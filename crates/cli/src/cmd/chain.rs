@@ -54,18 +54,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// An RPC URL as shown: scheme, host and port only (URLs often carry an API key).
-pub fn redact(url: &str) -> String {
-    match alloy::transports::http::reqwest::Url::parse(url) {
-        Ok(u) => {
-            let host = u.host_str().unwrap_or("?");
-            match u.port() {
-                Some(p) => format!("{}://{host}:{p}", u.scheme()),
-                None => format!("{}://{host}", u.scheme()),
-            }
-        }
-        Err(_) => "(unparsable URL)".to_owned(),
-    }
-}
+pub use poex_chain::redact_url as redact;
 
 fn check_url(url: &str, flag: &str) -> Result<()> {
     if !(url.starts_with("http://") || url.starts_with("https://"))
