@@ -11,7 +11,10 @@
 //!   jobs/        0755  <job id>/ request.json receipt.json bundle.json execution.log results/
 //! ```
 //!
-//! A node serving the home adds `queue/`, `uploads/` and `node.toml` (docs/node.md). Where
+//! A home on a chain adds `chain.toml`, `keys/chain.key` and `chain/pending/` (the journal of
+//! sent transactions; docs/chain.md): [`chain_config_path`], [`chain_key_path`],
+//! [`chain_journal_dir`]. A node serving the home adds `queue/`, `uploads/` and `node.toml`
+//! (docs/node.md). Where
 //! the home is (`--home`, `POEX_HOME`, the XDG data folder) is the caller's business: this
 //! module takes its path.
 //!
@@ -50,6 +53,21 @@ pub const LOG_KEY: &str = "log";
 
 /// File name, in `HOME/keys`, of the owner's data identity ([`Home::data_identity`]).
 pub const DATA_IDENTITY: &str = "data.x25519";
+
+/// `HOME/chain.toml`, the chain settings (docs/chain.md).
+pub fn chain_config_path(root: &Path) -> PathBuf {
+    root.join("chain.toml")
+}
+
+/// `HOME/keys/chain.key`, the chain signer key when `chain.toml` names no other.
+pub fn chain_key_path(root: &Path) -> PathBuf {
+    root.join("keys").join("chain.key")
+}
+
+/// `HOME/chain/pending`, where sent transactions are journalled until mined.
+pub fn chain_journal_dir(root: &Path) -> PathBuf {
+    root.join("chain").join("pending")
+}
 
 /// Receives the home's notices (one sentence each, without a `poex:` prefix).
 pub type Notifier = Arc<dyn Fn(&str) + Send + Sync>;

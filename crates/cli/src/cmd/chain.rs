@@ -30,20 +30,8 @@ use crate::home::Home;
 /// The chain settings file in a home.
 pub const CONFIG_FILE: &str = "chain.toml";
 
-/// `HOME/chain.toml`.
-pub fn config_path(root: &Path) -> PathBuf {
-    root.join(CONFIG_FILE)
-}
-
-/// Where sent transactions are journalled until mined.
-fn journal_dir(root: &Path) -> PathBuf {
-    root.join("chain").join("pending")
-}
-
-/// The key file when there is no chain.toml yet (chain.toml's `key_file` default).
-fn default_key_file(root: &Path) -> PathBuf {
-    root.join("keys").join("chain.key")
-}
+pub use poex_exec::home::chain_config_path as config_path;
+use poex_exec::home::{chain_journal_dir as journal_dir, chain_key_path as default_key_file};
 
 /// A runtime for the chain client (one per command; the CLI is otherwise synchronous).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
