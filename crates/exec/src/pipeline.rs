@@ -164,8 +164,10 @@ pub struct JobOptions {
     pub cancel: Option<CancelToken>,
 }
 
-/// The status words [`Processor::end_unrun`] takes: a job that never ran or was cut off.
-pub const UNRUN_STATUSES: [&str; 3] = ["interrupted", "cancelled", "expired"];
+/// The status words [`Processor::end_unrun`] takes: a job that never ran or was cut off
+/// (`interrupted`, `cancelled`, `expired`), or one the processor could not run at all
+/// (`failed`: e.g. its job folder could not be prepared; the reason says why).
+pub const UNRUN_STATUSES: [&str; 4] = ["interrupted", "cancelled", "expired", "failed"];
 
 /// The longest job id [`check_job_id`] accepts.
 pub const MAX_JOB_ID_LEN: usize = 64;
@@ -246,7 +248,7 @@ pub enum PipelineError {
     #[error("receipt: {0}")]
     Receipt(String),
     /// [`Processor::end_unrun`] was given a status other than [`UNRUN_STATUSES`].
-    #[error("a job that did not run ends interrupted, cancelled or expired, not {0:?}")]
+    #[error("a job that did not run ends interrupted, cancelled, expired or failed, not {0:?}")]
     UnrunStatus(String),
     /// [`Processor::end_unrun`] found the job's proof bundle: the job already ended with a
     /// logged receipt, which stays the job's record.

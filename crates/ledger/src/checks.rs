@@ -442,8 +442,9 @@ pub fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
 }
 
 /// Outcome statuses of a job that ended without a completed run (a node's queue: cancelled or
-/// expired before it ran, interrupted by a stop); such receipts resolve no inputs.
-const UNRUN_STATUSES: [&str; 3] = ["interrupted", "cancelled", "expired"];
+/// expired before it ran, interrupted by a stop, or failed because the processor could not run
+/// it); such receipts resolve no inputs.
+const UNRUN_STATUSES: [&str; 4] = ["interrupted", "cancelled", "expired", "failed"];
 
 /// The name of the subject a receipt has when the job made no result (a refused or failed
 /// job): the request itself, not a file anyone holds.
