@@ -21,7 +21,9 @@
 
 pub mod at_rest;
 pub mod home;
+mod outdir;
 pub mod pipeline;
 pub mod sandbox;
+mod snapshot;
 
 pub use sandbox::CancelToken;

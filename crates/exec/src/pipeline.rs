@@ -485,7 +485,91 @@ impl Processor<'_> {
         ));
         self.audit(&reads)?;
 
-        // The sandbox view: algorithm at /algo, datasets at /data/<name>, results at /out.
+        // From here the job is started on the record (its reads are logged): whatever
+        // happens next, it ends with a signed receipt, a failure receipt if it cannot run.
+        let mut ext = Map::new();
+        ext.insert(
+            "jobRequest".into(),
+            serde_json::to_value(&checked.request.envelope)
+                .map_err(|e| PipelineError::Receipt(e.to_string()))?,
+        );
+        let started = now();
+        let unstarted = |checked: Checked, reason: String| {
+            self.finish_unstarted(
+                Unstarted {
+                    build_type: BUILD_TYPE_JOB,
+                    job_id: &job_id,
+                    receipt: out.join("receipt.json"),
+                    bundle: out.join(BUNDLE_NAME),
+                    results: out.join("results"),
+                    ext: ext.clone(),
+                    resolved: checked.resolved,
+                    request_bytes: &checked.request.envelope.payload,
+                    started: started.clone(),
+                },
+                reason,
+            )
+        };
+        let spec = match self.prepare_run(&checked, &job_id, &out, cancel) {
+            Ok(spec) => spec,
+            Err(e) => return unstarted(checked, format!("the job could not be prepared: {e}")),
+        };
+        let mut checked = checked;
+        // Dropped (removing every plaintext in it) as soon as the run ends, or with `checked`
+        // on any return before.
+        let plain = checked.plain.take();
+        reporter.stage("running in the sandbox");
+        let owner = match fs::metadata(&out) {
+            Ok(m) => m,
+            Err(e) => return unstarted(checked, format!("{}: {e}", out.display())),
+        };
+        let outcome = sandbox::run(&spec);
+        drop(plain);
+        let output_problem = restore_owner(&spec.output, &owner).err();
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => return unstarted(checked, format!("the sandbox could not run the job: {e}")),
+        };
+        let finished = now();
+        let interrupted = spec
+            .cancel
+            .as_ref()
+            .is_some_and(CancelToken::is_interrupted);
+        let status = status_of(&outcome, interrupted);
+
+        let paths = FinishPaths {
+            results: spec.output.clone(),
+            receipt: out.join("receipt.json"),
+            bundle: out.join(BUNDLE_NAME),
+            log: out.join(LOG_NAME),
+            seal_to: checked.seal_to,
+        };
+        self.finish(
+            paths,
+            BUILD_TYPE_JOB,
+            &job_id,
+            ext,
+            checked.resolved,
+            &checked.request.envelope.payload,
+            started,
+            finished,
+            outcome,
+            status,
+            output_problem,
+            reporter,
+        )
+    }
+
+    /// The sandbox spec of a verified job: the algorithm at `/algo`, each dataset at
+    /// `/data/<name>` (a dataset sealed at rest from its opened plaintext in `checked.plain`,
+    /// which must live until the run ends), results at `/out` (the new folder `OUT/results`).
+    fn prepare_run(
+        &self,
+        checked: &Checked,
+        job_id: &str,
+        out: &Path,
+        cancel: Option<CancelToken>,
+    ) -> Result<Spec, PipelineError> {
         let alg = &checked.algorithm;
         let alg_path = self
             .store
@@ -528,9 +612,6 @@ impl Processor<'_> {
                 sandbox: PathBuf::from(at),
             });
         }
-        // Dropped (removing every plaintext in it) as soon as the run ends, or on any early
-        // return or unwinding panic before.
-        let plain = checked.plain;
         let mut argv = alg.entrypoint.clone().unwrap_or_default();
         argv.extend(checked.request.request.arguments.iter().cloned());
         let results_dir = out.join("results");
@@ -538,11 +619,11 @@ impl Processor<'_> {
         let spec = Spec {
             argv,
             read_only,
-            output: results_dir.clone(),
+            output: results_dir,
             output_at: PathBuf::from("/out"),
             workdir,
             env: vec![
-                ("POEX_JOB_ID".into(), job_id.clone()),
+                ("POEX_JOB_ID".into(), job_id.to_owned()),
                 ("POEX_OUT".into(), "/out".into()),
                 ("POEX_DATA".into(), "/data".into()),
                 ("POEX_DATASETS".into(), data_paths.join(":")),
@@ -550,49 +631,16 @@ impl Processor<'_> {
             limits: apply_limits(&self.ceiling, &checked.request.request.limits),
             cancel,
         };
-        reporter.stage("running in the sandbox");
-        let started = now();
-        let owner = fs::metadata(&out).map_err(io_err(&out))?;
-        let outcome = sandbox::run(&spec);
-        drop(plain);
-        restore_owner(&spec.output, &owner)?;
-        let outcome = outcome?;
-        let finished = now();
-        let interrupted = spec
-            .cancel
-            .as_ref()
-            .is_some_and(CancelToken::is_interrupted);
-        let status = status_of(&outcome, interrupted);
-
-        let mut ext = Map::new();
-        ext.insert(
-            "jobRequest".into(),
-            serde_json::to_value(&checked.request.envelope)
-                .map_err(|e| PipelineError::Receipt(e.to_string()))?,
-        );
-        let paths = FinishPaths {
-            results: results_dir,
-            receipt: out.join("receipt.json"),
-            bundle: out.join(BUNDLE_NAME),
-            log: out.join(LOG_NAME),
-            seal_to: checked.seal_to,
-        };
-        self.finish(
-            paths,
-            BUILD_TYPE_JOB,
-            &job_id,
-            ext,
-            checked.resolved,
-            &checked.request.envelope.payload,
-            started,
-            finished,
-            outcome,
-            status,
-            reporter,
-        )
+        Ok(spec)
     }
 
     /// Runs an ad-hoc command the way `in-toto-run` does, in the sandbox, with a receipt.
+    ///
+    /// The job reads what the receipt attests: each material is first copied into a private
+    /// snapshot (a folder of this job's under the jobs folder, files read-only; the kernel
+    /// shares extents where the filesystem can), the copy is hashed, and the copy is what the
+    /// sandbox mounts, read-only, at the material's own path. A writer changing the original
+    /// during the run changes nothing the job sees. The snapshot is removed when the job ends.
     pub fn exec(
         &self,
         request: &ExecRequest,
@@ -604,6 +652,8 @@ impl Processor<'_> {
         prepare_out(&out)?;
         let requester_id = requester.public_key().key_id().to_string();
 
+        let mut snapshot = crate::snapshot::Snapshot::create(&self.jobs_dir, &job_id)
+            .map_err(io_err(&self.jobs_dir))?;
         let mut resolved = Vec::new();
         let mut read_only = Vec::new();
         let mut reads = Vec::new();
@@ -612,7 +662,23 @@ impl Processor<'_> {
                 path: material.clone(),
                 message: e.to_string(),
             })?;
-            let tree = hash_with_progress(&path, &[Algorithm::Sha256], reporter)?;
+            reporter.stage(&format!(
+                "copying {} into the job's snapshot",
+                path.display()
+            ));
+            let copy = snapshot.add(&path).map_err(|e| PipelineError::Material {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let tree =
+                hash_with_progress(&copy, &[Algorithm::Sha256], reporter).map_err(|e| match e {
+                    // Name the material, not the snapshot's copy of it.
+                    PipelineError::Material { message, .. } => PipelineError::Material {
+                        path: path.clone(),
+                        message,
+                    },
+                    other => other,
+                })?;
             let name = path.to_string_lossy().into_owned();
             let mut rd = ResourceDescriptor::new(&name, &tree.digests).annotate("role", *role);
             if tree.kind == Layout::Directory {
@@ -630,7 +696,7 @@ impl Processor<'_> {
             ev.digest = tree.digests.sha256().copied();
             reads.push(ev);
             read_only.push(Mount {
-                host: path.clone(),
+                host: copy,
                 sandbox: path,
             });
         }
@@ -656,26 +722,45 @@ impl Processor<'_> {
                 "publicKey": requester.public_key().to_base64(),
             }),
         );
-        reporter.stage("running in the sandbox");
-        let started = now();
-        let owner = fs::metadata(&out).map_err(io_err(&out))?;
-        let outcome = sandbox::run(&spec);
-        restore_owner(&spec.output, &owner)?;
-        let outcome = outcome?;
-        let finished = now();
-        let status = status_of(&outcome, false);
         let receipt_path = request
             .receipt
             .clone()
             .unwrap_or_else(|| sibling(&out, ".receipt.json"));
-        let log_path = sibling(&out, ".log");
+        let bundle_path = sibling(&out, ".bundle.json");
         let argv_json = serde_json::to_vec(&request.argv).unwrap_or_default();
+        reporter.stage("running in the sandbox");
+        let started = now();
+        let owner = fs::metadata(&out).map_err(io_err(&out))?;
+        let outcome = sandbox::run(&spec);
+        drop(snapshot);
+        let output_problem = restore_owner(&spec.output, &owner).err();
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                return self.finish_unstarted(
+                    Unstarted {
+                        build_type: BUILD_TYPE_EXEC,
+                        job_id: &job_id,
+                        receipt: receipt_path,
+                        bundle: bundle_path,
+                        results: out,
+                        ext,
+                        resolved,
+                        request_bytes: &argv_json,
+                        started,
+                    },
+                    format!("the sandbox could not run the command: {e}"),
+                );
+            }
+        };
+        let finished = now();
+        let status = status_of(&outcome, false);
         self.finish(
             FinishPaths {
                 results: out.clone(),
                 receipt: receipt_path,
-                bundle: sibling(&out, ".bundle.json"),
-                log: log_path,
+                bundle: bundle_path,
+                log: sibling(&out, ".log"),
                 seal_to: None,
             },
             BUILD_TYPE_EXEC,
@@ -687,6 +772,7 @@ impl Processor<'_> {
             finished,
             outcome,
             status,
+            output_problem,
             reporter,
         )
     }
@@ -751,7 +837,7 @@ impl Processor<'_> {
             let sealed_job = serde_json::from_slice::<JobRequest>(&request.payload)
                 .is_ok_and(|r| r.result_recipient.is_some());
             let note = if sealed_job {
-                remove_within(&out.join("results"))?;
+                outdir_remove(&out.join("results"))?;
                 let log = out.join(LOG_NAME);
                 match fs::remove_file(&log) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&log)(e)),
@@ -1137,6 +1223,7 @@ impl Processor<'_> {
         finished: String,
         outcome: Outcome,
         status: JobStatus,
+        output_problem: Option<PipelineError>,
         reporter: &dyn Reporter,
     ) -> Result<JobReport, PipelineError> {
         let processor_id = self.signer.public_key().key_id().to_string();
@@ -1162,59 +1249,112 @@ impl Processor<'_> {
             Algorithm::Blake3.hash(&outcome.log),
         ]);
 
-        // The job's output is untrusted: a symlink or fifo in it fails the job, it is not
-        // followed and not attested.
-        reporter.stage("hashing results");
+        // The job's output is untrusted. What cannot be results — over the output limits
+        // (never hashed: 20 sparse 1000 MiB files would cost a minute of hashing zeros), not
+        // handed back, or holding a link, a fifo, an unreadable folder or a bad name — is not
+        // attested: it moves aside to RESULTS.unattested (a job sealed to its requester keeps
+        // no plaintext: it is removed instead), so the results folder holds exactly what the
+        // receipt attests.
         let mut status = status;
         let mut results = Vec::new();
         let mut writes = Vec::new();
-        match hash_with_progress(
-            &paths.results,
-            &[Algorithm::Sha256, Algorithm::Blake3],
-            reporter,
-        ) {
-            Ok(tree) => {
-                let sealed = match &paths.seal_to {
-                    None => vec![None; tree.files.len()],
-                    Some(recipient) => {
-                        reporter.stage("sealing the results to the requester");
-                        seal_results(recipient, &paths.results, &tree, reporter)?
-                            .into_iter()
-                            .map(Some)
-                            .collect()
+        let mut unattested: Option<String> = None;
+        let refused = if outcome.termination == Termination::OutputLimitExceeded {
+            Some("the output is over its limits, so it was not hashed".to_owned())
+        } else if let Some(e) = output_problem {
+            Some(format!("the output could not be handed back: {e}"))
+        } else {
+            reporter.stage("hashing results");
+            match hash_with_progress(
+                &paths.results,
+                &[Algorithm::Sha256, Algorithm::Blake3],
+                reporter,
+            ) {
+                Ok(tree) => {
+                    let sealed = match &paths.seal_to {
+                        None => Ok(vec![None; tree.files.len()]),
+                        Some(recipient) => {
+                            reporter.stage("sealing the results to the requester");
+                            seal_results(recipient, &paths.results, &tree, reporter)
+                                .map(|v| v.into_iter().map(Some).collect())
+                        }
+                    };
+                    match sealed {
+                        Ok(sealed) => {
+                            for (f, sealed) in tree.files.iter().zip(sealed) {
+                                let mut rd = ResourceDescriptor::new(&f.path, &f.digests);
+                                let mut ev = self.event(
+                                    Operation::WriteResult,
+                                    &processor_id,
+                                    &f.path,
+                                    job_id,
+                                );
+                                ev.digest = f.digests.sha256().copied();
+                                if let Some(facts) = sealed {
+                                    let name = format!("{}{SEALED_SUFFIX}", f.path);
+                                    ev.detail = Some(format!(
+                                        "sealed to the requester as {name} ({})",
+                                        facts.ciphertext_sha256
+                                    ));
+                                    rd = rd.annotate("sealed", sealed_annotation(&name, &facts));
+                                }
+                                results.push(rd);
+                                writes.push(ev);
+                            }
+                            None
+                        }
+                        // seal_results removed every file: a sealed job keeps no plaintext.
+                        Err(e) => {
+                            status = JobStatus::Failed {
+                                status: "failed".into(),
+                                reason: format!(
+                                    "{e}; the results were removed, unattested, as the request asks for sealed results and keeps no plaintext on the processor"
+                                ),
+                            };
+                            None
+                        }
                     }
-                };
-                for (f, sealed) in tree.files.iter().zip(sealed) {
-                    let mut rd = ResourceDescriptor::new(&f.path, &f.digests);
-                    let mut ev = self.event(Operation::WriteResult, &processor_id, &f.path, job_id);
-                    ev.digest = f.digests.sha256().copied();
-                    if let Some(facts) = sealed {
-                        let name = format!("{}{SEALED_SUFFIX}", f.path);
-                        ev.detail = Some(format!(
-                            "sealed to the requester as {name} ({})",
-                            facts.ciphertext_sha256
-                        ));
-                        rd = rd.annotate("sealed", sealed_annotation(&name, &facts));
-                    }
-                    results.push(rd);
-                    writes.push(ev);
                 }
+                Err(e) => Some(format!("{e}; the results are not attested")),
             }
-            Err(e) => {
-                let mut reason = format!("{e}; the results are not attested");
-                if paths.seal_to.is_some() {
-                    // Unattested output cannot be sealed as results, and a job sealed to its
-                    // requester keeps no plaintext: it goes.
-                    remove_within(&paths.results)?;
-                    reason.push_str(
-                        "; they were removed, as the request asks for sealed results and keeps no plaintext on the processor",
-                    );
-                }
-                status = JobStatus::Failed {
+        };
+        if let Some(mut reason) = refused {
+            if paths.seal_to.is_some() {
+                outdir_remove(&paths.results)?;
+                reason.push_str(
+                    "; they were removed, as the request asks for sealed results and keeps no plaintext on the processor",
+                );
+            } else {
+                let aside = move_aside(
+                    &paths.results,
+                    &with_suffix(&paths.results, UNATTESTED_SUFFIX),
+                )?;
+                let name = aside
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                reason.push_str(&format!(
+                    "; what the job left was moved to {name}, beside the results folder"
+                ));
+                unattested = Some(name);
+            }
+            status = match status {
+                JobStatus::Failed {
+                    status: word,
+                    reason: first,
+                } if word != "failed" => JobStatus::Failed {
+                    status: word,
+                    reason: format!("{first}; {reason}"),
+                },
+                JobStatus::Failed { reason: first, .. } => JobStatus::Failed {
+                    status: "invalid-output".into(),
+                    reason: format!("{reason}; before that, {first}"),
+                },
+                _ => JobStatus::Failed {
                     status: "invalid-output".into(),
                     reason,
-                };
-            }
+                },
+            };
         }
         let mut done = self.event(Operation::RunFinished, &processor_id, status.word(), job_id);
         done.detail = Some(match &status {
@@ -1228,16 +1368,22 @@ impl Processor<'_> {
             "status": status.word(),
             "termination": outcome.termination,
             "resourceUsage": {
+                "accounting": u.accounting.word(),
                 "userCpuSeconds": secs(u.user_cpu),
                 "systemCpuSeconds": secs(u.system_cpu),
                 "wallSeconds": secs(u.wall),
                 "maxRssBytes": u.max_rss_bytes,
+                "peakMemoryBytes": u.peak_memory_bytes,
                 "outputBytes": u.output_bytes,
                 "outputFiles": u.output_files,
+                "outputEntries": u.output_entries,
                 "logBytes": outcome.log_total_bytes,
             },
             "logTruncated": outcome.log_truncated,
         });
+        if let (Some(name), Some(obj)) = (&unattested, outcome_json.as_object_mut()) {
+            obj.insert("unattested".into(), Value::from(name.clone()));
+        }
         if let (JobStatus::Failed { reason, .. }, Some(obj)) =
             (&status, outcome_json.as_object_mut())
         {
@@ -1293,6 +1439,71 @@ impl Processor<'_> {
     }
 }
 
+/// A job whose inputs were read on the record but whose run never started.
+struct Unstarted<'a> {
+    build_type: &'static str,
+    job_id: &'a str,
+    receipt: PathBuf,
+    bundle: PathBuf,
+    results: PathBuf,
+    ext: Map<String, Value>,
+    resolved: Vec<ResourceDescriptor>,
+    request_bytes: &'a [u8],
+    started: String,
+}
+
+impl Processor<'_> {
+    /// Ends a job whose reads were logged but which could not be run (its sandbox could not
+    /// be prepared or started) with a signed `failed` receipt: the inputs it resolved, no
+    /// results, no execution log, the reason. Without it the audit trail would show a read
+    /// and a start and never an end.
+    fn finish_unstarted(
+        &self,
+        job: Unstarted<'_>,
+        reason: String,
+    ) -> Result<JobReport, PipelineError> {
+        let outcome = json!({
+            "status": "failed",
+            "reason": reason,
+            "note": "the job's program never ran",
+        });
+        let facts = ReceiptFacts {
+            build_type: job.build_type,
+            invocation_id: job.job_id.to_owned(),
+            external_parameters: job.ext,
+            internal_parameters: Map::new(),
+            resolved_dependencies: job.resolved,
+            started_on: Some(job.started),
+            finished_on: now(),
+            results: Vec::new(),
+            byproducts: vec![outcome_descriptor(outcome)],
+            fallback_subject: request_subject(job.request_bytes),
+        };
+        let receipt = facts
+            .sign(self.signer)
+            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        write_atomic(&job.receipt, &to_json(&receipt)?)?;
+        let processor_id = self.signer.public_key().key_id().to_string();
+        let mut event = self.event(Operation::RunFinished, &processor_id, "failed", job.job_id);
+        event.detail = Some(reason.clone());
+        let log_index = self.seal(&[event], &receipt, &job.receipt, &job.bundle)?;
+        Ok(JobReport {
+            job_id: job.job_id.to_owned(),
+            status: JobStatus::Failed {
+                status: "failed".into(),
+                reason,
+            },
+            results_dir: job.results,
+            receipt_path: job.receipt,
+            bundle_path: job.bundle,
+            log_index,
+            log_path: None,
+            receipt,
+            outcome: None,
+        })
+    }
+}
+
 /// The status of a job that ran; `interrupted` when its cancel token was set by
 /// [`CancelToken::interrupt`].
 fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
@@ -1322,11 +1533,44 @@ fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
                 outcome.profile.limits.cpu_time
             ),
         ),
-        Termination::OutputLimitExceeded => failed(
-            "output-limit-exceeded",
+        Termination::OutputLimitExceeded => {
+            let (u, l) = (&outcome.usage, &outcome.profile.limits);
+            let what = if u.output_too_deep {
+                format!(
+                    "folders nested deeper than {} levels in the output",
+                    sandbox::MAX_OUTPUT_DEPTH
+                )
+            } else if u.output_entries > l.output_files {
+                format!(
+                    "{} files and folders in the output, over the limit of {}",
+                    u.output_entries, l.output_files
+                )
+            } else {
+                format!(
+                    "{} bytes of output, over the limit of {} (sizes as the files claim: sparse files count in full)",
+                    u.output_bytes, l.output_bytes
+                )
+            };
+            failed(
+                "output-limit-exceeded",
+                format!("stopped at an output limit: {what}"),
+            )
+        }
+        Termination::MemoryLimitExceeded => failed(
+            "memory-limit-exceeded",
             format!(
-                "stopped at the output limit of {} bytes",
-                outcome.profile.limits.output_bytes
+                "stopped at the memory limit of {} bytes (the job's processes, its /tmp and /dev/shm, and the kernel memory they used, together)",
+                outcome.profile.limits.memory_bytes
+            ),
+        ),
+        Termination::NotStarted => failed(
+            "failed",
+            format!(
+                "the sandbox could not start the program: {}",
+                String::from_utf8_lossy(&outcome.log)
+                    .trim()
+                    .strip_prefix("bwrap: ")
+                    .unwrap_or("see the execution log")
             ),
         ),
         Termination::Cancelled if interrupted => failed(
@@ -1449,23 +1693,46 @@ fn hash_with_progress(
 }
 
 /// Hands the output folder back from the sandbox uid to the owner of `out` (a no-op unless
-/// poex runs as root). The tree was written by the job, so links are changed, not followed.
+/// poex runs as root, when the folder was handed to the sandbox uid). The tree was written by
+/// the job: the walk is descriptor-relative, changes links rather than following them, and
+/// works at any path length.
 fn restore_owner(dir: &Path, owner: &fs::Metadata) -> Result<(), PipelineError> {
-    use std::os::unix::fs::{MetadataExt as _, lchown};
-    let (uid, gid) = (owner.uid(), owner.gid());
-    let mut stack = vec![dir.to_owned()];
-    while let Some(path) = stack.pop() {
-        let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
-        if meta.uid() != uid || meta.gid() != gid {
-            lchown(&path, Some(uid), Some(gid)).map_err(io_err(&path))?;
-        }
-        if meta.is_dir() {
-            for entry in fs::read_dir(&path).map_err(io_err(&path))? {
-                stack.push(entry.map_err(io_err(&path))?.path());
-            }
-        }
+    use std::os::unix::fs::MetadataExt as _;
+    let now = fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    if now.uid() == owner.uid() && now.gid() == owner.gid() {
+        return Ok(());
     }
-    Ok(())
+    crate::outdir::chown_tree(dir, owner.uid(), owner.gid()).map_err(io_err(dir))
+}
+
+/// The suffix of the folder a job's unattested output moves to (`results.unattested`).
+pub const UNATTESTED_SUFFIX: &str = ".unattested";
+
+/// Moves the folder `from` (the job's output) to `to`, or `to-2`, `to-3`, ... if that is
+/// taken, and leaves an empty `from` in its place.
+fn move_aside(from: &Path, to: &Path) -> Result<PathBuf, PipelineError> {
+    let mut target = to.to_owned();
+    let mut n = 1;
+    while fs::symlink_metadata(&target).is_ok() {
+        n += 1;
+        target = with_suffix(to, &format!("-{n}"));
+    }
+    fs::rename(from, &target).map_err(io_err(from))?;
+    fs::create_dir(from).map_err(io_err(from))?;
+    if let Some(parent) = from.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(target)
+}
+
+/// Removes everything the job left in `dir` (kept, empty), whatever it is: see
+/// [`crate::outdir::remove_contents`].
+fn outdir_remove(dir: &Path) -> Result<(), PipelineError> {
+    match crate::outdir::remove_contents(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(dir)(e)),
+        Ok(()) => fsync_dir(dir),
+    }
 }
 
 fn prepare_out(out: &Path) -> Result<(), PipelineError> {
@@ -1602,7 +1869,7 @@ fn seal_results(
     })();
     reporter.end_bytes();
     if let Err(e) = run {
-        remove_within(dir)?;
+        outdir_remove(dir)?;
         return Err(e);
     }
     Ok(done.into_iter().flatten().collect())
@@ -1630,29 +1897,6 @@ impl io::Read for Counted<'_> {
         self.reporter.advance(n as u64);
         Ok(n)
     }
-}
-
-/// Removes everything inside `dir` (kept, empty), whatever the job left: folders it made
-/// read-only are made writable first, links are removed, never followed.
-fn remove_within(dir: &Path) -> Result<(), PipelineError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    for entry in entries {
-        let path = entry.map_err(io_err(dir))?.path();
-        let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
-        if meta.is_dir() {
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).map_err(io_err(&path))?;
-            remove_within(&path)?;
-            fs::remove_dir(&path).map_err(io_err(&path))?;
-        } else {
-            fs::remove_file(&path).map_err(io_err(&path))?;
-        }
-    }
-    fsync_dir(dir)
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), PipelineError> {

@@ -79,6 +79,7 @@ impl Env {
                 memory_bytes: 512 << 20,
                 processes: 16,
                 output_bytes: 64 << 20,
+                output_files: 1_000,
                 log_bytes: 64 << 10,
                 tmp_bytes: 8 << 20,
             },

@@ -2,9 +2,10 @@
 //! supervising parent for wall time, output size and the log.
 //!
 //! Threads per job: one drains the log pipe, one reads bubblewrap's JSON status, one blocks
-//! in `waitid` until bubblewrap exits; the calling thread polls the cancel token, the clock and
-//! the output folder every [`POLL`] and kills the sandbox when the job is cancelled or a limit
-//! is crossed.
+//! in `waitid` until bubblewrap exits; the calling thread polls the cancel token, the clock,
+//! the job cgroup's CPU time and OOM kills every [`POLL`], and the output folder at most every
+//! [`POLL`] (less often when walking it takes long), and kills the sandbox when the job is
+//! cancelled or a limit is crossed.
 
 use std::ffi::{CString, OsString};
 use std::fs::{self, File};
@@ -21,10 +22,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::cgroup::{self, JobCgroup};
 use super::{
-    Access, Mount, Outcome, Profile, ProfileMount, RESERVED_PATHS, SandboxError, Spec, Termination,
-    UNPRIVILEGED_ID, Usage,
+    Access, Accounting, Mount, Outcome, Profile, ProfileMount, RESERVED_PATHS, SandboxError, Spec,
+    Termination, UNPRIVILEGED_ID, Usage,
 };
+use crate::outdir::{self, measure};
 
 /// How often the parent checks the cancel token, the wall clock and the output folder.
 const POLL: Duration = Duration::from_millis(50);
@@ -50,8 +53,15 @@ const ETC_ENTRIES: &[&str] = &[
 ];
 /// Top-level system folders that merged-/usr systems make symlinks into `/usr`.
 const USR_ALIASES: &[&str] = &["bin", "sbin", "lib", "lib64", "lib32", "libx32"];
-/// bubblewrap's own processes (outer monitor and pid-namespace init), counted by `RLIMIT_NPROC`.
+/// bubblewrap's own processes (outer monitor and pid-namespace init), counted by `RLIMIT_NPROC`
+/// and `pids.max`.
 const BWRAP_PROCESSES: u64 = 2;
+/// Threads this runner starts after counting the uid's tasks (log, status, wait): when the job
+/// runs as the caller's uid they count against its `RLIMIT_NPROC` too.
+const HELPER_THREADS: u64 = 3;
+/// The output watcher walks the folder at most once per this many times the last walk took,
+/// so that its cost stays a small share of a core however many files the job makes.
+const WATCH_COST_FACTOR: u32 = 10;
 
 pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
     validate(spec)?;
@@ -71,10 +81,27 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         hostname: HOSTNAME.into(),
         mounts: Vec::new(),
         limits: spec.limits.clone(),
-        nproc_rlimit: 0,
+        nproc_rlimit: None,
         env_keys: Vec::new(),
+        accounting: Accounting::PerProcess,
         seccomp: super::seccomp::description(),
     };
+
+    // The job's own cgroup, where the host allows one: limits and usage for the whole job.
+    // Where it does not (or making one fails now), per-process rlimits, and the receipt says so.
+    let cgroup = cgroup::hierarchy().ok().and_then(|h| {
+        JobCgroup::create(
+            h,
+            spec.limits.memory_bytes,
+            u64::from(spec.limits.processes) + BWRAP_PROCESSES,
+        )
+        .ok()
+    });
+    profile.accounting = cgroup
+        .as_ref()
+        .map_or(Accounting::PerProcess, JobCgroup::accounting);
+    // Removes the job cgroup on every return below, killing anything left in it.
+    let cgroup = CgroupGuard(cgroup);
 
     // Open every mount source now: what is mounted is what was opened, even if a path is
     // swapped afterwards.
@@ -161,7 +188,18 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         &mut profile,
     );
 
-    let nproc = u64::from(spec.limits.processes) + BWRAP_PROCESSES + tasks_of_uid(id.uid);
+    // RLIMIT_NPROC counts every task of the host uid: without a pids cgroup it is the only
+    // bound, so it is the budget plus what the uid runs already (and, when the job runs as the
+    // caller, the helper threads started below); with one, pids.max bounds this job alone.
+    let nproc = match &cgroup.0 {
+        Some(_) => None,
+        None => Some(
+            u64::from(spec.limits.processes)
+                + BWRAP_PROCESSES
+                + tasks_of_uid(id.uid)
+                + if id.root { 0 } else { HELPER_THREADS },
+        ),
+    };
     profile.nproc_rlimit = nproc;
     let cpu_secs =
         spec.limits.cpu_time.as_secs() + u64::from(spec.limits.cpu_time.subsec_nanos() > 0);
@@ -171,15 +209,23 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         inherit.extend(mounts.iter().map(|m| m.file.as_raw_fd()));
     }
     let setup = sys::ChildSetup {
+        cgroup_procs: cgroup
+            .0
+            .as_ref()
+            .map(JobCgroup::procs_fds)
+            .unwrap_or_default(),
         stage: stage.as_ref().map(|_| sys::StageSetup {
             trees: vec![-1; binds.len()],
             binds,
             uid: id.uid,
             gid: id.gid,
         }),
+        parent: std::process::id(),
         rlimits: sys::rlimits(
             cpu_secs,
-            spec.limits.memory_bytes,
+            // The cgroup counts memory for the whole job; an address-space limit per process
+            // would only fail allocations (and reservations) earlier and less clearly.
+            cgroup.0.is_none().then_some(spec.limits.memory_bytes),
             nproc,
             spec.limits.output_bytes,
         ),
@@ -234,6 +280,7 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
     });
 
     let deadline = start + spec.limits.wall_time;
+    let mut next_walk = start;
     let mut killed: Option<(Termination, Instant)> = None;
     let mut escalated = false;
     let mut init: Option<(i32, OwnedFd)> = None;
@@ -259,8 +306,20 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
                     Some(Termination::Cancelled)
                 } else if now >= deadline {
                     Some(Termination::WallTimeExceeded)
-                } else if measure(&spec.output).bytes > spec.limits.output_bytes {
-                    Some(Termination::OutputLimitExceeded)
+                } else if cgroup.0.as_ref().is_some_and(|cg| cg.oom_kills() > 0) {
+                    Some(Termination::MemoryLimitExceeded)
+                } else if cgroup
+                    .0
+                    .as_ref()
+                    .and_then(JobCgroup::cpu_total)
+                    .is_some_and(|cpu| cpu >= spec.limits.cpu_time)
+                {
+                    Some(Termination::CpuTimeExceeded)
+                } else if now >= next_walk {
+                    let size = measure(&spec.output);
+                    let took = now.elapsed();
+                    next_walk = Instant::now() + took * WATCH_COST_FACTOR;
+                    over_output_limits(&size, spec).then_some(Termination::OutputLimitExceeded)
                 } else {
                     None
                 };
@@ -283,6 +342,11 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
     }
 
     let (status, mut rusage) = sys::reap(pid).map_err(io_err("waiting for bubblewrap"))?;
+    // The pid namespace is gone with bubblewrap's init; anything that escaped into another
+    // (impossible for the job, which cannot unshare) would still be in the job cgroup.
+    if let Some(cg) = &cgroup.0 {
+        cg.kill_all();
+    }
     // bubblewrap's init exits only once every process of its pid namespace is gone; wait for
     // that before trusting that nothing survived.
     if let Some((child_pid, fd)) = &init {
@@ -304,26 +368,43 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
     let (log, log_total) = log_thread
         .join()
         .map_err(|_| io_err("reading the log")(io::Error::other("log reader panicked")))?;
-    let started = status_thread.join().unwrap_or(false);
+    let status_seen = status_thread.join().unwrap_or_default();
     drop(stage);
 
     let out = measure(&spec.output);
+    let (user_cpu, system_cpu) = cgroup
+        .0
+        .as_ref()
+        .and_then(JobCgroup::cpu)
+        .unwrap_or((rusage.user, rusage.system));
+    let oom_kills = cgroup.0.as_ref().map_or(0, JobCgroup::oom_kills);
     let usage = Usage {
-        user_cpu: rusage.user,
-        system_cpu: rusage.system,
+        accounting: profile.accounting,
+        user_cpu,
+        system_cpu,
         wall,
         max_rss_bytes: rusage.max_rss_bytes,
+        peak_memory_bytes: cgroup.0.as_ref().and_then(JobCgroup::memory_peak),
         output_bytes: out.bytes,
         output_files: out.files,
+        output_entries: out.entries,
+        output_too_deep: out.too_deep,
     };
+    drop(cgroup);
 
     let termination = match (killed, status) {
         (Some((reason, _)), _) => reason,
         (None, sys::Status::Signaled(sig)) => Termination::Signaled(sig),
+        // bubblewrap never made the sandbox: the log is bubblewrap's own message.
+        (None, sys::Status::Exited(_)) if !status_seen.started => {
+            return Err(setup_error(&log));
+        }
+        // The sandbox was made but bubblewrap reported no exit of the job's program: it
+        // failed before `execvp` succeeded (bubblewrap writes `exit-code` only once its
+        // close-on-exec pipe was closed by a successful exec, which the job cannot fake).
+        (None, sys::Status::Exited(_)) if !status_seen.exec_succeeded => Termination::NotStarted,
+        (None, sys::Status::Exited(_)) if oom_kills > 0 => Termination::MemoryLimitExceeded,
         (None, sys::Status::Exited(code)) => {
-            if code == 1 && (!started || log.starts_with(b"bwrap: ")) {
-                return Err(setup_error(&log));
-            }
             // The kernel enforces RLIMIT_CPU on precise run time, while rusage splits it into
             // user and system by sampling: allow rusage to read up to 10% short.
             let cpu = usage.user_cpu + usage.system_cpu;
@@ -331,7 +412,7 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
             if (code == 128 + libc::SIGXCPU || code == 128 + libc::SIGKILL) && cpu_limit_reached {
                 Termination::CpuTimeExceeded
             } else if (code == 128 + libc::SIGXFSZ && out.largest >= spec.limits.output_bytes)
-                || out.bytes > spec.limits.output_bytes
+                || over_output_limits(&out, spec)
                 // A job that ignores SIGXFSZ (Python does) gets EFBIG instead and fails on
                 // its own; a file that reached the limit exactly tells why.
                 || (code != 0 && out.largest >= spec.limits.output_bytes)
@@ -493,6 +574,31 @@ impl Drop for Stage {
     }
 }
 
+/// Removes the staging folders of processes that no longer exist (`<pid>-<n>` under
+/// [`STAGE_ROOT`]); returns how many.
+pub(super) fn clean_stages() -> usize {
+    let Ok(entries) = fs::read_dir(STAGE_ROOT) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        remove_stage(&entry.path());
+        removed += usize::from(!entry.path().exists());
+    }
+    removed
+}
+
 /// Removes a staging folder without ever recursing: the entries are empty mountpoints, and a
 /// non-empty one (which would mean a bind leaked to the host) is left alone rather than wiped.
 fn remove_stage(dir: &Path) {
@@ -586,11 +692,22 @@ fn bwrap_args(
             record(path, "host-system", Access::Ro);
         }
     }
+    // Every tmpfs the job can write is sized, and at most the memory budget: their pages are
+    // memory the job cgroup is charged for. The root and /dev (tmpfs mounts bubblewrap makes
+    // unsized) are made read-only at the end, once every mountpoint in them exists.
+    let tmpfs_bytes = spec
+        .limits
+        .tmp_bytes
+        .min(spec.limits.memory_bytes)
+        .to_string();
     add(&mut args, &["--proc", "/proc", "--dev", "/dev", "--size"]);
-    args.push(spec.limits.tmp_bytes.to_string().into());
+    args.push(tmpfs_bytes.clone().into());
+    add(&mut args, &["--tmpfs", "/dev/shm", "--size"]);
+    args.push(tmpfs_bytes.into());
     add(&mut args, &["--tmpfs", "/tmp"]);
     record("/proc", "proc", Access::Ro);
     record("/dev", "dev", Access::Ro);
+    record("/dev/shm", "tmpfs", Access::Rw);
     record("/tmp", "tmpfs", Access::Rw);
 
     for m in mounts {
@@ -621,6 +738,8 @@ fn bwrap_args(
         add(&mut args, &["--dir"]);
         args.push(spec.workdir.clone().into_os_string());
     }
+    add(&mut args, &["--remount-ro", "/dev", "--remount-ro", "/"]);
+    record("/", "tmpfs", Access::Ro);
     add(&mut args, &["--chdir"]);
     args.push(spec.workdir.clone().into_os_string());
     add(&mut args, &["--json-status-fd"]);
@@ -760,39 +879,6 @@ fn check_readable(root: &Path, uid: u32, gid: u32) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Size of the output folder.
-#[derive(Default)]
-struct OutputSize {
-    bytes: u64,
-    files: u64,
-    largest: u64,
-}
-
-/// Walks the output folder without following symlinks. Entries that vanish mid-walk (the job
-/// is still running) are skipped. A job that swaps a folder for a symlink between `lstat` and
-/// `readdir` can make this count files elsewhere; the effect is a wrong size (at worst a kill
-/// of that job), never data reaching the job.
-fn measure(dir: &Path) -> OutputSize {
-    let mut size = OutputSize::default();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&path) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                size.files += 1;
-                size.bytes = size.bytes.saturating_add(meta.len());
-                size.largest = size.largest.max(meta.len());
-            }
-        }
-    }
-    size
-}
-
 /// Tasks (threads included, as `RLIMIT_NPROC` counts them) the host uid runs now.
 fn tasks_of_uid(uid: u32) -> u64 {
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -825,9 +911,21 @@ enum Event {
     Exited,
 }
 
-/// Reads bubblewrap's `--json-status-fd` documents; returns whether the sandbox was created.
-fn read_status(pipe: PipeReader, tx: mpsc::Sender<Event>) -> bool {
-    let mut started = false;
+/// What bubblewrap reported on its status channel, which only its monitor (outside the
+/// sandbox) writes.
+#[derive(Clone, Copy, Debug, Default)]
+struct StatusSeen {
+    /// `child-pid`: the sandbox was created.
+    started: bool,
+    /// `exit-code`: the job's program was executed and has ended. bubblewrap writes it only
+    /// when its setup pipe carried exactly the byte written before `execvp` and was then
+    /// closed by the successful exec (close-on-exec); a failed exec writes a second byte.
+    exec_succeeded: bool,
+}
+
+/// Reads bubblewrap's `--json-status-fd` documents.
+fn read_status(pipe: PipeReader, tx: mpsc::Sender<Event>) -> StatusSeen {
+    let mut seen = StatusSeen::default();
     for line in BufReader::new(pipe).lines() {
         let Ok(line) = line else { break };
         let Ok(doc) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -838,11 +936,32 @@ fn read_status(pipe: PipeReader, tx: mpsc::Sender<Event>) -> bool {
             .and_then(serde_json::Value::as_i64)
             .and_then(|p| i32::try_from(p).ok())
         {
-            started = true;
+            seen.started = true;
             let _ = tx.send(Event::Started(pid));
         }
+        if doc.get("exit-code").is_some() {
+            seen.exec_succeeded = true;
+        }
     }
-    started
+    seen
+}
+
+/// Whether the output folder is over one of its limits: bytes, entries, or nesting.
+fn over_output_limits(size: &outdir::OutputSize, spec: &Spec) -> bool {
+    size.bytes > spec.limits.output_bytes
+        || size.entries > spec.limits.output_files
+        || size.too_deep
+}
+
+/// Removes the job cgroup when the run ends, however it ends.
+struct CgroupGuard(Option<JobCgroup>);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(cg) = self.0.take() {
+            cg.remove();
+        }
+    }
 }
 
 /// Keeps the first `cap` bytes and counts the rest, so a chatty job never blocks on a full
@@ -918,9 +1037,14 @@ mod sys {
     /// What the child does between fork and exec. Everything is prepared by the parent: the
     /// child only reads these fields and makes raw system calls.
     pub(super) struct ChildSetup {
+        /// `cgroup.procs` of the job cgroups, open for writing: the child joins each first.
+        pub(super) cgroup_procs: Vec<RawFd>,
         /// Root only: bind the staged mounts, then drop to the sandbox uid.
         pub(super) stage: Option<StageSetup>,
-        pub(super) rlimits: [(Resource, libc::rlimit); 5],
+        /// This process: the child dies with it (`PR_SET_PDEATHSIG`), and checks that it has
+        /// not died already.
+        pub(super) parent: u32,
+        pub(super) rlimits: Vec<(Resource, libc::rlimit)>,
         /// Descriptors bubblewrap must inherit (their `FD_CLOEXEC` is cleared in the child
         /// only, so concurrent spawns elsewhere in the process never inherit them).
         pub(super) inherit: Vec<RawFd>,
@@ -935,23 +1059,31 @@ mod sys {
         pub(super) gid: u32,
     }
 
+    /// The rlimits the child sets. `None` for memory or processes leaves that limit as this
+    /// process has it (a job cgroup limits it instead): raising a hard limit would need a
+    /// capability the child no longer has once it dropped to the sandbox uid.
     pub(super) fn rlimits(
         cpu_secs: u64,
-        memory: u64,
-        nproc: u64,
+        memory: Option<u64>,
+        nproc: Option<u64>,
         fsize: u64,
-    ) -> [(Resource, libc::rlimit); 5] {
+    ) -> Vec<(Resource, libc::rlimit)> {
         let lim = |soft: u64, hard: u64| libc::rlimit {
             rlim_cur: soft,
             rlim_max: hard,
         };
-        [
+        let mut limits = vec![
             (libc::RLIMIT_CPU, lim(cpu_secs, cpu_secs + 1)),
-            (libc::RLIMIT_AS, lim(memory, memory)),
-            (libc::RLIMIT_NPROC, lim(nproc, nproc)),
             (libc::RLIMIT_FSIZE, lim(fsize, fsize)),
             (libc::RLIMIT_CORE, lim(0, 0)),
-        ]
+        ];
+        if let Some(memory) = memory {
+            limits.push((libc::RLIMIT_AS, lim(memory, memory)));
+        }
+        if let Some(nproc) = nproc {
+            limits.push((libc::RLIMIT_NPROC, lim(nproc, nproc)));
+        }
+        limits
     }
 
     fn check(ret: c_int) -> io::Result<()> {
@@ -971,6 +1103,14 @@ mod sys {
         /// reads errno into an integer without allocating.
         #[expect(unsafe_code, reason = "raw system calls between fork and exec")]
         fn apply(&mut self) -> io::Result<()> {
+            // Into the job cgroups before anything else, so that every process of the job
+            // (bubblewrap first) is counted from its first allocation; "0" is the writer.
+            for &fd in &self.cgroup_procs {
+                // SAFETY: write on a descriptor the parent opened and keeps open across the
+                // fork, from a static one-byte buffer.
+                let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+                check(if n == 1 { 0 } else { -1 })?;
+            }
             if let Some(stage) = &mut self.stage {
                 // Clone each source into a detached mount while still in the host mount
                 // namespace: a bind from a descriptor of another namespace is refused
@@ -1027,6 +1167,23 @@ mod sys {
                 check(unsafe { libc::setgid(stage.gid) })?;
                 // SAFETY: as above.
                 check(unsafe { libc::setuid(stage.uid) })?;
+            }
+            // bubblewrap dies with the thread that spawned it (its `--die-with-parent` then
+            // takes the sandbox down): a killed node leaves no job running. Set after the
+            // uid change, which clears it; then check the parent did not die before.
+            // SAFETY: prctl with PR_SET_PDEATHSIG takes integers only.
+            check(unsafe {
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                )
+            })?;
+            // SAFETY: getppid has no preconditions and cannot fail.
+            if u32::try_from(unsafe { libc::getppid() }).ok() != Some(self.parent) {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             for (resource, limit) in &self.rlimits {
                 // SAFETY: `limit` points to an initialised rlimit owned by `self`.

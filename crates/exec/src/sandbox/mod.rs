@@ -46,13 +46,16 @@ use std::io;
 use std::path::PathBuf;
 
 mod cancel;
+mod cgroup;
 mod linux;
 mod profile;
 pub mod seccomp;
 
 pub use cancel::CancelToken;
+pub use cgroup::{ENV as CGROUP_ENV, Leftovers};
 pub use profile::{
-    Access, Limits, Mount, Outcome, Profile, ProfileMount, Spec, Termination, Usage,
+    Access, Accounting, Limits, MAX_OUTPUT_DEPTH, Mount, Outcome, Profile, ProfileMount, Spec,
+    Termination, Usage,
 };
 
 /// Sandbox paths the runner owns; mounts may not go there.
@@ -74,6 +77,25 @@ pub const UNPRIVILEGED_ID: u32 = 65534;
 /// could not be run (or, for [`SandboxError::Survived`], could not be cleaned up).
 pub fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
     linux::run(spec)
+}
+
+/// How this process's jobs will be accounted and limited: `Ok` with a cgroup kind when each
+/// job gets cgroups of its own, or `Err` with why not (jobs then run with per-process limits,
+/// [`Accounting::PerProcess`]). Found once per process; a service logs it at start.
+pub fn accounting() -> Result<Accounting, String> {
+    cgroup::hierarchy()
+        .map(|h| h.accounting())
+        .map_err(str::to_owned)
+}
+
+/// Removes what sandboxes of processes that died without cleaning up left behind (a node
+/// killed with `kill -9`): their job cgroups, after killing any process still in them, and
+/// their staging folders under `/run/poex-sandbox`. What belongs to live processes stays.
+/// Cheap (a few directory reads); a service calls it at start.
+pub fn clean_leftovers() -> Leftovers {
+    let mut found = cgroup::clean_leftovers();
+    found.staging = linux::clean_stages();
+    found
 }
 
 /// Why a job could not be run. Each message says what to do.

@@ -13,26 +13,49 @@ use super::CancelToken;
 /// Durations serialize as whole milliseconds (`cpu_time_ms`, `wall_time_ms`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// CPU time (user + system) of each process; `RLIMIT_CPU`, rounded up to whole seconds.
-    /// At the limit the process gets `SIGXCPU`, one second later `SIGKILL`.
+    /// CPU time (user + system). With a job cgroup ([`Accounting::CgroupV2`],
+    /// [`Accounting::CgroupV1`]) of all the job's processes together: the parent kills the job
+    /// once the cgroup's CPU time reaches it. Always also `RLIMIT_CPU` of each process, rounded
+    /// up to whole seconds (`SIGXCPU` at the limit, `SIGKILL` one second later).
     #[serde(rename = "cpu_time_ms", with = "millis")]
     pub cpu_time: Duration,
-    /// Address space of each process (`RLIMIT_AS`): allocations beyond it fail inside the
-    /// job. The total is bounded by `processes x memory_bytes`, not by this figure alone.
+    /// Memory. With a job cgroup: everything the job's processes charge to it together
+    /// (anonymous memory, page cache, the pages of `/tmp`, `/dev/shm` and memfds, socket
+    /// buffers and other kernel memory the controller counts), no swap; at the limit the
+    /// kernel's OOM killer ends a process and the parent kills the rest
+    /// ([`Termination::MemoryLimitExceeded`]). Without one ([`Accounting::PerProcess`]): the
+    /// address space of each process (`RLIMIT_AS`), where allocations beyond it fail inside
+    /// the job, and the total is bounded only by `processes x memory_bytes`.
     pub memory_bytes: u64,
     /// Wall-clock time from launch, enforced by the parent, which kills the whole sandbox.
     #[serde(rename = "wall_time_ms", with = "millis")]
     pub wall_time: Duration,
-    /// Processes (threads count too) the job may run at once (`RLIMIT_NPROC`).
+    /// Processes (threads count too) the job may run at once: the job cgroup's `pids.max`
+    /// (for this job alone), or without one `RLIMIT_NPROC` (counted per host uid).
     pub processes: u32,
     /// Bytes the job may leave in the output folder: exact per file (`RLIMIT_FSIZE`), and for
     /// the total a watcher that polls every 50 ms and kills on excess (bounded overshoot).
     pub output_bytes: u64,
+    /// Files and folders the job may leave in the output folder, counted by the same watcher
+    /// (and once more at the end). Beyond [`MAX_OUTPUT_DEPTH`] nested folders the output is
+    /// over its limits too, whatever its size.
+    #[serde(default = "default_output_files")]
+    pub output_files: u64,
     /// Bytes of interleaved stdout/stderr kept as the log; the rest is counted and dropped.
     pub log_bytes: u64,
-    /// Size of the private `/tmp` (a tmpfs; writes beyond it fail with `ENOSPC`).
+    /// Size of the private `/tmp`, and of the private `/dev/shm` (each a tmpfs; writes beyond
+    /// it fail with `ENOSPC`). Their pages are memory: with a job cgroup they count against
+    /// [`memory_bytes`](Self::memory_bytes), and either is capped at it.
     pub tmp_bytes: u64,
 }
+
+fn default_output_files() -> u64 {
+    Limits::default().output_files
+}
+
+/// Folders nested deeper than this in the output folder put a job over its output limits:
+/// results are paths of at most this many folders (the watcher holds one descriptor per level).
+pub const MAX_OUTPUT_DEPTH: usize = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -42,6 +65,7 @@ impl Default for Limits {
             wall_time: Duration::from_secs(120),
             processes: 64,
             output_bytes: 1 << 30,
+            output_files: 5_000,
             log_bytes: 1 << 20,
             tmp_bytes: 64 << 20,
         }
@@ -98,9 +122,20 @@ pub enum Termination {
     /// and the measured CPU time reached the limit (both are required; the measure may read
     /// up to 10% short, as rusage samples what the kernel's limit counts exactly).
     CpuTimeExceeded,
-    /// The output folder exceeded its limit: the watcher killed the job, or a write past the
-    /// per-file limit raised `SIGXFSZ`, or the folder was over the limit when the job ended.
+    /// The output folder exceeded a limit (bytes, [`Limits::output_files`], or nesting deeper
+    /// than [`MAX_OUTPUT_DEPTH`]; [`Usage`] says which): the watcher killed the job, or a
+    /// write past the per-file limit raised `SIGXFSZ`, or the folder was over a limit when the
+    /// job ended.
     OutputLimitExceeded,
+    /// The job cgroup reached [`Limits::memory_bytes`]: the kernel's OOM killer ended a
+    /// process of the job, and the parent killed the rest. Only with a job cgroup.
+    MemoryLimitExceeded,
+    /// The program could not be started inside the sandbox: bubblewrap created the sandbox
+    /// but failed before the job's program ran (a mount, the working directory, or `execvp`
+    /// itself, e.g. no such program). Told apart from a job that prints `bwrap: ...` and
+    /// exits 1 through bubblewrap's status channel, which the job cannot write: the log then
+    /// holds bubblewrap's own message.
+    NotStarted,
     /// The job was cancelled through [`Spec::cancel`]: the parent killed the whole sandbox,
     /// as at the wall-time limit.
     Cancelled,
@@ -113,10 +148,44 @@ impl Termination {
     }
 }
 
+/// How a job's resources were counted and its limits applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Accounting {
+    /// A cgroup v2 of its own (a delegated subtree): `memory.max`, `memory.swap.max` 0,
+    /// `memory.oom.group`, `pids.max`; usage from `memory.peak` and `cpu.stat`.
+    CgroupV2,
+    /// cgroups of its own in the v1 `memory` (`memory.limit_in_bytes`, and
+    /// `memory.memsw.limit_in_bytes` where swap is accounted), `pids` (`pids.max`) and, where
+    /// mounted, `cpuacct` hierarchies; usage from `memory.max_usage_in_bytes` and
+    /// `cpuacct.usage_user`/`usage_sys`.
+    CgroupV1,
+    /// No cgroup could be made: rlimits of each process (memory, CPU) and of the host uid
+    /// (processes), CPU from `wait4`, memory only as the largest process's RSS.
+    #[default]
+    PerProcess,
+}
+
+impl Accounting {
+    /// The word the receipt records: `cgroup-v2`, `cgroup-v1` or `per-process`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Accounting::CgroupV2 => "cgroup-v2",
+            Accounting::CgroupV1 => "cgroup-v1",
+            Accounting::PerProcess => "per-process",
+        }
+    }
+}
+
 /// Resources a job used.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
-    /// User CPU time of all processes of the sandbox that were reaped (normally all).
+    /// How the figures below were counted.
+    pub accounting: Accounting,
+    /// User CPU time of all the job's processes: the job cgroup's, or without one the sum
+    /// over the sandbox's processes that were reaped (normally all).
     #[serde(rename = "user_cpu_ms", with = "millis")]
     pub user_cpu: Duration,
     /// System CPU time, same scope.
@@ -127,10 +196,20 @@ pub struct Usage {
     pub wall: Duration,
     /// Largest resident set of any single process, in bytes.
     pub max_rss_bytes: u64,
-    /// Bytes in regular files left in the output folder (apparent size).
+    /// Peak memory of the job cgroup (all processes, page cache, tmpfs and kernel memory it
+    /// was charged), in bytes; `None` without a cgroup, or where the kernel does not report it
+    /// (cgroup v2 before Linux 5.19).
+    pub peak_memory_bytes: Option<u64>,
+    /// Bytes in regular files left in the output folder (apparent size: a sparse file counts
+    /// what it claims, not the blocks it holds).
     pub output_bytes: u64,
     /// Regular files left in the output folder.
     pub output_files: u64,
+    /// Files and folders of any kind left in the output folder (what
+    /// [`Limits::output_files`] limits).
+    pub output_entries: u64,
+    /// True when the output folder holds folders nested deeper than [`MAX_OUTPUT_DEPTH`].
+    pub output_too_deep: bool,
 }
 
 /// The result of [`run`](super::run): how the job ended, what it used, what it printed, and
@@ -199,11 +278,16 @@ pub struct Profile {
     pub mounts: Vec<ProfileMount>,
     /// The limits requested.
     pub limits: Limits,
-    /// `RLIMIT_NPROC` actually set: `limits.processes` + 2 for bubblewrap's own processes +
-    /// the tasks the sandbox uid already had at launch (the kernel counts per host uid).
-    pub nproc_rlimit: u64,
+    /// `RLIMIT_NPROC` actually set, without a cgroup: `limits.processes` + 2 for bubblewrap's
+    /// own processes + the tasks the sandbox uid had at launch, poex's own helper threads
+    /// included (the kernel counts per host uid). With a cgroup `None`: `pids.max` is
+    /// `limits.processes` + 2, for this job alone.
+    pub nproc_rlimit: Option<u64>,
     /// Names of the environment variables the job sees (values left out).
     pub env_keys: Vec<String>,
+    /// How the limits were applied: for the job as a whole (`cgroup-v2`, `cgroup-v1`) or per
+    /// process (`per-process`, where no cgroup could be made).
+    pub accounting: Accounting,
     /// Seccomp filter applied: on x86_64 `deny-list v1: 47 syscalls -> EPERM, x32 -> EPERM,
     /// non-x86_64 -> kill` (the calls are [`DENIED_SYSCALLS`](super::seccomp::DENIED_SYSCALLS)),
     /// elsewhere `none`.
