@@ -416,3 +416,104 @@ fn a_job_sealed_through_a_node_downloads_sealed_results_and_log() {
         "3"
     );
 }
+
+/// Results named `a` and `a.sealed`: sealed, the folder holds `a.sealed` (the sealed `a`) and
+/// `a.sealed.sealed` (the sealed `a.sealed`). The receipt's `sealed` annotations say which file
+/// is which, so the folder verifies as the job left it, and altering either file fails.
+#[test]
+fn results_named_a_and_a_sealed_verify_sealed_and_either_altered_fails() {
+    let env = Env::new();
+    env.write(
+        "alg/main.py",
+        "open('/out/a', 'w').write('plain a')\nopen('/out/a.sealed', 'w').write('plain a.sealed')\n",
+    );
+    env.write("data.csv", "x\n");
+    env.ok(&[
+        "publish",
+        "algorithm",
+        "alg",
+        "--name",
+        "two",
+        "--entrypoint",
+        "python3 main.py",
+    ]);
+    env.ok(&[
+        "publish", "dataset", "data.csv", "--name", "d", "--allow", "two",
+    ]);
+    new_identity(&env, "alice");
+    env.ok(&[
+        "run",
+        "--algorithm",
+        "two",
+        "--dataset",
+        "d",
+        "--out",
+        "job",
+        "--recipient",
+        "alice",
+    ]);
+    let results = env.path("job/results");
+    assert_eq!(files_under(&results), ["a.sealed", "a.sealed.sealed"]);
+    let st = receipt_statement(&env.path("job/receipt.json"));
+    let sealed_name = |subject: &str| {
+        st["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == subject)
+            .unwrap()["annotations"]["sealed"]["name"]
+            .clone()
+    };
+    assert_eq!(sealed_name("a"), "a.sealed");
+    assert_eq!(sealed_name("a.sealed"), "a.sealed.sealed");
+
+    let (out, _) = env.ok(&["verify", "job"]);
+    assert!(out.contains("all 2 file(s)"), "{out}");
+    // Each sealed file given on its own matches its own subject's sealed form.
+    let (out, _) = env.ok(&["verify", "job", "--file", "job/results/a.sealed"]);
+    assert!(out.contains("matches the sealed form of a\n"), "{out}");
+    let (out, _) = env.ok(&["verify", "job", "--file", "job/results/a.sealed.sealed"]);
+    assert!(out.contains("matches the sealed form of a.sealed"), "{out}");
+
+    // Either sealed file altered (a byte flipped): verify fails and names it.
+    for name in ["a.sealed", "a.sealed.sealed"] {
+        let path = results.join(name);
+        let original = fs::read(&path).unwrap();
+        let mut altered = original.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        fs::write(&path, &altered).unwrap();
+        let (out, _) = env.expect(4, &["verify", "job"]);
+        assert!(
+            out.contains(&format!("FAIL results    {name}: modified")),
+            "{name}: {out}"
+        );
+        fs::write(&path, &original).unwrap();
+    }
+    // One missing: the other does not stand in for it.
+    let path = results.join("a.sealed.sealed");
+    let kept = fs::read(&path).unwrap();
+    fs::remove_file(&path).unwrap();
+    let (out, _) = env.expect(4, &["verify", "job"]);
+    assert!(
+        out.contains("a.sealed: in the receipt but missing"),
+        "{out}"
+    );
+    fs::write(&path, &kept).unwrap();
+
+    // Decrypted beside the sealed files: `a` is the plaintext of `a`; the plaintext of
+    // `a.sealed` cannot sit beside its sealed namesake, so it goes elsewhere and is checked
+    // as a file.
+    env.ok(&["decrypt", "job/results/a.sealed", "--identity", "alice"]);
+    assert_eq!(fs::read_to_string(results.join("a")).unwrap(), "plain a");
+    env.ok(&[
+        "decrypt",
+        "job/results/a.sealed.sealed",
+        "--identity",
+        "alice",
+        "-o",
+        "plain-a.sealed",
+    ]);
+    let (out, _) = env.ok(&["verify", "job", "--file", "plain-a.sealed"]);
+    assert!(out.contains("plain-a.sealed matches a.sealed"), "{out}");
+}
