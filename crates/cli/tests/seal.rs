@@ -10,13 +10,10 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use common::{Env, receipt_statement};
+use common::{Env, Node, receipt_statement};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -284,46 +281,6 @@ fn a_recipient_that_does_not_parse_stops_the_run_before_a_request() {
         );
         assert!(err.contains("not a recipient"), "{bad}: {err}");
         assert!(!env.path("job").exists());
-    }
-}
-
-/// A `poex node` on a free port, killed when dropped.
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Node {
-    fn start(home: &Path) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poex"))
-            .arg("--home")
-            .arg(home)
-            .args(["node", "--listen", "127.0.0.1:0"])
-            .env_remove("POEX_NODE")
-            .env_remove("POEX_HOME")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("poex node listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        Node { child, url }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
