@@ -1,7 +1,7 @@
 //! Names and reasons that jobs and requesters wrote reach poex's output escaped: a real
 //! sandboxed job writes results named with an ESC sequence, a bidi override and a newline
 //! followed by a fake `ok` line, and every command that shows them (`run`, `verify`, `audit`,
-//! `log entry`, `show`, and `status`, `fetch` and `audit` through a node) prints `\x1b`,
+//! `log entry`, `show`, `decrypt`, and `status`, `fetch` and `audit` through a node) prints `\x1b`,
 //! `\u{202e}` and `\n` instead of the raw characters, so no line of its output is forged.
 
 #![expect(
@@ -164,6 +164,17 @@ fn result_names_with_escapes_and_bidi_controls_are_printed_escaped() {
         show.contains(r"entrypoint  python3 main.py \x1b[2J"),
         "{show}"
     );
+
+    // Decrypting names the files, whose names the job chose.
+    let sealed_path = format!("job/results/{ESC_NAME}.sealed");
+    let decrypt = shown(&env, 0, &["decrypt", &sealed_path, "--identity", "alice"]);
+    assert!(
+        decrypt.contains(&format!(
+            "opened job/results/{ESC_SHOWN}.sealed -> job/results/{ESC_SHOWN}"
+        )),
+        "{decrypt}"
+    );
+    shown(&env, 0, &["verify", "job"]);
 
     // JSON output needs no escaping step: serde_json writes control characters escaped.
     let (json, _) = env.ok(&["verify", "job", "--json"]);
