@@ -25,6 +25,7 @@ mod args;
 mod checks;
 mod cmd;
 mod home;
+mod json;
 mod logsource;
 mod progress;
 mod remote;

@@ -17,6 +17,8 @@ use poex_core::display::needs_escape;
 /// Results with an ESC sequence (red text) and a right-to-left override in their names.
 const ESC_NAME: &str = "\x1b[31mred\x1b[0m.txt";
 const BIDI_NAME: &str = "report\u{202e}txt.exe";
+/// A C1 control: U+009B is CSI, which some terminals take for ESC `[`.
+const C1_NAME: &str = "csi\u{9b}2J.txt";
 /// A name that would print as a line of `poex verify`'s own, after a colour change and a
 /// bidi override. hash_tree refuses a newline in a result name, so a job that writes it fails
 /// (invalid-output), and the failure's reason quotes the name.
@@ -24,6 +26,7 @@ const FORGING_NAME: &str = "x\x1b[0m\u{202e}\nok   results    all 9 file(s) matc
 
 const ESC_SHOWN: &str = r"\x1b[31mred\x1b[0m.txt";
 const BIDI_SHOWN: &str = r"report\u{202e}txt.exe";
+const C1_SHOWN: &str = r"csi\u{9b}2J.txt";
 const FORGING_SHOWN: &str = r"x\x1b[0m\u{202e}\nok   results    all 9 file(s) match the receipt";
 
 /// A Python algorithm that writes each of `names` as a result file and prints an ESC
@@ -81,7 +84,7 @@ fn publish(env: &Env, name: &str, names: &[&str]) {
 #[test]
 fn result_names_with_escapes_and_bidi_controls_are_printed_escaped() {
     let env = Env::new();
-    publish(&env, "names", &[ESC_NAME, BIDI_NAME]);
+    publish(&env, "names", &[ESC_NAME, BIDI_NAME, C1_NAME]);
     env.write("data.csv", "x\n");
     env.ok(&[
         "publish", "dataset", "data.csv", "--name", "d", "--allow", "names",
@@ -108,6 +111,7 @@ fn result_names_with_escapes_and_bidi_controls_are_printed_escaped() {
     let results = env.path("job/results");
     assert!(results.join(format!("{ESC_NAME}.sealed")).is_file());
     assert!(results.join(format!("{BIDI_NAME}.sealed")).is_file());
+    assert!(results.join(format!("{C1_NAME}.sealed")).is_file());
 
     let verify = shown(&env, 0, &["verify", "job"]);
     assert!(
@@ -116,6 +120,10 @@ fn result_names_with_escapes_and_bidi_controls_are_printed_escaped() {
     );
     assert!(
         verify.contains(&format!("  result     {BIDI_SHOWN}  sha256:")),
+        "{verify}"
+    );
+    assert!(
+        verify.contains(&format!("  result     {C1_SHOWN}  sha256:")),
         "{verify}"
     );
 
@@ -176,10 +184,25 @@ fn result_names_with_escapes_and_bidi_controls_are_printed_escaped() {
     );
     shown(&env, 0, &["verify", "job"]);
 
-    // JSON output needs no escaping step: serde_json writes control characters escaped.
-    let (json, _) = env.ok(&["verify", "job", "--json"]);
-    assert!(!json.contains('\x1b'), "{json}");
+    // JSON output: serde_json escapes the C0 controls; poex writes the C1 and bidi controls
+    // it leaves raw as JSON escapes too. The value is unchanged.
+    let json = shown(&env, 0, &["verify", "job", "--json"]);
     assert!(json.contains(r"\u001b[31mred"), "{json}");
+    assert!(json.contains(r"report\u202etxt.exe"), "{json}");
+    assert!(json.contains(r"csi\u009b2J.txt"), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = report["summary"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&BIDI_NAME) && names.contains(&C1_NAME),
+        "{names:?}"
+    );
+    let audit = shown(&env, 0, &["audit", "--job", &job, "--json"]);
+    assert!(audit.contains(r"report\u202etxt.exe"), "{audit}");
 }
 
 #[test]
@@ -282,6 +305,8 @@ fn a_node_job_s_reason_and_audit_trail_are_printed_escaped() {
         status.contains("reason     hashing") && status.contains(FORGING_SHOWN),
         "{status}"
     );
+    let json = shown(&requester, 0, &["--node", url, "status", &id, "--json"]);
+    assert!(json.contains(r"\u001b[0m\u202e\nok   results"), "{json}");
     let fetch = shown(
         &requester,
         3,

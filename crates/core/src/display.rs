@@ -42,9 +42,8 @@ pub fn needs_escape(c: char) -> bool {
 /// (`\u{202e}`). Everything else, including non-ASCII letters, is kept as it is. Borrows
 /// `text` when nothing needs escaping.
 ///
-/// Use it wherever text that poex did not write itself is printed for a person. JSON output
-/// needs no such step: serde_json already writes every control character as `\n` or
-/// `\u00XX` (the bidi controls, which JSON allows raw, are only text inside a string there).
+/// Use it wherever text that poex did not write itself is printed for a person. For JSON,
+/// [`escape_json`] does the same to serde_json's text, in JSON's own escapes.
 pub fn escape(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
@@ -62,6 +61,36 @@ pub fn escape(text: &str) -> Cow<'_, str> {
                 let _ = write!(out, r"\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text as serde_json wrote it, with the characters it leaves raw inside strings that
+/// [`escape`] would escape written as JSON escapes instead: DEL and the C1 controls (a
+/// terminal may take U+009B for ESC `[`), U+2028, U+2029 and the bidi controls, as `\u007f`,
+/// `\u009b`, `\u202e`. The value is the same JSON (every parser reads the same strings); only
+/// its text is safe to print. serde_json already escapes the C0 controls in strings, so any
+/// left in `json` are its own line breaks and indentation, and are kept.
+///
+/// ```
+/// use poex_core::display::escape_json;
+///
+/// let json = serde_json::to_string(&["a\u{202e}b", "\u{9b}2J", "\n"]).unwrap();
+/// assert_eq!(escape_json(&json), r#"["a\u202eb","\u009b2J","\n"]"#);
+/// ```
+pub fn escape_json(json: &str) -> Cow<'_, str> {
+    let raw = |c: char| needs_escape(c) && !(c.is_ascii_control() && c != '\x7f');
+    if !json.chars().any(raw) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if raw(c) {
+            // Every character [`needs_escape`] names is in the Basic Multilingual Plane.
+            let _ = write!(out, r"\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
         }
     }
     Cow::Owned(out)
@@ -102,5 +131,28 @@ mod tests {
             assert!(!shown.chars().any(needs_escape), "{c:?} -> {shown:?}");
             assert_eq!(shown.chars().count() == 1, !needs_escape(c), "{c:?}");
         }
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_loses_its_raw_controls() {
+        let value = serde_json::json!({
+            "name": "\x1b[31m\u{9b}2J\u{7f}\u{202e}\u{2028}\u{2066}é\n",
+            "nested": ["ok", "\u{200f}"],
+        });
+        for text in [
+            serde_json::to_string(&value).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap(),
+        ] {
+            let safe = escape_json(&text);
+            assert!(
+                !safe.chars().any(|c| c != '\n' && needs_escape(c)),
+                "{safe}"
+            );
+            let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+            assert_eq!(back, value);
+            // Pretty output keeps its line breaks.
+            assert_eq!(safe.lines().count(), text.lines().count());
+        }
+        assert!(matches!(escape_json(r#"{"a":"b"}"#), Cow::Borrowed(_)));
     }
 }

@@ -49,7 +49,7 @@ pub fn audit(root: &Path, args: AuditArgs) -> Result<Done> {
     let mut out = std::io::stdout().lock();
     for (_, e) in &events {
         if args.json {
-            writeln!(out, "{}", serde_json::to_string(e)?)?;
+            writeln!(out, "{}", crate::json::line(e)?)?;
         } else {
             print_event(&mut out, e)?;
         }
@@ -174,7 +174,7 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "valid": valid,
                 "log": tiles,
                 "origin": report.checkpoint.as_ref().map(|c| c.origin.to_string()),

@@ -321,7 +321,7 @@ fn show_key(
         };
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "address": address.to_string(),
                 "keyFile": file,
                 "chainId": config.as_ref().map(|c| c.chain_id),
@@ -421,7 +421,7 @@ fn deploy(root: &Path, rpc: Option<&str>, redeploy: bool, json: bool, quiet: boo
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "chainId": config.chain_id,
                 "endpoint": chain.endpoint(),
                 "deployer": chain.address().map(|a| a.to_string()),
@@ -528,7 +528,7 @@ fn status(root: &Path, rpc: Option<&str>, json: bool) -> Result<Done> {
         }))
     })?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", crate::json::pretty(&report)?);
         return Ok(Done(0));
     }
     outln!("endpoint   {}", report["endpoint"].as_str().unwrap_or("?"));
@@ -632,7 +632,7 @@ pub fn anchor(root: &Path, args: AnchorArgs, quiet: bool) -> Result<Done> {
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "status": status,
                 "chainId": chain_id,
                 "endpoint": endpoint,

@@ -78,7 +78,7 @@ fn info(home: &Home, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "origin": cp.origin.as_str(),
                 "size": cp.size.get(),
                 "root": cp.root.to_hex(),
@@ -121,7 +121,7 @@ fn checkpoint(home: &Home, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "origin": cp.origin.as_str(),
                 "size": cp.size.get(),
                 "root": cp.root.to_hex(),
@@ -212,7 +212,7 @@ fn entry(home: &Home, index: u64, json: bool) -> Result<Done> {
         }
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", crate::json::pretty(&doc)?);
     } else {
         out!("{text}");
     }
@@ -444,7 +444,7 @@ fn prove(home: &Home, index: u64, size: Option<u64>, json: bool) -> Result<Done>
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "index": index,
                 "size": size,
                 "leafHash": leaf.to_hex(),
@@ -491,7 +491,7 @@ fn consistency(home: &Home, a: u64, b: u64, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "size1": a,
                 "size2": b,
                 "root1": root1.to_hex(),
@@ -617,7 +617,7 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "verified": ok,
                 "size": cp.as_ref().map(|c| c.size.get()),
                 "root": cp.as_ref().map(|c| c.root.to_hex()),
@@ -783,7 +783,7 @@ fn add(home: &Home, receipt_path: &Path, json: bool) -> Result<Done> {
         };
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "job": job,
                 "index": index,
                 "alreadyLogged": before.is_some(),

@@ -230,7 +230,7 @@ pub fn show(root: &Path, name: &str, json: bool) -> Result<Done> {
 /// what a node sent.
 pub fn print_record(r: &Record, json: bool) -> Result<()> {
     if json {
-        outln!("{}", serde_json::to_string_pretty(r)?);
+        outln!("{}", crate::json::pretty(r)?);
         return Ok(());
     }
     outln!("{} {}", r.kind, r.name);

@@ -269,7 +269,7 @@ fn print_report_with(
         if let Some(task) = chain_task {
             doc["chainTask"] = task;
         }
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", crate::json::pretty(&doc)?);
         return Ok(Done(code));
     }
     match &report.status {

@@ -396,9 +396,9 @@ fn decrypt(root: &Path, args: DecryptArgs, quiet: bool) -> Result<Done> {
             "sealed": {"sha256": opened.ciphertext_sha256.hex(), "bytes": opened.ciphertext_len},
         });
         if to_stdout {
-            eprintln!("{doc}");
+            eprintln!("{}", crate::json::line(&doc)?);
         } else {
-            outln!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", crate::json::pretty(&doc)?);
         }
     } else if !quiet {
         // A sealed result's file name is the one the job chose: shown escaped.

@@ -371,7 +371,7 @@ fn finish(
 ) -> Result<Done> {
     let ok = checks.all_ok();
     if as_json {
-        outln!("{}", serde_json::to_string_pretty(&report(&checks, st))?);
+        outln!("{}", crate::json::pretty(&report(&checks, st))?);
         return Ok(Done(if ok { 0 } else { 4 }));
     }
     if !quiet || !ok {

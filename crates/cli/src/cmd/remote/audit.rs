@@ -36,7 +36,7 @@ pub fn audit(client: &Client, args: AuditArgs) -> Result<Done> {
             let e: Event = serde_json::from_value(item["event"].clone())
                 .context("the node sent an audit event poex cannot read")?;
             if args.json {
-                writeln!(out, "{}", serde_json::to_string(&e)?)?;
+                writeln!(out, "{}", crate::json::line(&e)?)?;
             } else {
                 crate::cmd::audit::print_event(&mut out, &e)?;
             }

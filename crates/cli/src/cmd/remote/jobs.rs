@@ -156,7 +156,7 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
     check_id(&id)?;
     if args.no_wait {
         if args.json {
-            outln!("{}", serde_json::to_string_pretty(&accepted)?);
+            outln!("{}", crate::json::pretty(&accepted)?);
         } else if quiet {
             outln!("{id}");
         } else {
@@ -441,7 +441,7 @@ fn report(
     if as_json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "jobId": id,
                 "node": client.base,
                 "state": state,
@@ -555,7 +555,7 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
         check_id(id)?;
         let job = client.get_json(&format!("/api/jobs/{id}"))?;
         if args.json {
-            outln!("{}", serde_json::to_string_pretty(&job)?);
+            outln!("{}", crate::json::pretty(&job)?);
         } else {
             print_job(&job)?;
         }
@@ -585,7 +585,7 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
     }
     jobs.truncate(limit);
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&jobs)?);
+        outln!("{}", crate::json::pretty(&jobs)?);
         return Ok(Done(0));
     }
     if jobs.is_empty() {

@@ -163,7 +163,7 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
     if args.json {
         let mut answer = answer;
         answer["askedNode"] = json!(client.base);
-        outln!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", crate::json::pretty(&answer)?);
         return Ok(Done(code));
     }
     let mut checks = Checks::default();
