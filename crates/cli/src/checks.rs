@@ -2,11 +2,13 @@
 //! before exiting 0 or 4. The list itself, and the checks of a proof, are poex-ledger's
 //! ([`poex_ledger::checks`]), shared with the node's verify API and page.
 
+use poex_core::display::escape;
 pub use poex_ledger::checks::Checks;
 
 /// Prints checks for a person.
 pub trait PrintChecks {
-    /// One line per check: `ok   name       detail` or `FAIL name       detail`.
+    /// One line per check: `ok   name       detail` or `FAIL name       detail`, with control
+    /// and bidi characters escaped ([`escape`]).
     fn print(&self) -> std::io::Result<()>;
 }
 
@@ -14,7 +16,8 @@ impl PrintChecks for Checks {
     fn print(&self) -> std::io::Result<()> {
         for c in self {
             let mark = if c.ok { "ok  " } else { "FAIL" };
-            outln!("{mark} {:<10} {}", c.name, c.detail);
+            // Details quote result and asset names; a node's checks may say anything.
+            outln!("{mark} {:<10} {}", escape(&c.name), escape(&c.detail));
         }
         Ok(())
     }

@@ -25,6 +25,7 @@ mod args;
 mod checks;
 mod cmd;
 mod home;
+mod json;
 mod logsource;
 mod progress;
 mod remote;
@@ -32,6 +33,7 @@ mod remote;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use poex_core::display::escape;
 
 /// A command finished; this is the exit code it asks for.
 pub struct Done(pub u8);
@@ -48,9 +50,10 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("poex: error: {err}");
+            // Errors quote names and reasons that algorithms, requesters and nodes wrote.
+            eprintln!("poex: error: {}", escape(&err.to_string()));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", escape(&cause.to_string()));
             }
             // A node's refusal (401, 403) exits like a refused job.
             let code = err

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use poex_core::display::escape;
 use poex_exec::pipeline::Reporter;
 
 /// Below this many bytes a hashing step is too short to deserve a bar.
@@ -36,7 +37,7 @@ impl Reporter for Bars {
 
     fn stage(&self, what: &str) {
         if !self.quiet && console_is_tty() {
-            eprintln!("  {what}");
+            eprintln!("  {}", escape(what));
         }
     }
 
@@ -52,7 +53,7 @@ impl Reporter for Bars {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bar.set_message(what.to_owned());
+        bar.set_message(escape(what).into_owned());
         bar.enable_steady_tick(Duration::from_millis(200));
         *self.slot() = Some(bar);
     }

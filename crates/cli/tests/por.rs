@@ -7,13 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-use common::Env;
+use common::{Env, Node};
 use serde_json::Value;
 
 fn data(len: usize) -> Vec<u8> {
@@ -229,48 +223,6 @@ fn challenge_respond_check_on_a_registered_asset_and_on_a_file() {
     env.ok(&["publish", "dataset", "dir", "--name", "folder"]);
     let (_, err) = env.expect(1, &["por", "challenge", "--asset", "folder"]);
     assert!(err.contains("is a folder"), "{err}");
-}
-
-/// A `poex node` process on `home`; killed when dropped.
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Node {
-    fn start(home: &Path) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poex"))
-            .arg("--home")
-            .arg(home)
-            .args(["node", "--listen", "127.0.0.1:0"])
-            .env_remove("POEX_NODE")
-            .env_remove("POEX_HOME")
-            .env("POEX_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("poex node listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        Node { child, url }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

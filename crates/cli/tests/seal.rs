@@ -10,13 +10,10 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use common::{Env, receipt_statement};
+use common::{Env, Node, receipt_statement};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -287,46 +284,6 @@ fn a_recipient_that_does_not_parse_stops_the_run_before_a_request() {
     }
 }
 
-/// A `poex node` on a free port, killed when dropped.
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Node {
-    fn start(home: &Path) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_poex"))
-            .arg("--home")
-            .arg(home)
-            .args(["node", "--listen", "127.0.0.1:0"])
-            .env_remove("POEX_NODE")
-            .env_remove("POEX_HOME")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("poex node listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        Node { child, url }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_job_sealed_through_a_node_downloads_sealed_results_and_log() {
     let requester = Env::new();
@@ -415,4 +372,105 @@ fn a_job_sealed_through_a_node_downloads_sealed_results_and_log() {
         fs::read_to_string(requester.path("job/results/rows.txt")).unwrap(),
         "3"
     );
+}
+
+/// Results named `a` and `a.sealed`: sealed, the folder holds `a.sealed` (the sealed `a`) and
+/// `a.sealed.sealed` (the sealed `a.sealed`). The receipt's `sealed` annotations say which file
+/// is which, so the folder verifies as the job left it, and altering either file fails.
+#[test]
+fn results_named_a_and_a_sealed_verify_sealed_and_either_altered_fails() {
+    let env = Env::new();
+    env.write(
+        "alg/main.py",
+        "open('/out/a', 'w').write('plain a')\nopen('/out/a.sealed', 'w').write('plain a.sealed')\n",
+    );
+    env.write("data.csv", "x\n");
+    env.ok(&[
+        "publish",
+        "algorithm",
+        "alg",
+        "--name",
+        "two",
+        "--entrypoint",
+        "python3 main.py",
+    ]);
+    env.ok(&[
+        "publish", "dataset", "data.csv", "--name", "d", "--allow", "two",
+    ]);
+    new_identity(&env, "alice");
+    env.ok(&[
+        "run",
+        "--algorithm",
+        "two",
+        "--dataset",
+        "d",
+        "--out",
+        "job",
+        "--recipient",
+        "alice",
+    ]);
+    let results = env.path("job/results");
+    assert_eq!(files_under(&results), ["a.sealed", "a.sealed.sealed"]);
+    let st = receipt_statement(&env.path("job/receipt.json"));
+    let sealed_name = |subject: &str| {
+        st["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == subject)
+            .unwrap()["annotations"]["sealed"]["name"]
+            .clone()
+    };
+    assert_eq!(sealed_name("a"), "a.sealed");
+    assert_eq!(sealed_name("a.sealed"), "a.sealed.sealed");
+
+    let (out, _) = env.ok(&["verify", "job"]);
+    assert!(out.contains("all 2 file(s)"), "{out}");
+    // Each sealed file given on its own matches its own subject's sealed form.
+    let (out, _) = env.ok(&["verify", "job", "--file", "job/results/a.sealed"]);
+    assert!(out.contains("matches the sealed form of a\n"), "{out}");
+    let (out, _) = env.ok(&["verify", "job", "--file", "job/results/a.sealed.sealed"]);
+    assert!(out.contains("matches the sealed form of a.sealed"), "{out}");
+
+    // Either sealed file altered (a byte flipped): verify fails and names it.
+    for name in ["a.sealed", "a.sealed.sealed"] {
+        let path = results.join(name);
+        let original = fs::read(&path).unwrap();
+        let mut altered = original.clone();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        fs::write(&path, &altered).unwrap();
+        let (out, _) = env.expect(4, &["verify", "job"]);
+        assert!(
+            out.contains(&format!("FAIL results    {name}: modified")),
+            "{name}: {out}"
+        );
+        fs::write(&path, &original).unwrap();
+    }
+    // One missing: the other does not stand in for it.
+    let path = results.join("a.sealed.sealed");
+    let kept = fs::read(&path).unwrap();
+    fs::remove_file(&path).unwrap();
+    let (out, _) = env.expect(4, &["verify", "job"]);
+    assert!(
+        out.contains("a.sealed: in the receipt but missing"),
+        "{out}"
+    );
+    fs::write(&path, &kept).unwrap();
+
+    // Decrypted beside the sealed files: `a` is the plaintext of `a`; the plaintext of
+    // `a.sealed` cannot sit beside its sealed namesake, so it goes elsewhere and is checked
+    // as a file.
+    env.ok(&["decrypt", "job/results/a.sealed", "--identity", "alice"]);
+    assert_eq!(fs::read_to_string(results.join("a")).unwrap(), "plain a");
+    env.ok(&[
+        "decrypt",
+        "job/results/a.sealed.sealed",
+        "--identity",
+        "alice",
+        "-o",
+        "plain-a.sealed",
+    ]);
+    let (out, _) = env.ok(&["verify", "job", "--file", "plain-a.sealed"]);
+    assert!(out.contains("plain-a.sealed matches a.sealed"), "{out}");
 }

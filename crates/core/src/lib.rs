@@ -1,6 +1,8 @@
 //! poex-core: the values every other poex crate speaks in. No I/O.
 //!
 //! - [`digest`]: `sha256:<hex>` / `blake3:<hex>` digests and in-toto digest sets.
+//! - [`display`]: text from algorithms, requesters or nodes, with control and bidi characters
+//!   escaped for printing.
 //! - [`keys`]: Ed25519 keys in PKCS#8 / SubjectPublicKeyInfo PEM, key ids, the [`Signer`] trait.
 //! - [`dsse`]: DSSE v1 envelopes and their pre-authentication encoding.
 //! - [`statement`]: in-toto Statement v1 and SLSA Provenance v1 types with the reference
@@ -24,6 +26,7 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod digest;
+pub mod display;
 pub mod dsse;
 pub mod httpsig;
 pub mod keys;

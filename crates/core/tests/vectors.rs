@@ -1,4 +1,5 @@
-//! DSSE, in-toto and SLSA against the published vectors in shared/vectors/.
+//! DSSE, in-toto and SLSA against the published vectors in testdata/vectors/ (sources and
+//! licences in testdata/README.md).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -8,13 +9,9 @@ use poex_core::statement::{Provenance, Statement, StatementError};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/dsse_intoto_vectors.json"
-    );
-    serde_json::from_str(
-        &std::fs::read_to_string(path).expect("shared/vectors beside the checkout"),
-    )
+    serde_json::from_str(include_str!(
+        "../../../testdata/vectors/dsse_intoto_vectors.json"
+    ))
     .expect("vector file is JSON")
 }
 

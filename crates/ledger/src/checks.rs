@@ -35,7 +35,7 @@
 //! assert_eq!(checks.to_json()[1]["check"], "file");
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use poex_core::dsse::Envelope;
 use poex_core::receipt::{self, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_NAME, ReceiptStatement};
@@ -490,12 +490,88 @@ fn sealed_form(rd: &ResourceDescriptor) -> Option<(&str, DigestSet)> {
     Some((name, DigestSet::of([digest])))
 }
 
+/// One thing the receipt says a file of some name may be: a result's plaintext (its subject)
+/// or its sealed form (the subject's `sealed` annotation), with the digest that file must have.
+struct Form<'a> {
+    /// The subject (a result, or the execution log) this is a form of.
+    subject: &'a ResourceDescriptor,
+    /// Its index among the subjects given to [`forms_by_name`].
+    index: usize,
+    /// Whether this is the sealed form.
+    sealed: bool,
+    digest: DigestSet,
+}
+
+impl Form<'_> {
+    fn of(&self) -> &str {
+        self.subject.name.as_deref().unwrap_or("a subject")
+    }
+
+    /// How a file that matches this form is named in a detail.
+    fn describe(&self) -> String {
+        if self.sealed {
+            format!("the sealed form of {}", self.of())
+        } else {
+            self.of().to_owned()
+        }
+    }
+}
+
+/// Every form of `subjects` by file name, the sealed forms first. The receipt's `sealed`
+/// annotations are what say which file is which: with results `a` and `a.sealed` sealed, the
+/// file `a.sealed` is the sealed `a` (and the sealed `a.sealed` is `a.sealed.sealed`), though
+/// it bears the name of the result `a.sealed` too. A file of a name with several forms is
+/// whichever of them its digest matches.
+fn forms_by_name<'a>(subjects: &[&'a ResourceDescriptor]) -> BTreeMap<&'a str, Vec<Form<'a>>> {
+    let mut by_name: BTreeMap<&str, Vec<Form<'a>>> = BTreeMap::new();
+    for (index, subject) in subjects.iter().copied().enumerate() {
+        if let Some((name, digest)) = sealed_form(subject) {
+            by_name.entry(name).or_default().push(Form {
+                subject,
+                index,
+                sealed: true,
+                digest,
+            });
+        }
+    }
+    for (index, subject) in subjects.iter().copied().enumerate() {
+        if let Some(name) = subject.name.as_deref() {
+            by_name.entry(name).or_default().push(Form {
+                subject,
+                index,
+                sealed: false,
+                digest: digests_of(subject),
+            });
+        }
+    }
+    by_name
+}
+
+/// The detail of a file that matches none of the forms its name has, measured against the
+/// first of them (the receipt's own name for that file).
+fn modified(name: &str, want: &Form<'_>, found: &DigestSet) -> String {
+    match want.digest.compare(found) {
+        Comparison::NoCommonAlgorithm => {
+            format!("{name}: the receipt has no sha256 to compare")
+        }
+        Comparison::Differ { ours, theirs } if !want.sealed => {
+            format!("{name}: modified — the receipt says {ours}, the file is {theirs}")
+        }
+        _ => format!(
+            "{name}: modified — the receipt says the sealed {} is {}, the file is {found}",
+            want.of(),
+            want.digest
+        ),
+    }
+}
+
 /// `file`, one per file: each file the caller holds (its name and SHA-256) must be a result or
-/// the execution log of the receipt. A file named like a result (or the execution log) must
-/// have that one's digest; a file of another name (a local path, a renamed download) passes if
-/// any result or the execution log has its digest. A digest that matches nothing fails,
-/// naming the file; a file whose name ends in `.log` is then compared with the execution log.
-/// A sealed result or log (docs/seal.md) also matches by its sealed file's name or digest.
+/// the execution log of the receipt. A file named like a result or the execution log, or like
+/// the sealed form of one (docs/seal.md: the name in its `sealed` annotation), must have the
+/// digest of one of the forms of that name; a file of another name (a local path, a renamed
+/// download) passes if any result, the execution log or a sealed form of them has its digest.
+/// A digest that matches nothing fails, naming the file; a file whose name ends in `.log` is
+/// then compared with the execution log.
 pub fn check_subjects(
     statement: &ReceiptStatement,
     files: &[(String, Digest)],
@@ -503,57 +579,20 @@ pub fn check_subjects(
 ) {
     let log = execution_log(statement);
     let candidates: Vec<&ResourceDescriptor> = results(statement).into_iter().chain(log).collect();
+    let by_name = forms_by_name(&candidates);
     for (name, digest) in files {
         let found = DigestSet::of([*digest]);
-        // A sealed file the receipt names (by name, or by digest under another name).
-        if let Some((rd, sealed)) = candidates.iter().find_map(|rd| {
-            sealed_form(rd)
-                .filter(|(n, d)| *n == name.as_str() || d.compare(&found) == Comparison::Match)
-                .map(|form| (rd, form))
-        }) {
-            let of = rd.name.as_deref().unwrap_or("a subject");
-            match sealed.1.compare(&found) {
-                Comparison::Match => {
-                    checks.pass("file", format!("{name} matches the sealed form of {of}"))
-                }
-                _ => checks.fail(
-                    "file",
-                    format!(
-                        "{name}: modified — the receipt says the sealed {of} is {}, the file is {found}",
-                        sealed.1
-                    ),
-                ),
+        let matches = |f: &&Form<'_>| f.digest.compare(&found) == Comparison::Match;
+        if let Some(forms) = by_name.get(name.as_str()) {
+            match forms.iter().find(matches) {
+                Some(f) => checks.pass("file", format!("{name} matches {}", f.describe())),
+                None => checks.fail("file", modified(name, &forms[0], &found)),
             }
             continue;
         }
-        if let Some(rd) = candidates
-            .iter()
-            .find(|rd| rd.name.as_deref() == Some(name.as_str()))
-        {
-            match digests_of(rd).compare(&found) {
-                Comparison::Match => checks.pass("file", format!("{name} matches {name}")),
-                Comparison::Differ { ours, theirs } => checks.fail(
-                    "file",
-                    format!("{name}: modified — the receipt says {ours}, the file is {theirs}"),
-                ),
-                Comparison::NoCommonAlgorithm => checks.fail(
-                    "file",
-                    format!("{name}: the receipt has no sha256 to compare"),
-                ),
-            }
-            continue;
-        }
-        match candidates
-            .iter()
-            .find(|rd| digests_of(rd).compare(&found) == Comparison::Match)
-        {
-            Some(rd) => checks.pass(
-                "file",
-                format!(
-                    "{name} matches {}",
-                    rd.name.as_deref().unwrap_or("a subject")
-                ),
-            ),
+        // By digest alone, whatever the name.
+        match by_name.values().flatten().find(matches) {
+            Some(f) => checks.pass("file", format!("{name} matches {}", f.describe())),
             None => {
                 let what = if name.ends_with(".log") {
                     log.map(|l| format!("the execution log recorded as {}", digests_of(l)))
@@ -571,7 +610,10 @@ pub fn check_subjects(
 /// receipt's results, each unmodified. `place` names the folder in the details. Each result
 /// missing or modified, and each file the receipt does not list, fails on its own; otherwise
 /// one `results` check passes. A result the job sealed to its requester counts as there in
-/// either form, `NAME.sealed` (the digest its `sealed` annotation names) or `NAME` decrypted.
+/// either form, sealed (under the name and digest its `sealed` annotation gives, normally
+/// `NAME.sealed`) or decrypted (`NAME`, the subject's digest). The annotations decide which
+/// file is which: results `a` and `a.sealed`, sealed, are the files `a.sealed` and
+/// `a.sealed.sealed`.
 pub fn check_results(
     statement: &ReceiptStatement,
     files: &[(String, Digest)],
@@ -579,53 +621,54 @@ pub fn check_results(
     checks: &mut Checks,
 ) {
     let subjects = results(statement);
-    let held: BTreeMap<&str, DigestSet> = files
-        .iter()
-        .map(|(name, d)| (name.as_str(), DigestSet::of([*d])))
-        .collect();
-    let mut bad = 0;
-    let mut attested: BTreeSet<&str> = BTreeSet::new();
-    for s in &subjects {
-        let plain = s.name.as_deref().unwrap_or("");
-        // A result sealed to the requester may be there sealed (as the job left it),
-        // decrypted (the plaintext, with the subject's digest), or both (docs/seal.md).
-        let mut forms = vec![(plain, digests_of(s))];
-        if let Some((name, digest)) = sealed_form(s) {
-            forms.push((name, digest));
+    let by_name = forms_by_name(&subjects);
+    // Each file held under a name the receipt has: its digest, and the subject whose form it
+    // matches (`None`: it matches none, it was modified).
+    let mut held: BTreeMap<&str, (DigestSet, Option<usize>)> = BTreeMap::new();
+    let mut extra = Vec::new();
+    for (name, digest) in files {
+        let found = DigestSet::of([*digest]);
+        match by_name.get(name.as_str()) {
+            Some(forms) => {
+                let matched = forms
+                    .iter()
+                    .find(|f| f.digest.compare(&found) == Comparison::Match)
+                    .map(|f| f.index);
+                held.insert(name, (found, matched));
+            }
+            None => extra.push(name.as_str()),
         }
-        attested.extend(forms.iter().map(|(n, _)| *n));
-        if forms.iter().all(|(n, _)| !held.contains_key(n)) {
+    }
+    let mut bad = 0;
+    for (index, s) in subjects.iter().enumerate() {
+        let plain = s.name.as_deref().unwrap_or("");
+        let names = std::iter::once(plain).chain(sealed_form(s).map(|(n, _)| n));
+        // There when a file matches one of its forms; a modified file counts against the
+        // subject the receipt first names it for (its sealed form, if it is one), once.
+        let (mut present, mut modified_here) = (false, false);
+        for name in names {
+            match held.get(name) {
+                Some((_, Some(i))) => present |= *i == index,
+                Some((found, None)) => {
+                    let want = &by_name[name][0];
+                    if want.index == index {
+                        bad += 1;
+                        modified_here = true;
+                        checks.fail("results", modified(name, want, found));
+                    }
+                }
+                None => {}
+            }
+        }
+        if !present && !modified_here {
             bad += 1;
             checks.fail(
                 "results",
                 format!("{plain}: in the receipt but missing from {place}"),
             );
-            continue;
-        }
-        for (name, want) in forms {
-            let Some(found) = held.get(name) else {
-                continue;
-            };
-            match want.compare(found) {
-                Comparison::Match => {}
-                Comparison::Differ { ours, theirs } => {
-                    bad += 1;
-                    checks.fail(
-                        "results",
-                        format!("{name}: modified — the receipt says {ours}, the file is {theirs}"),
-                    );
-                }
-                Comparison::NoCommonAlgorithm => {
-                    bad += 1;
-                    checks.fail(
-                        "results",
-                        format!("{name}: the receipt has no sha256 to compare"),
-                    );
-                }
-            }
         }
     }
-    for path in held.keys().filter(|p| !attested.contains(*p)) {
+    for path in extra {
         bad += 1;
         checks.fail(
             "results",

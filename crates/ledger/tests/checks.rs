@@ -634,3 +634,130 @@ fn a_results_folder_must_hold_exactly_the_results() {
         ]
     );
 }
+
+/// Results `a` and `a.sealed`, both sealed (as the pipeline does: `a` to `a.sealed`, `a.sealed`
+/// to `a.sealed.sealed`): the receipt's `sealed` annotations say which file is which, so the
+/// file `a.sealed` is the sealed `a` although a result bears its name.
+#[test]
+fn sealed_names_that_are_also_result_names_follow_the_receipt() {
+    const SEALED_A: &[u8] = b"ciphertext of a";
+    const SEALED_A_SEALED: &[u8] = b"ciphertext of a.sealed";
+    let mut f = job_facts(
+        "job-1",
+        &[("a", b"plain a"), ("a.sealed", b"plain a.sealed")],
+        LOG,
+    );
+    for (rd, (name, bytes)) in f
+        .results
+        .iter_mut()
+        .zip([("a.sealed", SEALED_A), ("a.sealed.sealed", SEALED_A_SEALED)])
+    {
+        let annotation = serde_json::json!({"name": name, "sha256": sha(bytes).hex(),
+            "bytes": bytes.len(), "format": "poex-seal/v1"});
+        *rd = rd.clone().annotate("sealed", annotation);
+    }
+    let st = statement(f);
+    let results = |files: &[(&str, &[u8])]| {
+        let files: Vec<(String, Digest)> = files
+            .iter()
+            .map(|(n, b)| ((*n).to_owned(), sha(b)))
+            .collect();
+        let mut c = Checks::default();
+        check_results(&st, &files, "job/results", &mut c);
+        c.iter()
+            .map(|c| (c.ok, c.detail.clone()))
+            .collect::<Vec<_>>()
+    };
+    let all_match = vec![(
+        true,
+        "all 2 file(s) in job/results match the receipt".to_owned(),
+    )];
+    // As the job left them, and with `a` decrypted beside them.
+    assert_eq!(
+        results(&[("a.sealed", SEALED_A), ("a.sealed.sealed", SEALED_A_SEALED)]),
+        all_match
+    );
+    assert_eq!(
+        results(&[
+            ("a", b"plain a"),
+            ("a.sealed", SEALED_A),
+            ("a.sealed.sealed", SEALED_A_SEALED)
+        ]),
+        all_match
+    );
+    // Decrypted both ways round: `a` and the plaintext of `a.sealed` under its own name.
+    assert_eq!(
+        results(&[("a", b"plain a"), ("a.sealed", b"plain a.sealed")]),
+        all_match
+    );
+    // Either sealed file altered: that file fails, against the sealed digest the receipt
+    // gives for it, and nothing else.
+    assert_eq!(
+        results(&[
+            ("a.sealed", b"altered"),
+            ("a.sealed.sealed", SEALED_A_SEALED)
+        ]),
+        [(
+            false,
+            format!(
+                "a.sealed: modified — the receipt says the sealed a is {}, the file is {}",
+                sha(SEALED_A),
+                sha(b"altered")
+            )
+        )]
+    );
+    assert_eq!(
+        results(&[("a.sealed", SEALED_A), ("a.sealed.sealed", b"altered")]),
+        [(
+            false,
+            format!(
+                "a.sealed.sealed: modified — the receipt says the sealed a.sealed is {}, the file is {}",
+                sha(SEALED_A_SEALED),
+                sha(b"altered")
+            )
+        )]
+    );
+    // The sealed `a` does not stand in for a missing `a.sealed`, nor the reverse.
+    assert_eq!(
+        results(&[("a.sealed", SEALED_A)]),
+        [(
+            false,
+            "a.sealed: in the receipt but missing from job/results".to_owned()
+        )]
+    );
+    assert_eq!(
+        results(&[("a.sealed.sealed", SEALED_A_SEALED)]),
+        [(
+            false,
+            "a: in the receipt but missing from job/results".to_owned()
+        )]
+    );
+
+    // `file` by name: `a.sealed` is the sealed `a`, or the decrypted `a.sealed`.
+    let file = |name: &str, bytes: &[u8]| {
+        let mut c = Checks::default();
+        check_subjects(&st, &[(name.to_owned(), sha(bytes))], &mut c);
+        let c = c.iter().next().unwrap();
+        (c.ok, c.detail.clone())
+    };
+    assert_eq!(
+        file("a.sealed", SEALED_A),
+        (true, "a.sealed matches the sealed form of a".into())
+    );
+    assert_eq!(
+        file("a.sealed", b"plain a.sealed"),
+        (true, "a.sealed matches a.sealed".into())
+    );
+    assert_eq!(
+        file("a.sealed.sealed", SEALED_A_SEALED),
+        (
+            true,
+            "a.sealed.sealed matches the sealed form of a.sealed".into()
+        )
+    );
+    assert!(!file("a.sealed", SEALED_A_SEALED).0);
+    assert_eq!(
+        file("download", SEALED_A_SEALED),
+        (true, "download matches the sealed form of a.sealed".into())
+    );
+}

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::ops::Bound;
 
 use anyhow::{Context as _, Result, bail};
+use poex_core::display::escape;
 use poex_ledger::Entry;
 use poex_ledger::ledger::default_origin;
 use poex_log::file::{CHECKPOINT_PATH, FileStore, validate_range};
 use poex_log::note::Ed25519Verifier;
-use poex_store::audit::Filter;
+use poex_store::audit::{Event, Filter};
 use poex_store::registry::AssetKind;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -48,27 +49,37 @@ pub fn audit(root: &Path, args: AuditArgs) -> Result<Done> {
     let mut out = std::io::stdout().lock();
     for (_, e) in &events {
         if args.json {
-            writeln!(out, "{}", serde_json::to_string(e)?)?;
+            writeln!(out, "{}", crate::json::line(e)?)?;
         } else {
-            writeln!(
-                out,
-                "{}  {:<14} {:<16} {}{}{}",
-                e.time,
-                e.operation.name(),
-                &e.actor[..e.actor.len().min(16)],
-                e.object,
-                e.digest.map(|d| format!("  {d}")).unwrap_or_default(),
-                e.job
-                    .as_deref()
-                    .map(|j| format!("  job {j}"))
-                    .unwrap_or_default(),
-            )?;
-            if let Some(d) = &e.detail {
-                writeln!(out, "{:>30}{d}", "")?;
-            }
+            print_event(&mut out, e)?;
         }
     }
     Ok(Done(0))
+}
+
+/// One event as `poex audit` prints it (and `poex --node URL audit`): a line of time,
+/// operation, actor (its first 16 characters), object, digest and job, then the detail on a
+/// line of its own. Objects, jobs and details name what requesters asked for and what jobs
+/// wrote, so every field is shown with control and bidi characters escaped.
+pub(crate) fn print_event(out: &mut impl std::io::Write, e: &Event) -> std::io::Result<()> {
+    let actor: String = e.actor.chars().take(16).collect();
+    writeln!(
+        out,
+        "{}  {:<14} {:<16} {}{}{}",
+        escape(&e.time),
+        e.operation.name(),
+        escape(&actor),
+        escape(&e.object),
+        e.digest.map(|d| format!("  {d}")).unwrap_or_default(),
+        e.job
+            .as_deref()
+            .map(|j| format!("  job {}", escape(j)))
+            .unwrap_or_default(),
+    )?;
+    if let Some(d) = &e.detail {
+        writeln!(out, "{:>30}{}", "", escape(d))?;
+    }
+    Ok(())
 }
 
 /// `poex audit validate`: the whole-log audit, plus a check that every registry record is in
@@ -163,7 +174,7 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "valid": valid,
                 "log": tiles,
                 "origin": report.checkpoint.as_ref().map(|c| c.origin.to_string()),
@@ -193,17 +204,19 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
         report.range.end,
         report.history
     );
+    // Findings and notes may quote what a damaged log holds.
     for n in &notes {
-        outln!("note: {n}");
+        outln!("note: {}", escape(n));
     }
     for f in &report.findings {
         let mark = if f.is_problem() { "FAIL" } else { "info" };
-        outln!("{mark} {:<22} {f}", f.kind());
+        outln!("{mark} {:<22} {}", f.kind(), escape(&f.to_string()));
     }
     for k in &unlogged {
         outln!(
-            "FAIL {:<22} registry record {k} is not in the log",
-            "record_not_logged"
+            "FAIL {:<22} registry record {} is not in the log",
+            "record_not_logged",
+            escape(k)
         );
     }
     if valid {

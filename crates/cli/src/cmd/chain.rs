@@ -17,6 +17,7 @@ use poex_chain::{
     log_key, registry_name,
 };
 use poex_core::Digest;
+use poex_core::display::escape;
 use poex_log::checkpoint::Checkpoint;
 use poex_log::note::Ed25519Verifier;
 use poex_store::registry::AssetKind;
@@ -320,7 +321,7 @@ fn show_key(
         };
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "address": address.to_string(),
                 "keyFile": file,
                 "chainId": config.as_ref().map(|c| c.chain_id),
@@ -420,7 +421,7 @@ fn deploy(root: &Path, rpc: Option<&str>, redeploy: bool, json: bool, quiet: boo
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "chainId": config.chain_id,
                 "endpoint": chain.endpoint(),
                 "deployer": chain.address().map(|a| a.to_string()),
@@ -527,7 +528,7 @@ fn status(root: &Path, rpc: Option<&str>, json: bool) -> Result<Done> {
         }))
     })?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", crate::json::pretty(&report)?);
         return Ok(Done(0));
     }
     outln!("endpoint   {}", report["endpoint"].as_str().unwrap_or("?"));
@@ -538,7 +539,10 @@ fn status(root: &Path, rpc: Option<&str>, json: bool) -> Result<Done> {
             "signer     {a}, balance {} ether",
             s["balance"].as_str().unwrap_or("?")
         ),
-        None => outln!("signer     none: {}", s["error"].as_str().unwrap_or("?")),
+        None => outln!(
+            "signer     none: {}",
+            escape(s["error"].as_str().unwrap_or("?"))
+        ),
     }
     for c in report["contracts"].as_array().into_iter().flatten() {
         let role = c["role"].as_str().unwrap_or("?");
@@ -568,7 +572,7 @@ fn status(root: &Path, rpc: Option<&str>, json: bool) -> Result<Done> {
     );
     let a = &log["anchored"];
     if let Some(e) = log["anchorError"].as_str() {
-        outln!("  anchored unknown: {e}");
+        outln!("  anchored unknown: {}", escape(e));
     } else if log.get("anchored").is_none() {
         outln!("  anchored unknown: no anchor contract on this chain");
     } else if a.is_null() {
@@ -628,7 +632,7 @@ pub fn anchor(root: &Path, args: AnchorArgs, quiet: bool) -> Result<Done> {
     if args.json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "status": status,
                 "chainId": chain_id,
                 "endpoint": endpoint,
@@ -789,6 +793,8 @@ pub fn check_run_inputs(
         if check.quiet {
             return Ok(());
         }
+        // Lines quote what the chain holds (anyone can register a name there).
+        let line = escape(&line);
         if check.to_stderr {
             eprintln!("{line}");
         } else {
@@ -1066,7 +1072,8 @@ pub struct TaskRun {
 impl TaskRun {
     fn say(&mut self, step: &str, line: String, sent: Option<&poex_chain::Sent>) -> Result<()> {
         let mut v = json!({ "step": step, "detail": line });
-        let mut text = format!("chain    {line}");
+        // What the chain or its RPC endpoint said, escaped for the terminal.
+        let mut text = format!("chain    {}", escape(&line));
         if let Some(s) = sent {
             v["tx"] = json!(hex32(&s.tx));
             v["block"] = json!(s.block);

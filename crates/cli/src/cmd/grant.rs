@@ -338,7 +338,7 @@ fn make_grant(
     write_record(&dir.join("grant.json"), &record)?;
     write_record(&grants_dir(home)?.join(format!("{id}.json")), &record)?;
     if as_json {
-        outln!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", crate::json::pretty(&record)?);
     } else if !quiet {
         outln!("grant {id}");
         outln!("  owner      {}", record.owner);
@@ -427,7 +427,7 @@ fn records(home: &Home) -> Result<Vec<(PathBuf, GrantRecord)>> {
 fn list(home: &Home, as_json: bool) -> Result<Done> {
     for (_, r) in records(home)? {
         if as_json {
-            outln!("{}", serde_json::to_string(&r)?);
+            outln!("{}", crate::json::line(&r)?);
         } else {
             let validator = r
                 .validator
@@ -468,7 +468,7 @@ fn revoke(home: &Home, id: &str, as_json: bool, quiet: bool) -> Result<Done> {
         write_record(&path, &record)?;
     }
     if as_json {
-        outln!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", crate::json::pretty(&record)?);
     } else if !quiet {
         outln!(
             "grant {} revoked at {}",
@@ -836,7 +836,7 @@ fn finish(checks: Checks, as_json: bool, quiet: bool, kept: Option<PathBuf>) -> 
     if as_json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(
+            crate::json::pretty(
                 &json!({"validated": ok, "checks": checks.to_json(), "out": kept})
             )?
         );

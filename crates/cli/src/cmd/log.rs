@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use poex_core::display::escape;
 use poex_core::dsse::Envelope;
 use poex_core::receipt::{self, OUTCOME_NAME, ReceiptError, ReceiptStatement};
 use poex_core::statement::ResourceDescriptor;
@@ -77,7 +78,7 @@ fn info(home: &Home, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "origin": cp.origin.as_str(),
                 "size": cp.size.get(),
                 "root": cp.root.to_hex(),
@@ -120,7 +121,7 @@ fn checkpoint(home: &Home, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "origin": cp.origin.as_str(),
                 "size": cp.size.get(),
                 "root": cp.root.to_hex(),
@@ -193,7 +194,7 @@ fn entry(home: &Home, index: u64, json: bool) -> Result<Done> {
         Ok(Entry::Unknown { header, body }) => {
             doc["header"] = json!(header);
             doc["bodyLength"] = json!(body.len());
-            let _ = writeln!(text, "  header      {header}");
+            let _ = writeln!(text, "  header      {}", escape(header));
             let _ = writeln!(
                 text,
                 "  body        {} bytes (a kind or version this poex does not know)",
@@ -207,11 +208,11 @@ fn entry(home: &Home, index: u64, json: bool) -> Result<Done> {
         }
         Err(e) => {
             doc["error"] = json!(e.to_string());
-            let _ = writeln!(text, "  undecodable  {e}");
+            let _ = writeln!(text, "  undecodable  {}", escape(&e.to_string()));
         }
     }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", crate::json::pretty(&doc)?);
     } else {
         out!("{text}");
     }
@@ -269,16 +270,22 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
         "envelope": envelope_json,
     });
 
-    let or_unknown = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".to_owned());
+    // The text shows names the job and the requester chose: control and bidi characters are
+    // escaped, as everywhere poex prints them.
+    let or_unknown = |s: &Option<String>| escape(s.as_deref().unwrap_or("(none)")).into_owned();
     let _ = writeln!(text, "  job         {}", or_unknown(&meta.invocation_id));
-    let _ = writeln!(text, "  build type  {}", p.build_definition.build_type);
-    let _ = writeln!(text, "  builder     {}", p.run_details.builder.id);
-    let _ = writeln!(text, "  signature   {signature_text}");
+    let _ = writeln!(
+        text,
+        "  build type  {}",
+        escape(&p.build_definition.build_type)
+    );
+    let _ = writeln!(text, "  builder     {}", escape(&p.run_details.builder.id));
+    let _ = writeln!(text, "  signature   {}", escape(&signature_text));
     if let Some(started) = &meta.started_on {
-        let _ = writeln!(text, "  started     {started}");
+        let _ = writeln!(text, "  started     {}", escape(started));
     }
     let _ = writeln!(text, "  finished    {}", or_unknown(&meta.finished_on));
-    if let Some(status) = outcome.get("status").and_then(Value::as_str) {
+    if let Some(status) = outcome.get("status").and_then(Value::as_str).map(escape) {
         let exit = outcome
             .get("exitCode")
             .and_then(Value::as_i64)
@@ -287,15 +294,16 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
         let _ = writeln!(text, "  outcome     {status}{exit}");
     }
     for dep in &p.build_definition.resolved_dependencies {
-        let role = dep
-            .annotations
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("input");
+        let role = escape(
+            dep.annotations
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("input"),
+        );
         let _ = writeln!(
             text,
             "  {role:<11} {}  {}",
-            dep.name.as_deref().unwrap_or("?"),
+            escape(dep.name.as_deref().unwrap_or("?")),
             sha256_of(dep)
         );
     }
@@ -304,7 +312,7 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
         let _ = writeln!(
             text,
             "              {}  {}",
-            s.name.as_deref().unwrap_or("?"),
+            escape(s.name.as_deref().unwrap_or("?")),
             sha256_of(s)
         );
     }
@@ -321,7 +329,7 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
 fn sha256_of(r: &ResourceDescriptor) -> String {
     r.digest
         .get("sha256")
-        .map(|h| format!("sha256:{h}"))
+        .map(|h| format!("sha256:{}", escape(h)))
         .unwrap_or_else(|| "(no sha256)".to_owned())
 }
 
@@ -329,7 +337,10 @@ fn receipt_digest_entry(d: &ReceiptDigest) -> String {
     format!(
         "  job         {}\n  finished    {}\n  receipt     sha256:{} of its {} bytes of compact JSON\n              \
          (a receipt too large to log whole: it stays in the job folder)\n",
-        d.job, d.finished_on, d.sha256, d.size
+        escape(&d.job),
+        escape(&d.finished_on),
+        d.sha256,
+        d.size
     )
 }
 
@@ -346,16 +357,21 @@ fn record_entry(r: &Record) -> String {
         "  content     {layout}, {} file(s), {} bytes",
         r.file_count, r.size
     );
-    let _ = writeln!(text, "  published   {} by {}", r.published_at, r.publisher);
+    let _ = writeln!(
+        text,
+        "  published   {} by {}",
+        escape(&r.published_at),
+        escape(&r.publisher)
+    );
     if let Some(argv) = &r.entrypoint {
-        let _ = writeln!(text, "  entrypoint  {}", argv.join(" "));
+        let _ = writeln!(text, "  entrypoint  {}", escape(&argv.join(" ")));
     }
     if let Some(policy) = &r.policy {
         for a in &policy.allowed_algorithms {
             let _ = writeln!(text, "  allows      algorithm {a}");
         }
         for k in &policy.allowed_requesters {
-            let _ = writeln!(text, "  allows      requester {k}");
+            let _ = writeln!(text, "  allows      requester {}", escape(k));
         }
     }
     text
@@ -363,18 +379,18 @@ fn record_entry(r: &Record) -> String {
 
 fn event_entry(e: &Event) -> String {
     let mut text = String::new();
-    let _ = writeln!(text, "  time        {}", e.time);
+    let _ = writeln!(text, "  time        {}", escape(&e.time));
     let _ = writeln!(text, "  operation   {}", e.operation);
-    let _ = writeln!(text, "  actor       {}", e.actor);
-    let _ = writeln!(text, "  object      {}", e.object);
+    let _ = writeln!(text, "  actor       {}", escape(&e.actor));
+    let _ = writeln!(text, "  object      {}", escape(&e.object));
     if let Some(d) = &e.digest {
         let _ = writeln!(text, "  digest      {d}");
     }
     if let Some(j) = &e.job {
-        let _ = writeln!(text, "  job         {j}");
+        let _ = writeln!(text, "  job         {}", escape(j));
     }
     if let Some(d) = &e.detail {
-        let _ = writeln!(text, "  detail      {d}");
+        let _ = writeln!(text, "  detail      {}", escape(d));
     }
     text
 }
@@ -428,7 +444,7 @@ fn prove(home: &Home, index: u64, size: Option<u64>, json: bool) -> Result<Done>
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "index": index,
                 "size": size,
                 "leafHash": leaf.to_hex(),
@@ -475,7 +491,7 @@ fn consistency(home: &Home, a: u64, b: u64, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "size1": a,
                 "size2": b,
                 "root1": root1.to_hex(),
@@ -601,7 +617,7 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
     if json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "verified": ok,
                 "size": cp.as_ref().map(|c| c.size.get()),
                 "root": cp.as_ref().map(|c| c.root.to_hex()),
@@ -767,7 +783,7 @@ fn add(home: &Home, receipt_path: &Path, json: bool) -> Result<Done> {
         };
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "job": job,
                 "index": index,
                 "alreadyLogged": before.is_some(),
@@ -781,8 +797,14 @@ fn add(home: &Home, receipt_path: &Path, json: bool) -> Result<Done> {
         return Ok(Done(0));
     }
     match before {
-        Some(_) => outln!("receipt of job {job} is already in the log as entry {index}"),
-        None => outln!("logged the receipt of job {job} as entry {index}"),
+        Some(_) => outln!(
+            "receipt of job {} is already in the log as entry {index}",
+            escape(&job)
+        ),
+        None => outln!(
+            "logged the receipt of job {} as entry {index}",
+            escape(&job)
+        ),
     }
     match &file {
         BundleFile::Written => outln!("  bundle   {} (written)", bundle_path.display()),
@@ -792,8 +814,9 @@ fn add(home: &Home, receipt_path: &Path, json: bool) -> Result<Done> {
             bundle_path.display()
         ),
         BundleFile::Replaced { why } => outln!(
-            "  bundle   {} replaced: the file there did not verify ({why})",
-            bundle_path.display()
+            "  bundle   {} replaced: the file there did not verify ({})",
+            bundle_path.display(),
+            escape(why)
         ),
     }
     outln!("  verify   poex verify {}", bundle_path.display());

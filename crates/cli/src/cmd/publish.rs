@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
+use poex_core::display::escape;
 use poex_core::{Digest, Signer as _};
 use poex_exec::at_rest;
 use poex_exec::pipeline::Reporter as _;
@@ -224,10 +225,12 @@ pub fn show(root: &Path, name: &str, json: bool) -> Result<Done> {
     Ok(Done(0))
 }
 
-/// What `poex show` prints for one record (text, or JSON with `json`).
+/// What `poex show` prints for one record (text, or JSON with `json`). The text escapes
+/// control and bidi characters in what the publisher wrote (the entrypoint above all) and in
+/// what a node sent.
 pub fn print_record(r: &Record, json: bool) -> Result<()> {
     if json {
-        outln!("{}", serde_json::to_string_pretty(r)?);
+        outln!("{}", crate::json::pretty(r)?);
         return Ok(());
     }
     outln!("{} {}", r.kind, r.name);
@@ -240,12 +243,20 @@ pub fn print_record(r: &Record, json: bool) -> Result<()> {
         r.file_count,
         r.size
     );
-    outln!("  published   {} by {}", r.published_at, r.publisher);
+    outln!(
+        "  published   {} by {}",
+        escape(&r.published_at),
+        escape(&r.publisher)
+    );
     if let Some(e) = &r.entrypoint {
-        outln!("  entrypoint  {}", e.join(" "));
+        outln!("  entrypoint  {}", escape(&e.join(" ")));
     }
     if let Some(s) = &r.sealed {
-        outln!("  sealed      at rest ({}), to {}", s.format, s.recipient);
+        outln!(
+            "  sealed      at rest ({}), to {}",
+            escape(&s.format),
+            escape(&s.recipient)
+        );
         for d in s.digests.iter() {
             outln!("  sealed as   {d}");
         }
@@ -258,7 +269,7 @@ pub fn print_record(r: &Record, json: bool) -> Result<()> {
             outln!("  allows      {a}");
         }
         for q in &p.allowed_requesters {
-            outln!("  requester   {q}");
+            outln!("  requester   {}", escape(q));
         }
     }
     Ok(())

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use poex_core::Signer as _;
+use poex_core::display::escape;
 use poex_core::receipt::rfc3339;
 use poex_core::request::{
     AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest, random_hex16,
@@ -80,7 +81,10 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         quiet,
     };
     if let Some(reason) = super::chain::check_run_inputs(&home.root, &check, &inputs)? {
-        eprintln!("poex: error: job refused, nothing was run: {reason}");
+        eprintln!(
+            "poex: error: job refused, nothing was run: {}",
+            escape(&reason)
+        );
         return Ok(Done(2));
     }
     let algorithm_digest = request.algorithm.digest;
@@ -265,19 +269,21 @@ fn print_report_with(
         if let Some(task) = chain_task {
             doc["chainTask"] = task;
         }
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", crate::json::pretty(&doc)?);
         return Ok(Done(code));
     }
     match &report.status {
         JobStatus::Succeeded if !quiet => outln!("job {} succeeded", report.job_id),
         JobStatus::Succeeded => {}
+        // A reason quotes what the job or the request named (a result, an input).
         JobStatus::Failed { status, reason } => {
-            eprintln!("poex: job {} {status}: {reason}", report.job_id)
+            eprintln!("poex: job {} {status}: {}", report.job_id, escape(reason))
         }
         JobStatus::Refused { reason } => {
             eprintln!(
-                "poex: job {} refused, nothing was run: {reason}",
-                report.job_id
+                "poex: job {} refused, nothing was run: {}",
+                report.job_id,
+                escape(reason)
             )
         }
     }

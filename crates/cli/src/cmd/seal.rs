@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use poex_core::display::escape;
 use poex_exec::pipeline::Reporter as _;
 use poex_seal::keyfile;
 use poex_seal::{Identity, OpenError, Recipient, SEALED_SUFFIX};
@@ -326,8 +327,8 @@ fn encrypt(root: &Path, args: EncryptArgs, quiet: bool) -> Result<Done> {
     if !quiet {
         outln!(
             "sealed {} -> {} to {} recipient(s)",
-            args.file.display(),
-            dest.display(),
+            escape(&args.file.display().to_string()),
+            escape(&dest.display().to_string()),
             recipients.len()
         );
         outln!(
@@ -395,18 +396,20 @@ fn decrypt(root: &Path, args: DecryptArgs, quiet: bool) -> Result<Done> {
             "sealed": {"sha256": opened.ciphertext_sha256.hex(), "bytes": opened.ciphertext_len},
         });
         if to_stdout {
-            eprintln!("{doc}");
+            eprintln!("{}", crate::json::line(&doc)?);
         } else {
-            outln!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", crate::json::pretty(&doc)?);
         }
     } else if !quiet {
+        // A sealed result's file name is the one the job chose: shown escaped.
+        let shown = |p: &Path| escape(&p.display().to_string()).into_owned();
         let line = format!(
             "opened {} -> {}\n  plaintext  {} ({} bytes)\n  sealed     {} ({} bytes)\n  check it   poex verify JOB --file {}",
-            args.file.display(),
+            shown(&args.file),
             if to_stdout {
                 "standard output".to_owned()
             } else {
-                dest.display().to_string()
+                shown(&dest)
             },
             opened.plaintext_sha256,
             opened.plaintext_len,
@@ -415,7 +418,7 @@ fn decrypt(root: &Path, args: DecryptArgs, quiet: bool) -> Result<Done> {
             if to_stdout {
                 "OUT".to_owned()
             } else {
-                dest.display().to_string()
+                shown(&dest)
             },
         );
         // With -o - the plaintext owns standard output.
@@ -448,6 +451,9 @@ fn failed(file: &Path, e: OpenError, to_stdout: bool) -> Result<Done> {
     } else {
         "nothing was written (the output appears only once the whole file authenticated)"
     };
-    eprintln!("poex: {}: {e}\n  {written}", file.display());
+    eprintln!(
+        "poex: {}: {e}\n  {written}",
+        escape(&file.display().to_string())
+    );
     Ok(Done(4))
 }

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use poex_core::display::escape;
 use poex_core::receipt::{LOG_NAME, ReceiptStatement};
 use poex_core::{Algorithm, Digest, PublicKey};
 use poex_exec::pipeline::BUNDLE_NAME;
@@ -370,7 +371,7 @@ fn finish(
 ) -> Result<Done> {
     let ok = checks.all_ok();
     if as_json {
-        outln!("{}", serde_json::to_string_pretty(&report(&checks, st))?);
+        outln!("{}", crate::json::pretty(&report(&checks, st))?);
         return Ok(Done(if ok { 0 } else { 4 }));
     }
     if !quiet || !ok {
@@ -378,49 +379,55 @@ fn finish(
     }
     if let (Some(st), false) = (st, quiet) {
         let s = summary(st);
+        // The names, times and statuses are the receipt's: the job chose its result names,
+        // the requester its inputs'. Shown with control and bidi characters escaped.
+        fn text<'a>(v: &'a serde_json::Value, or: &'static str) -> std::borrow::Cow<'a, str> {
+            escape(v.as_str().unwrap_or(or))
+        }
         outln!();
         outln!("what the processor attests:");
-        outln!("  job        {}", s["job"].as_str().unwrap_or("?"));
-        outln!("  processor  {}", s["processor"].as_str().unwrap_or("?"));
+        outln!("  job        {}", text(&s["job"], "?"));
+        outln!("  processor  {}", text(&s["processor"], "?"));
         if let Some(inputs) = s["inputs"].as_array() {
             for i in inputs {
                 outln!(
                     "  {:<10} {}  sha256:{}",
-                    i["role"].as_str().unwrap_or("input"),
-                    i["name"].as_str().unwrap_or("?"),
-                    i["digest"]["sha256"].as_str().unwrap_or("?")
+                    text(&i["role"], "input"),
+                    text(&i["name"], "?"),
+                    text(&i["digest"]["sha256"], "?")
                 );
             }
         }
         outln!(
             "  ran        {} -> {}",
-            s["startedOn"].as_str().unwrap_or("(not started)"),
-            s["finishedOn"].as_str().unwrap_or("?")
+            text(&s["startedOn"], "(not started)"),
+            text(&s["finishedOn"], "?")
         );
         let o = &s["outcome"];
         outln!(
             "  status     {}{}",
-            o["status"].as_str().unwrap_or("?"),
+            text(&o["status"], "?"),
             o.get("exitCode")
-                .map(|c| format!(", exit code {c}"))
+                .map(|c| format!(", exit code {}", escape(&c.to_string())))
                 .unwrap_or_default()
         );
         if let Some(u) = o.get("resourceUsage") {
+            let n = |v: &serde_json::Value| escape(&v.to_string()).into_owned();
             outln!(
                 "  usage      cpu {}s user + {}s sys, wall {}s, max rss {} bytes, output {} bytes",
-                u["userCpuSeconds"],
-                u["systemCpuSeconds"],
-                u["wallSeconds"],
-                u["maxRssBytes"],
-                u["outputBytes"]
+                n(&u["userCpuSeconds"]),
+                n(&u["systemCpuSeconds"]),
+                n(&u["wallSeconds"]),
+                n(&u["maxRssBytes"]),
+                n(&u["outputBytes"])
             );
         }
         if let Some(results) = s["results"].as_array() {
             for r in results {
                 outln!(
                     "  result     {}  sha256:{}",
-                    r["name"].as_str().unwrap_or("?"),
-                    r["digest"]["sha256"].as_str().unwrap_or("?")
+                    text(&r["name"], "?"),
+                    text(&r["digest"]["sha256"], "?")
                 );
             }
         }

@@ -3,8 +3,10 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::fs;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -61,9 +63,9 @@ impl Env {
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("POEX_HOME")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("poex runs");
         child
@@ -160,4 +162,48 @@ pub fn outcome(statement: &Value) -> Value {
         .cloned()
         .unwrap()["annotations"]
         .clone()
+}
+
+/// A `poex node` process on `home` (initialized if new), listening on a free loopback port;
+/// killed when dropped.
+pub struct Node {
+    child: Child,
+    pub url: String,
+}
+
+impl Node {
+    pub fn start(home: &Path) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_poex"))
+            .arg("--home")
+            .arg(home)
+            .args(["node", "--listen", "127.0.0.1:0"])
+            .env_remove("POEX_NODE")
+            .env_remove("POEX_HOME")
+            .env("POEX_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("poex node starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("poex node listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("poex node says where it listens");
+        Node { child, url }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

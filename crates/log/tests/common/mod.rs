@@ -1,10 +1,11 @@
-//! Shared helpers: reading the interoperability vectors in ../shared/vectors.
+//! Shared helpers: reading the interoperability vectors in the repository's testdata/vectors
+//! (testdata/README.md names each file's source and licence).
 #![allow(dead_code)]
 
 use base64::Engine as _;
 
-/// Directory of the shared vectors (the crate sits at main/crates/log, the vectors at shared/).
-pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+/// Directory of the vectors (the crate sits at crates/log, the vectors at testdata/vectors).
+pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/vectors");
 
 /// Reads a vector file as text.
 pub fn read(name: &str) -> String {

@@ -36,24 +36,9 @@ pub fn audit(client: &Client, args: AuditArgs) -> Result<Done> {
             let e: Event = serde_json::from_value(item["event"].clone())
                 .context("the node sent an audit event poex cannot read")?;
             if args.json {
-                writeln!(out, "{}", serde_json::to_string(&e)?)?;
+                writeln!(out, "{}", crate::json::line(&e)?)?;
             } else {
-                writeln!(
-                    out,
-                    "{}  {:<14} {:<16} {}{}{}",
-                    e.time,
-                    e.operation.name(),
-                    &e.actor[..e.actor.len().min(16)],
-                    e.object,
-                    e.digest.map(|d| format!("  {d}")).unwrap_or_default(),
-                    e.job
-                        .as_deref()
-                        .map(|j| format!("  job {j}"))
-                        .unwrap_or_default(),
-                )?;
-                if let Some(d) = &e.detail {
-                    writeln!(out, "{:>30}{d}", "")?;
-                }
+                crate::cmd::audit::print_event(&mut out, &e)?;
             }
         }
         match page["next"].as_u64() {

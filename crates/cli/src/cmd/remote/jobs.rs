@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use poex_core::Signer as _;
+use poex_core::display::escape;
 use poex_core::keys::SecretKey;
 use poex_core::receipt::{LOG_NAME, rfc3339};
 use poex_core::request::{
@@ -73,6 +74,12 @@ fn exit_code(state: &str) -> u8 {
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("?")
+}
+
+/// [`text`] for a person: whatever the node sent (names, reasons, stages) with control and
+/// bidi characters escaped.
+fn shown<'a>(v: &'a Value, key: &str) -> std::borrow::Cow<'a, str> {
+    escape(text(v, key))
 }
 
 fn job_id(v: &Value) -> Result<String> {
@@ -149,14 +156,14 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
     check_id(&id)?;
     if args.no_wait {
         if args.json {
-            outln!("{}", serde_json::to_string_pretty(&accepted)?);
+            outln!("{}", crate::json::pretty(&accepted)?);
         } else if quiet {
             outln!("{id}");
         } else {
             outln!(
                 "job {id} accepted by {} ({})",
                 client.base,
-                text(&accepted, "state")
+                shown(&accepted, "state")
             );
             outln!("  follow   poex --node {} status {id}", client.base);
             outln!("  fetch    poex --node {} fetch {id}", client.base);
@@ -225,9 +232,9 @@ fn wait(client: &Client, id: &str, quiet: bool) -> Result<Value> {
         let stage = progress["stage"].as_str().unwrap_or("");
         let total = progress["bytesTotal"].as_u64().unwrap_or(0);
         let message = if stage.is_empty() || stage == state {
-            state.clone()
+            escape(&state).into_owned()
         } else {
-            format!("{state}, {stage}")
+            format!("{}, {}", escape(&state), escape(stage))
         };
         if message != last {
             if !quiet && !tty {
@@ -428,13 +435,13 @@ fn report(
     as_json: bool,
     quiet: bool,
 ) -> Result<Done> {
-    let id = text(job, "id");
+    let id = shown(job, "id");
     let state = text(job, "state");
     let code = exit_code(state);
     if as_json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({
+            crate::json::pretty(&json!({
                 "jobId": id,
                 "node": client.base,
                 "state": state,
@@ -451,12 +458,12 @@ fn report(
         );
         return Ok(Done(code));
     }
-    let reason = job["reason"].as_str().unwrap_or("");
+    let reason = escape(job["reason"].as_str().unwrap_or(""));
     match state {
         "succeeded" if !quiet => outln!("job {id} succeeded on {}", client.base),
         "succeeded" => {}
         "refused" => eprintln!("poex: job {id} refused, nothing was run: {reason}"),
-        other => eprintln!("poex: job {id} {other}: {reason}"),
+        other => eprintln!("poex: job {id} {}: {reason}", escape(other)),
     }
     if quiet {
         return Ok(Done(code));
@@ -525,10 +532,11 @@ pub fn cancel(client: &Client, root: &Path, id: &str, as_key: &str, quiet: bool)
     }
     let state = text(&job, "state");
     if !quiet {
-        if is_final(state) {
+        let state = escape(state);
+        if is_final(&state) {
             outln!("job {id} {state}");
             if let Some(r) = job["reason"].as_str() {
-                outln!("  reason   {r}");
+                outln!("  reason   {}", escape(r));
             }
         } else {
             outln!(
@@ -547,7 +555,7 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
         check_id(id)?;
         let job = client.get_json(&format!("/api/jobs/{id}"))?;
         if args.json {
-            outln!("{}", serde_json::to_string_pretty(&job)?);
+            outln!("{}", crate::json::pretty(&job)?);
         } else {
             print_job(&job)?;
         }
@@ -577,7 +585,7 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
     }
     jobs.truncate(limit);
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&jobs)?);
+        outln!("{}", crate::json::pretty(&jobs)?);
         return Ok(Done(0));
     }
     if jobs.is_empty() {
@@ -586,44 +594,42 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
     for j in &jobs {
         outln!(
             "{}  {:<11} {} on {}  {}  by {}",
-            text(j, "id"),
-            text(j, "state"),
-            text(j, "algorithm"),
+            shown(j, "id"),
+            shown(j, "state"),
+            shown(j, "algorithm"),
             names(&j["datasets"]),
-            text(j, "submittedAt"),
-            short(text(j, "requester"))
+            shown(j, "submittedAt"),
+            escape(&short(text(j, "requester")))
         );
     }
     Ok(Done(0))
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(16)]
+/// The first 16 characters of a key id.
+fn short(id: &str) -> String {
+    id.chars().take(16).collect()
 }
 
-/// Dataset names from a job's JSON (names, or objects with a name).
+/// Dataset names from a job's JSON (names, or objects with a name), escaped for a person.
 fn names(v: &Value) -> String {
     match v.as_array() {
         Some(a) => a
             .iter()
-            .map(|d| {
-                d.as_str()
-                    .or_else(|| d["name"].as_str())
-                    .unwrap_or("?")
-                    .to_owned()
-            })
+            .map(|d| escape(d.as_str().or_else(|| d["name"].as_str()).unwrap_or("?")).into_owned())
             .collect::<Vec<_>>()
             .join(","),
         None => "?".into(),
     }
 }
 
+/// One job as `poex --node URL status JOB` prints it: every string the node sent is shown
+/// with control and bidi characters escaped (a reason quotes names the requester chose).
 fn print_job(job: &Value) -> Result<()> {
-    outln!("job        {}", text(job, "id"));
+    outln!("job        {}", shown(job, "id"));
     let progress = &job["progress"];
-    let mut state = text(job, "state").to_owned();
+    let mut state = shown(job, "state").into_owned();
     if let Some(stage) = progress["stage"].as_str() {
-        state.push_str(&format!(", {stage}"));
+        state.push_str(&format!(", {}", escape(stage)));
         if let (Some(done), Some(total)) = (
             progress["bytesDone"].as_u64(),
             progress["bytesTotal"].as_u64(),
@@ -633,8 +639,8 @@ fn print_job(job: &Value) -> Result<()> {
         }
     }
     outln!("state      {state}");
-    outln!("requester  {}", text(job, "requester"));
-    outln!("algorithm  {}", text(job, "algorithm"));
+    outln!("requester  {}", shown(job, "requester"));
+    outln!("algorithm  {}", shown(job, "algorithm"));
     outln!("datasets   {}", names(&job["datasets"]));
     for (label, key) in [
         ("submitted", "submittedAt"),
@@ -644,7 +650,7 @@ fn print_job(job: &Value) -> Result<()> {
         ("reason", "reason"),
     ] {
         if let Some(v) = job[key].as_str() {
-            outln!("{label:<10} {v}");
+            outln!("{label:<10} {}", escape(v));
         }
     }
     if let Some(i) = job["logIndex"].as_u64() {

@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use poex_core::display::escape;
 use poex_core::{Algorithm, Digest};
 use poex_exec::pipeline::Reporter as _;
 use poex_store::registry::{AssetKind, Name, Record};
@@ -101,7 +102,7 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
             outln!("  {d}");
         }
         outln!("  {} file(s), {} bytes", record.file_count, record.size);
-        outln!("  publisher {}", record.publisher);
+        outln!("  publisher {}", escape(&record.publisher));
     }
     Ok(Done(0))
 }

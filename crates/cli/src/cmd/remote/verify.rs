@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use poex_core::Algorithm;
+use poex_core::display::escape;
 use poex_core::keys::PublicKey;
 use poex_exec::pipeline::BUNDLE_NAME;
 use poex_store::hash::{hash_file, hash_tree, no_progress};
@@ -93,7 +94,8 @@ pub fn verify(client: &Client, root: &Path, mut args: VerifyArgs, quiet: bool) -
             client.base
         )?;
         for t in &trusted {
-            writeln!(w, "  {t}")?;
+            // The log key is the node's word, shown as it sent it but escaped.
+            writeln!(w, "  {}", escape(t))?;
         }
         writeln!(w)
     };
@@ -161,7 +163,7 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
     if args.json {
         let mut answer = answer;
         answer["askedNode"] = json!(client.base);
-        outln!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", crate::json::pretty(&answer)?);
         return Ok(Done(code));
     }
     let mut checks = Checks::default();
@@ -195,8 +197,8 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
         let t = &answer["trusted"];
         outln!(
             "the node used its own keys: processor {}, log {}",
-            t["processorKeyId"].as_str().unwrap_or("?"),
-            t["logVerifierKey"].as_str().unwrap_or("?")
+            escape(t["processorKeyId"].as_str().unwrap_or("?")),
+            escape(t["logVerifierKey"].as_str().unwrap_or("?"))
         );
         outln!("note: this asked the node; {INDEPENDENT}");
     }
