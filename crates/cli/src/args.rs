@@ -229,10 +229,11 @@ pub struct PublishChainArgs {
 /// Limits a job may ask for (the processor may grant less).
 #[derive(Debug, Args, Clone, Default)]
 pub struct LimitArgs {
-    /// CPU seconds per process.
+    /// CPU seconds, of the whole job (per process where the host gives jobs no cgroup).
     #[arg(long, value_name = "SECONDS")]
     pub cpu_seconds: Option<u64>,
-    /// Memory (address space) per process, in MiB.
+    /// Memory in MiB, of the whole job: its processes, /tmp, /dev/shm and the kernel memory
+    /// they use (address space per process where the host gives jobs no cgroup).
     #[arg(long, value_name = "MIB")]
     pub memory_mib: Option<u64>,
     /// Wall-clock seconds for the whole job.
@@ -244,6 +245,9 @@ pub struct LimitArgs {
     /// Total output, in MiB.
     #[arg(long, value_name = "MIB")]
     pub output_mib: Option<u64>,
+    /// Files and folders the job may leave in its output.
+    #[arg(long, value_name = "N")]
+    pub output_files: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -74,10 +74,12 @@ pub struct AssetRef {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestedLimits {
-    /// CPU seconds per process.
+    /// CPU seconds: of the whole job where the processor gives jobs a cgroup, else of each
+    /// process (the receipt's `accounting` says which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_seconds: Option<u64>,
-    /// Address-space bytes per process.
+    /// Memory bytes: of the whole job where the processor gives jobs a cgroup, else the
+    /// address space of each process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
     /// Wall-clock seconds for the whole job.
@@ -89,6 +91,9 @@ pub struct RequestedLimits {
     /// Bytes written to the output folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_bytes: Option<u64>,
+    /// Files and folders left in the output folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_files: Option<u64>,
 }
 
 /// Why a signed request was refused.

@@ -1671,6 +1671,9 @@ fn apply_limits(ceiling: &Limits, asked: &RequestedLimits) -> Limits {
     if let Some(b) = asked.output_bytes {
         l.output_bytes = l.output_bytes.min(b);
     }
+    if let Some(n) = asked.output_files {
+        l.output_files = l.output_files.min(n);
+    }
     l
 }
 

@@ -25,13 +25,23 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A dataset folder, an output folder, and a place outside both.
 struct Job {
-    _guard: MutexGuard<'static, ()>,
+    _guard: Option<MutexGuard<'static, ()>>,
     root: tempfile::TempDir,
 }
 
 impl Job {
     fn new() -> Job {
         let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        Job::with_guard(Some(guard))
+    }
+
+    /// A job that does not take the lock: for a test that runs two jobs at once (it holds the
+    /// lock through its other job).
+    fn new_unserialized() -> Job {
+        Job::with_guard(None)
+    }
+
+    fn with_guard(guard: Option<MutexGuard<'static, ()>>) -> Job {
         let root = tempfile::tempdir().unwrap();
         fs::create_dir(root.path().join("data")).unwrap();
         fs::write(root.path().join("data/numbers.csv"), "1\n2\n3\n").unwrap();
@@ -728,5 +738,359 @@ print('ok', len(os.urandom(16)))
     assert_eq!(
         fs::read_to_string(job.path("out/sub/result.txt")).unwrap(),
         "14 3\n"
+    );
+}
+
+/// Watches the host's `MemAvailable` while `f` runs; returns `f`'s value and the largest drop
+/// seen from before it started, in bytes.
+fn host_memory_drop<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    fn available() -> u64 {
+        let info = fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib << 10
+    }
+    let before = available();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut lowest = before;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                lowest = lowest.min(available());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            before.saturating_sub(lowest)
+        })
+    };
+    let value = f();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    (value, watcher.join().unwrap())
+}
+
+/// The bypasses of a per-process memory limit: each tries to pin 2 GiB under a
+/// 256 MiB budget through memory RLIMIT_AS does not see. With a job cgroup each ends
+/// `MemoryLimitExceeded`, the cgroup's peak stays within the budget, and so does the host's
+/// memory (with a margin for the rest of the machine).
+#[test]
+fn memory_the_address_space_limit_misses_is_counted_for_the_job() {
+    if !job_cgroups() {
+        return;
+    }
+    let budget: u64 = 256 << 20;
+    let attacks: [(&str, String); 5] = [
+        (
+            "/dev/shm",
+            "f = open('/dev/shm/pin', 'wb')\nfor _ in range(2048): f.write(b'x' * (1 << 20))\nimport time; time.sleep(30)".into(),
+        ),
+        (
+            "/tmp",
+            "f = open('/tmp/pin', 'wb')\nfor _ in range(2048): f.write(b'x' * (1 << 20))\nimport time; time.sleep(30)".into(),
+        ),
+        (
+            "memfd",
+            "import os, time\nfd = os.memfd_create('pin')\nfor _ in range(2048): os.write(fd, b'x' * (1 << 20))\ntime.sleep(30)".into(),
+        ),
+        (
+            "3000 socketpairs",
+            "import resource, socket, time\nresource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))\npairs = []\nfor _ in range(3000):\n    a, b = socket.socketpair()\n    a.setblocking(False)\n    try:\n        while True: a.send(b'x' * 65536)\n    except BlockingIOError: pass\n    pairs.append((a, b))\ntime.sleep(30)".into(),
+        ),
+        (
+            "6 processes of 200 MiB",
+            "import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n        b = bytearray(200 << 20)\n        for i in range(0, len(b), 4096): b[i] = 1\n        time.sleep(30)\n        os._exit(0)\ntime.sleep(30)".into(),
+        ),
+    ];
+    for (what, code) in attacks {
+        let job = Job::new();
+        let limits = Limits {
+            memory_bytes: budget,
+            // Asked for more than the budget: capped at it.
+            tmp_bytes: 4 << 30,
+            // RLIMIT_FSIZE (the per-file output limit) bounds files in /tmp too: out of the way.
+            output_bytes: 4 << 30,
+            processes: 16,
+            wall_time: Duration::from_secs(20),
+            ..quick()
+        };
+        let (outcome, drop) = host_memory_drop(|| python(&job, &code, limits));
+        assert_eq!(
+            outcome.termination,
+            Termination::MemoryLimitExceeded,
+            "{what}: {:?} log: {}",
+            outcome.usage,
+            log(&outcome)
+        );
+        let peak = outcome.usage.peak_memory_bytes.unwrap();
+        assert!(peak <= budget, "{what}: peak {peak}");
+        assert!(
+            peak > budget / 2,
+            "{what}: the attack never filled the budget: {peak}"
+        );
+        // Unbounded, each would take 2 GiB or more of the host.
+        assert!(drop < 1 << 30, "{what}: the host lost {} MiB", drop >> 20);
+        assert_ne!(outcome.usage.accounting, sandbox::Accounting::PerProcess);
+        assert_eq!(outcome.profile.accounting, outcome.usage.accounting);
+    }
+}
+
+/// The sandbox's root and /dev are tmpfs mounts bubblewrap makes without a size: they are
+/// read-only, so nothing can be pinned there at all.
+#[test]
+fn the_sandbox_root_and_dev_are_read_only() {
+    let job = Job::new();
+    let code = "import errno\nfor path in ['/pin', '/dev/pin', '/usr/pin']:\n    try:\n        open(path, 'wb').write(b'x')\n        print('wrote', path)\n    except OSError as e:\n        print(path, errno.errorcode[e.errno])";
+    let outcome = python(&job, code, quick());
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "{}",
+        log(&outcome)
+    );
+    assert_eq!(
+        log(&outcome),
+        "/pin EROFS\n/dev/pin EROFS\n/usr/pin EROFS\n"
+    );
+    let json = serde_json::to_value(&outcome.profile).unwrap();
+    let mounts = json["mounts"].as_array().unwrap();
+    for (path, access) in [("/", "ro"), ("/dev/shm", "rw"), ("/tmp", "rw")] {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["path"] == path && m["access"] == access),
+            "{path} {access}: {mounts:?}"
+        );
+    }
+}
+
+/// CPU time is the job's, not each process's: five CPU-bound processes under a 2 s limit are
+/// stopped once they used 2 s together (per process they could use 10 s).
+#[test]
+fn cpu_time_is_limited_for_the_job_as_a_whole() {
+    if !job_cgroups() {
+        return;
+    }
+    let job = Job::new();
+    let limits = Limits {
+        cpu_time: Duration::from_secs(2),
+        wall_time: Duration::from_secs(30),
+        ..quick()
+    };
+    let code = "import os\nfor _ in range(5):\n    if os.fork() == 0:\n        while True: pass\nwhile True: pass";
+    let outcome = python(&job, code, limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::CpuTimeExceeded,
+        "{:?} log: {}",
+        outcome.usage,
+        log(&outcome)
+    );
+    let cpu = outcome.usage.user_cpu + outcome.usage.system_cpu;
+    assert!(cpu >= Duration::from_secs(2), "{:?}", outcome.usage);
+    assert!(cpu < Duration::from_secs(4), "{:?}", outcome.usage);
+}
+
+/// Two jobs at once each get their own process budget: a fork bomb filling one job's budget
+/// leaves the other job's forks alone (a per-uid RLIMIT_NPROC would have shared it).
+#[test]
+fn concurrent_jobs_do_not_share_a_process_budget() {
+    if !job_cgroups() {
+        return;
+    }
+    let other = Job::new();
+    let bomb = Job::new_unserialized();
+    let bomb_spec = bomb.spec(
+        &[
+            "sh",
+            "-c",
+            "b() { b | b & }; b; sleep 30 # poex-budget-bomb",
+        ],
+        Limits {
+            wall_time: Duration::from_secs(6),
+            processes: 16,
+            ..quick()
+        },
+    );
+    let bomber = std::thread::spawn(move || sandbox::run(&bomb_spec).unwrap());
+    std::thread::sleep(Duration::from_secs(2));
+    let outcome = other.run(
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.2 & done; wait; echo done",
+        ],
+        Limits {
+            processes: 16,
+            ..quick()
+        },
+    );
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "{}",
+        log(&outcome)
+    );
+    assert_eq!(log(&outcome), "done\n");
+    let bombed = bomber.join().unwrap();
+    assert!(log(&bombed).contains("Cannot fork"), "{}", log(&bombed));
+    assert_eq!(processes_with("poex-budget-bomb"), Vec::<String>::new());
+    drop(bomb);
+}
+
+/// The job cgroup is gone once the job is, and the receipt's figures come from it.
+#[test]
+fn the_job_cgroup_reports_and_goes_away() {
+    if !job_cgroups() {
+        return;
+    }
+    let job = Job::new();
+    let outcome = python(
+        &job,
+        "b = bytearray(64 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1",
+        quick(),
+    );
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "{}",
+        log(&outcome)
+    );
+    let peak = outcome.usage.peak_memory_bytes.unwrap();
+    assert!(peak >= 64 << 20, "{:?}", outcome.usage);
+    assert_eq!(outcome.profile.nproc_rlimit, None);
+    let mine = format!("poex-{}-", std::process::id());
+    for dir in [
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/cpuacct",
+        "/sys/fs/cgroup/unified",
+    ] {
+        let found = walk_names(std::path::Path::new(dir), &mine);
+        assert_eq!(found, Vec::<String>::new(), "left in {dir}");
+    }
+}
+
+/// Folders below `dir` (two levels) whose name starts with `prefix`.
+fn walk_names(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) {
+            found.push(e.path().display().to_string());
+        } else if e.path().is_dir() {
+            found.extend(
+                walk_names(&e.path(), prefix)
+                    .into_iter()
+                    .filter(|p| p.matches('/').count() < 8),
+            );
+        }
+    }
+    found
+}
+
+/// The output watcher never follows what the job swaps in: a folder that becomes a link to
+/// /usr (gigabytes) does not make a job that wrote nothing exceed its output limit.
+#[test]
+fn the_output_watcher_does_not_follow_a_swapped_in_link() {
+    let job = Job::new();
+    let limits = Limits {
+        output_bytes: 1 << 20,
+        ..quick()
+    };
+    let code = "import os, time\nend = time.time() + 1.5\nwhile time.time() < end:\n    os.mkdir('/out/d')\n    os.rmdir('/out/d')\n    os.symlink('/usr', '/out/d')\n    time.sleep(0.01)\n    os.unlink('/out/d')";
+    let outcome = python(&job, code, limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::Exited(0),
+        "{:?} {}",
+        outcome.usage,
+        log(&outcome)
+    );
+    assert_eq!(outcome.usage.output_bytes, 0);
+}
+
+/// Many files stop the job at its file limit, and folders nested deeper than the limit stop it
+/// whatever their size.
+#[test]
+fn too_many_files_or_too_deep_folders_stop_the_job() {
+    let job = Job::new();
+    let limits = Limits {
+        output_files: 500,
+        wall_time: Duration::from_secs(20),
+        ..quick()
+    };
+    let outcome = python(
+        &job,
+        "import time\nfor i in range(100_000): open(f'/out/f{i}', 'w').close()\ntime.sleep(20)",
+        limits.clone(),
+    );
+    assert_eq!(
+        outcome.termination,
+        Termination::OutputLimitExceeded,
+        "{}",
+        log(&outcome)
+    );
+    assert!(outcome.usage.output_entries > 500, "{:?}", outcome.usage);
+    drop(job);
+
+    let job = Job::new();
+    let code = format!(
+        "import os, time\nfor _ in range({}):\n    os.mkdir('d')\n    os.chdir('d')\ntime.sleep(20)",
+        sandbox::MAX_OUTPUT_DEPTH + 10
+    );
+    let outcome = python(&job, &code, limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::OutputLimitExceeded,
+        "{}",
+        log(&outcome)
+    );
+    assert!(outcome.usage.output_too_deep, "{:?}", outcome.usage);
+}
+
+/// Sparse files count by the size they claim: twenty 1000 MiB holes are over a 1 GiB output
+/// limit at once.
+#[test]
+fn sparse_files_count_by_their_apparent_size() {
+    let job = Job::new();
+    let limits = Limits {
+        output_bytes: 1 << 30,
+        wall_time: Duration::from_secs(20),
+        ..quick()
+    };
+    let code = "import time\nfor i in range(20):\n    with open(f'/out/hole{i}', 'wb') as f: f.truncate(1000 << 20)\ntime.sleep(20)";
+    let outcome = python(&job, code, limits);
+    assert_eq!(
+        outcome.termination,
+        Termination::OutputLimitExceeded,
+        "{}",
+        log(&outcome)
+    );
+    assert_eq!(outcome.usage.output_bytes, 20 * (1000 << 20));
+}
+
+/// The seccomp filter covers bubblewrap's pid 1 in the sandbox too, not only the job.
+#[test]
+fn the_sandbox_init_runs_under_seccomp() {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let job = Job::new();
+    let outcome = job.run(
+        &[
+            "sh",
+            "-c",
+            "grep '^Seccomp:' /proc/1/status /proc/self/status",
+        ],
+        quick(),
+    );
+    assert_eq!(
+        log(&outcome),
+        "/proc/1/status:Seccomp:\t2\n/proc/self/status:Seccomp:\t2\n"
     );
 }

@@ -26,6 +26,7 @@ fn requested(l: &LimitArgs) -> RequestedLimits {
         wall_seconds: l.wall_seconds,
         processes: l.processes,
         output_bytes: l.output_mib.map(|m| m << 20),
+        output_files: l.output_files,
     }
 }
 
