@@ -2,6 +2,10 @@
 //! behind (issue 12): each case runs a real job through `poex run` or `poex exec` in the real
 //! sandbox, then checks the receipt's outcome and that `poex verify` passes on the job folder
 //! as it was left.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 mod common;
 
