@@ -51,6 +51,7 @@ fn empty(dir: &Path) -> bool {
 async fn slow_and_vanishing_clients_leave_nothing() {
     let mut config = common::config();
     config.request_timeout_secs = 1;
+    config.authority = None;
     let t = TestNode::with(config);
     let (addr, stop, server) = start(&t);
     let uploads = t.home().join("uploads");

@@ -14,7 +14,6 @@
 //! challenger will see the failing chunks) and logged as an error here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::{Path as UrlPath, Request, State};
@@ -32,7 +31,7 @@ use crate::state::Node;
 /// `POST /api/por/{kind}/{name}`: the JSON challenge in, the binary response out.
 pub async fn respond(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<body::Pace>,
     UrlPath((kind, name)): UrlPath<(String, String)>,
     request: Request,
 ) -> ApiResult<Response> {

@@ -7,7 +7,6 @@
 //! offline with `poex verify BUNDLE --log-key ...` (docs/proof-bundle.md).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::{Extension, Json};
@@ -39,7 +38,7 @@ struct FileDigest {
 /// `POST /api/verify`.
 pub async fn verify(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<body::Pace>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let (parts, body_stream) = request.into_parts();
