@@ -71,12 +71,6 @@ pub fn check(request: &JobRequest, ceiling: &Limits) -> Result<(), ApiError> {
             "the arguments have {total} bytes in all; at most {MAX_ARGUMENTS_BYTES}"
         ));
     }
-    if request.datasets.len() > MAX_DATASETS {
-        return bad(format!(
-            "datasets names {} datasets; a job may have at most {MAX_DATASETS}",
-            request.datasets.len()
-        ));
-    }
     for (i, d) in request.datasets.iter().enumerate() {
         if let Some(first) = request.datasets[..i].iter().position(|e| e.name == d.name) {
             return bad(format!(
@@ -84,6 +78,12 @@ pub fn check(request: &JobRequest, ceiling: &Limits) -> Result<(), ApiError> {
                 d.name
             ));
         }
+    }
+    if request.datasets.len() > MAX_DATASETS {
+        return bad(format!(
+            "datasets names {} datasets; a job may have at most {MAX_DATASETS}",
+            request.datasets.len()
+        ));
     }
     if let Some(r) = &request.result_recipient
         && let Err(e) = r.parse::<poex_seal::Recipient>()

@@ -274,6 +274,12 @@ impl Node {
         out
     }
 
+    /// The summary of the denials counted over the budget and not logged yet, taken now (it
+    /// is logged when due, and at shutdown); `None` if there are none.
+    pub fn take_denial_summary(&self) -> Option<Event> {
+        self.denials.summary(true)
+    }
+
     /// Records the address [`crate::serve`] bound (the first call wins).
     pub fn set_bound(&self, addr: std::net::SocketAddr) {
         let _ = self.bound.set(addr);
