@@ -145,8 +145,9 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// Makes every error response the node sends `{"error", "message"}` JSON, whoever made it:
 /// axum's extractor rejections (plain text) and its empty 405 are rewritten, keeping their
-/// status and headers (`Allow`), and every message is passed through `scrub` (which takes the
-/// node's absolute paths out).
+/// status and headers (`Allow`); a JSON answer of the node's own keeps its fields and gains
+/// `error` and `message` if it lacks them (`/healthz` while unhealthy has `reason`); every
+/// message is passed through `scrub` (which takes the node's absolute paths out).
 pub async fn json_errors(
     method: axum::http::Method,
     path: String,
@@ -169,13 +170,27 @@ pub async fn json_errors(
     let ours = is_json
         .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .flatten()
-        .and_then(|v| {
-            let code = v.get("error")?.as_str()?.to_owned();
-            let message = v.get("message")?.as_str()?.to_owned();
-            Some((code, message))
-        });
-    let (code, message) = match ours {
-        Some(found) => found,
+        .filter(serde_json::Value::is_object);
+    let object = match ours {
+        Some(mut object) => {
+            let message = object
+                .get("message")
+                .or_else(|| object.get("reason"))
+                .and_then(|m| m.as_str())
+                .map(&scrub)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("refused").to_owned());
+            if object.get("error").is_none_or(|e| !e.is_string()) {
+                object["error"] = json!(code_of(status));
+            }
+            if object
+                .get("reason")
+                .is_some_and(serde_json::Value::is_string)
+            {
+                object["reason"] = json!(message);
+            }
+            object["message"] = json!(message);
+            object
+        }
         None => {
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
             let message = match status {
@@ -193,11 +208,10 @@ pub async fn json_errors(
                     .to_owned(),
                 _ => format!("{text} ({method} {path}; see openapi.json)"),
             };
-            (code_of(status).to_owned(), message)
+            json!({ "error": code_of(status), "message": scrub(&message) })
         }
     };
-    let body = serde_json::to_vec(&json!({ "error": code, "message": scrub(&message) }))
-        .unwrap_or_default();
+    let body = serde_json::to_vec(&object).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
