@@ -179,3 +179,35 @@ fn broken(e: axum::Error) -> ApiError {
         ))
     }
 }
+
+/// `json` with every number that has an integral value written as an integer (`183.0` as
+/// `183`), so that a body whose schema says `integer` deserializes into integer fields: JSON
+/// Schema (OpenAPI 3.1) counts `183.0` as an integer, serde does not. Bytes that are not JSON
+/// are returned as they are (the caller's parse then says what is wrong).
+pub fn integral_numbers(json: &[u8]) -> Vec<u8> {
+    fn fix(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+                // A float with no fraction is an integer exactly; outside u64 and i64 it is
+                // left for the parse to refuse.
+                if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                        *v = serde_json::Value::from(f as u64);
+                    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                        *v = serde_json::Value::from(f as i64);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(fix),
+            serde_json::Value::Object(o) => o.values_mut().for_each(fix),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(mut v) => {
+            fix(&mut v);
+            serde_json::to_vec(&v).unwrap_or_else(|_| json.to_vec())
+        }
+        Err(_) => json.to_vec(),
+    }
+}

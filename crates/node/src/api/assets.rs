@@ -394,6 +394,11 @@ fn publish_blocking(
                     "an algorithm needs an entrypoint, e.g. [\"python3\", \"main.py\"]",
                 ));
             }
+            if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
+                return Err(ApiError::bad_request(format!(
+                    "entrypoint[{i}] contains a NUL byte, which no program can receive"
+                )));
+            }
             (Some(argv), None)
         }
         _ => {
@@ -570,8 +575,12 @@ fn allowed_path(roots: &[PathBuf], path: &Path) -> ApiResult<PathBuf> {
             "this node registers no files by path (its import_roots setting is empty); upload the bytes instead",
         ));
     }
-    let canonical = std::fs::canonicalize(path)
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+    let canonical = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            ApiError::not_found(format!("{}: no such file or folder", path.display()))
+        }
+        _ => ApiError::bad_request(format!("{}: {e}", path.display())),
+    })?;
     for root in roots {
         if let Ok(root) = std::fs::canonicalize(root)
             && canonical.starts_with(&root)

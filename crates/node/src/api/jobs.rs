@@ -375,21 +375,22 @@ pub async fn results(
     ))
 }
 
-/// A safe relative path inside the results folder.
-fn result_path(rel: &str) -> ApiResult<PathBuf> {
+/// A safe relative path inside the results folder. Anything else names no attested result:
+/// 404, as for any other name the receipt does not list.
+fn result_path(id: &str, rel: &str) -> ApiResult<PathBuf> {
     let mut out = PathBuf::new();
     for c in std::path::Path::new(rel).components() {
         match c {
             Component::Normal(n) => out.push(n),
             _ => {
-                return Err(ApiError::bad_request(format!(
-                    "{rel:?} is not a path inside the job's results"
+                return Err(ApiError::not_found(format!(
+                    "job {id} has no attested result {rel:?}: that is not a path inside its results"
                 )));
             }
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(ApiError::bad_request("name a result file"));
+        return Err(ApiError::not_found("name a result file"));
     }
     Ok(out)
 }
@@ -402,7 +403,7 @@ pub async fn result_file(
 ) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
     let (caller, _) = requester_only(&node, &parts, &id)?;
-    let rel_path = result_path(&rel)?;
+    let rel_path = result_path(&id, &rel)?;
     // Only attested files are served: the name must be a subject of the receipt.
     let subjects = subjects(&node, &id)?;
     let wanted = rel_path.to_string_lossy().into_owned();

@@ -51,6 +51,11 @@ pub async fn verify(
             "expected {{\"bundle\": <proof bundle>, \"files\": [{{\"name\", \"sha256\"}}]}}: {e}"
         ))
     })?;
+    if !req.bundle.is_object() {
+        return Err(ApiError::bad_request(
+            "bundle must be a JSON object: a proof bundle as the node or `poex run` wrote it",
+        ));
+    }
     let mut files = Vec::new();
     for f in &req.files {
         let d: Digest = f
