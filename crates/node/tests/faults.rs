@@ -38,6 +38,9 @@ async fn algorithm_with(t: &TestNode, who: &SecretKey, name: &str, entrypoint: &
     v
 }
 
+/// A change made to a job request before it is signed.
+type Edit = Box<dyn FnOnce(&mut JobRequest)>;
+
 /// A job request of `signer` for `algorithm` on `datasets`, changed by `edit`, signed.
 fn request_with(
     signer: &SecretKey,
@@ -141,7 +144,7 @@ async fn requests_the_pipeline_cannot_run_are_refused_at_submission_naming_the_f
     let alice = key();
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;
     let ds = t.dataset("d", b"x", &[&alg], &[&alice]).await;
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut JobRequest)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "limits.wallSeconds",
             Box::new(|r| r.limits.wall_seconds = Some(0)),
@@ -216,7 +219,7 @@ async fn each_refused_request_is_one_the_sandbox_refuses() {
     let alice = key();
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;
     let ds = t.dataset("d", b"x", &[&alg], &[&alice]).await;
-    let cases: Vec<Box<dyn FnOnce(&mut JobRequest)>> = vec![
+    let cases: Vec<Edit> = vec![
         Box::new(|r| r.limits.wall_seconds = Some(0)),
         Box::new(|r| r.limits.cpu_seconds = Some(0)),
         Box::new(|r| r.limits.processes = Some(0)),
