@@ -231,6 +231,16 @@ async fn slow_and_idle_clients_are_cut_off() {
             .unwrap();
         let answer = until_closed(&mut anon);
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+        // A refusal that leaves a body unread says the connection closes, so that a client
+        // does not send its next request on it.
+        let mut unread = TcpStream::connect(addr).unwrap();
+        unread
+            .write_all(b"POST /api/jobs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            .unwrap();
+        let answer = until_closed(&mut unread);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
     })
     .await
     .unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
@@ -122,6 +122,19 @@ async fn guard(State(node): State<Arc<Node>>, request: Request, next: Next) -> R
             .into_response();
         }
     }
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let response = next.run(request).await;
-    crate::error::json_errors(method, path, response, |m| node.scrub(m)).await
+    let mut response = crate::error::json_errors(method, path, response, |m| node.scrub(m)).await;
+    if has_body && !response.status().is_success() {
+        // A refusal may leave the body unread, and then hyper does not reuse the connection:
+        // say so, or a client that sends its next request on it sees it close unanswered.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
