@@ -816,6 +816,15 @@ impl Node {
                 self.end_unrun(record, "expired", &reason);
                 continue;
             }
+            // A job started while the log cannot be written would fail for that alone: it
+            // waits (and stays queued on disk if the node stops first).
+            if self.log_fault().is_some() {
+                tracing::warn!(job = %record.id, "the log cannot be written; the job waits for it");
+                if !self.wait_for_log() {
+                    self.queue.release(&record.id);
+                    continue;
+                }
+            }
             if let Err(e) = self.queue.persist(&record) {
                 tracing::error!(job = %record.id, error = %e, "could not record that the job runs");
             }

@@ -67,6 +67,7 @@ pub async fn info(State(node): State<Arc<Node>>) -> Json<Value> {
             "tiles": "/log/",
         },
         "owners": node.owners,
+        "authority": node.authorities(),
         "anchor": node.anchoring.as_ref().and_then(|a| a.last()),
         "limits": {
             "maxConcurrentJobs": c.max_concurrent_jobs,
@@ -75,6 +76,9 @@ pub async fn info(State(node): State<Arc<Node>>) -> Json<Value> {
             "maxUploadBytes": c.max_upload_bytes,
             "maxJsonBytes": c.max_json_bytes,
             "signatureMaxAgeSecs": c.signature_max_age_secs,
+            "requestTimeoutSecs": c.request_timeout_secs,
+            "minBodyBytesPerSec": c.min_body_bytes_per_sec,
+            "maxConnections": c.max_connections,
         },
         "auth": {
             "scheme": "RFC 9421 HTTP Message Signatures, Ed25519",
