@@ -169,13 +169,30 @@ impl ProofBundle {
     /// logging it again is a no-op that returns its index), then proves its entry at the
     /// current checkpoint. A read-only ledger proves receipts already in the log.
     pub fn build(ledger: &Ledger, envelope: &Envelope) -> Result<ProofBundle, LedgerError> {
-        let index = if ledger.is_writable() {
-            ledger.log_receipt(envelope)?
-        } else {
-            ledger
-                .find_receipt(envelope)?
-                .ok_or(LedgerError::NotLogged)?
-        };
+        if !ledger.is_writable() {
+            return Self::for_logged(ledger, envelope);
+        }
+        let index = ledger.log_receipt(envelope)?;
+        Self::at(ledger, envelope, index)
+    }
+
+    /// The bundle for a receipt that is in the log already, never appending anything (where
+    /// [`build`](Self::build) logs a receipt it does not find): [`LedgerError::NotLogged`] if
+    /// the log does not hold it. A node finishing, after a crash, a job whose receipt was
+    /// logged before its bundle was written uses this, so the job keeps that one receipt.
+    pub fn for_logged(ledger: &Ledger, envelope: &Envelope) -> Result<ProofBundle, LedgerError> {
+        let index = ledger
+            .find_receipt(envelope)?
+            .ok_or(LedgerError::NotLogged)?;
+        Self::at(ledger, envelope, index)
+    }
+
+    /// The bundle for `envelope`, logged at `index`, proved at the current checkpoint.
+    fn at(
+        ledger: &Ledger,
+        envelope: &Envelope,
+        index: LogIndex,
+    ) -> Result<ProofBundle, LedgerError> {
         let log_entry = ledger.entry_bytes(index)?;
         let proof = ledger.prove(index, None)?;
         Ok(ProofBundle {

@@ -35,7 +35,8 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use poex_core::PublicKey;
 use poex_core::dsse::Envelope;
@@ -191,6 +192,10 @@ pub enum LedgerError {
     /// A read-only ledger was asked for the proof of a receipt that is not in the log.
     #[error("the receipt is not in the log; log it with a writable ledger first")]
     NotLogged,
+    /// The writer cannot append now (a commit failed part-way and the log is not reopened
+    /// yet); the reason says what failed.
+    #[error("the log cannot be written now: {0}")]
+    Unavailable(String),
 }
 
 /// One entry read back from the log.
@@ -214,8 +219,13 @@ pub fn default_origin(key: &PublicKey) -> Origin {
 
 enum Mode {
     Writer {
-        log: Box<Log<FileStore>>,
+        /// The log; `None` only while [`Ledger::reopen_writer`] could not open it again.
+        log: RwLock<Option<Box<Log<FileStore>>>>,
         signer: Arc<LogSigner>,
+        /// Why the writer stopped (a commit failed part-way), until it is reopened.
+        fault: Mutex<Option<String>>,
+        /// The log's size when last seen, for [`Ledger::size`] while the log is closed.
+        known_size: AtomicU64,
         /// Held, locked, for the ledger's life; the lock goes with the descriptor.
         _lock: File,
     },
@@ -279,6 +289,10 @@ impl std::fmt::Debug for Ledger {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data is consistent between statements; a panic elsewhere does not damage it.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
@@ -434,8 +448,10 @@ impl Ledger {
             origin: checkpoint.origin,
             verifier: signer.verifier().clone(),
             mode: Mode::Writer {
-                log,
+                known_size: AtomicU64::new(log.size()),
+                log: RwLock::new(Some(log)),
                 signer,
+                fault: Mutex::new(None),
                 _lock: lock_file,
             },
             index: Mutex::new(Indexes {
@@ -594,10 +610,99 @@ impl Ledger {
         lock(&self.notices).push(message);
     }
 
+    /// Runs `f` on the writer's log; [`LedgerError::Unavailable`] while it is closed (a reopen
+    /// failed). Never called on a reader.
+    fn with_log<T>(
+        &self,
+        f: impl FnOnce(&Log<FileStore>) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let Mode::Writer { log, .. } = &self.mode else {
+            return Err(LedgerError::ReadOnly);
+        };
+        let guard = read(log);
+        f(guard.as_ref().ok_or_else(|| self.closed())?)
+    }
+
+    fn closed(&self) -> LedgerError {
+        LedgerError::Unavailable(
+            self.writer_fault()
+                .unwrap_or_else(|| "the log writer is closed".into()),
+        )
+    }
+
+    /// Why this writer cannot append now: a commit failed part-way (the handle refuses every
+    /// append after that, and the log on disk is recoverable) and [`reopen_writer`]
+    /// (Self::reopen_writer) has not succeeded since. `None` for a working writer and for
+    /// readers.
+    pub fn writer_fault(&self) -> Option<String> {
+        match &self.mode {
+            Mode::Writer { log, fault, .. } => lock(fault).clone().or_else(|| {
+                read(log)
+                    .is_none()
+                    .then(|| "the log writer is closed".to_owned())
+            }),
+            Mode::Reader { .. } => None,
+        }
+    }
+
+    /// Reopens a failed writer in place, keeping the directory's lock: the failed handle is
+    /// closed, the log opened again from disk (a batch that failed part-way is rolled forward
+    /// or dropped, as after a crash: nothing acknowledged is lost) and the index caught up.
+    /// Appends and reads wait while it runs; if the open fails the writer stays closed (every
+    /// call says why) until a later reopen succeeds. A working writer is left as it is.
+    pub fn reopen_writer(&self) -> Result<(), LedgerError> {
+        let Mode::Writer {
+            log,
+            signer,
+            fault,
+            known_size,
+            ..
+        } = &self.mode
+        else {
+            return Err(LedgerError::ReadOnly);
+        };
+        {
+            let mut guard = log.write().unwrap_or_else(PoisonError::into_inner);
+            if guard.is_some() && lock(fault).is_none() {
+                return Ok(());
+            }
+            // The failed handle keeps its leaf index open: it must go before the new open.
+            *guard = None;
+            let log_dir = self.dir.join(LOG_DIR);
+            let opened = FileStore::open(&log_dir)
+                .map_err(io_err(&log_dir))
+                .and_then(|store| {
+                    let config = log_config(&self.origin, signer);
+                    Ok(Log::open_indexed(
+                        store,
+                        config,
+                        self.dir.join(LEAVES_FILE),
+                    )?)
+                });
+            match opened {
+                Ok(fresh) => {
+                    known_size.store(fresh.size(), Ordering::Relaxed);
+                    *guard = Some(Box::new(fresh));
+                    *lock(fault) = None;
+                }
+                Err(e) => {
+                    *lock(fault) = Some(format!("reopening the log after a failed write: {e}"));
+                    return Err(e);
+                }
+            }
+        }
+        self.sync_index(&[]);
+        Ok(())
+    }
+
     /// The number of entries (the size of the latest checkpoint).
     pub fn size(&self) -> u64 {
         match &self.mode {
-            Mode::Writer { log, .. } => log.size(),
+            Mode::Writer {
+                log, known_size, ..
+            } => read(log)
+                .as_ref()
+                .map_or_else(|| known_size.load(Ordering::Relaxed), |l| l.size()),
             Mode::Reader { size, .. } => *size,
         }
     }
@@ -605,7 +710,7 @@ impl Ledger {
     /// The latest signed checkpoint, parsed, and the signed note verbatim.
     pub fn checkpoint(&self) -> Result<(Checkpoint, String), LedgerError> {
         let note = match &self.mode {
-            Mode::Writer { log, .. } => log.latest().2,
+            Mode::Writer { .. } => self.with_log(|log| Ok(log.latest().2))?,
             Mode::Reader { note, .. } => note.clone(),
         };
         let (cp, _) = Checkpoint::open(note.as_bytes(), &[&self.verifier]).map_err(|source| {
@@ -622,14 +727,31 @@ impl Ledger {
     /// checkpoint. An entry identical to one already logged gets its existing index. Entries
     /// are encoded first: one that is too large fails the call before anything is written.
     pub fn append(&self, entries: &[Entry]) -> Result<Vec<LogIndex>, LedgerError> {
-        let Mode::Writer { log, .. } = &self.mode else {
+        let Mode::Writer {
+            fault, known_size, ..
+        } = &self.mode
+        else {
             return Err(LedgerError::ReadOnly);
         };
         let encoded = entries
             .iter()
             .map(Entry::encode)
             .collect::<Result<Vec<_>, _>>()?;
-        let indexes = log.append(&encoded)?;
+        let appended = self.with_log(|log| {
+            let appended = log.append(&encoded);
+            known_size.store(log.size(), Ordering::Relaxed);
+            Ok(appended)
+        })?;
+        let indexes = match appended {
+            Ok(indexes) => indexes,
+            Err(e) => {
+                if matches!(e, LogError::Failed(_)) {
+                    // The handle refuses every append from now on; reopening recovers.
+                    *lock(fault) = Some(e.to_string());
+                }
+                return Err(e.into());
+            }
+        };
         // The entries are in the log. From here on nothing fails the append: the index is
         // derived data, and if updating it fails the next open catches it up from the log.
         let fresh: Vec<(u64, Vec<u8>)> = indexes.iter().map(|i| i.get()).zip(encoded).collect();
@@ -672,7 +794,7 @@ impl Ledger {
             });
         }
         match &self.mode {
-            Mode::Writer { log, .. } => Ok(log.entry(index.get())?),
+            Mode::Writer { .. } => self.with_log(|log| Ok(log.entry(index.get())?)),
             Mode::Reader { tiles, size, .. } => {
                 let mut one = tiles.entries(index.get(), index.get() + 1, *size)?;
                 one.pop().ok_or(LedgerError::OutOfRange {
@@ -745,7 +867,9 @@ impl Ledger {
     /// Entries `start..end` of the tree of `size` leaves, raw.
     fn read_range(&self, start: u64, end: u64, size: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
         Ok(match &self.mode {
-            Mode::Writer { log, .. } => read_entries(|p| log.store().read(p), start, end, size)?,
+            Mode::Writer { .. } => {
+                self.with_log(|log| Ok(read_entries(|p| log.store().read(p), start, end, size)?))?
+            }
             Mode::Reader { tiles, .. } => tiles.entries(start, end, size)?,
         })
     }
@@ -776,6 +900,8 @@ impl Ledger {
         }
         let (hashes, checkpoint) = match &self.mode {
             Mode::Writer { log, signer, .. } => {
+                let guard = read(log);
+                let log = guard.as_ref().ok_or_else(|| self.closed())?;
                 let (now, _, note) = log.latest();
                 let hashes = log.inclusion_proof(index.get(), size)?;
                 let note = if size == now {
@@ -835,7 +961,7 @@ impl Ledger {
             });
         }
         match &self.mode {
-            Mode::Writer { log, .. } => Ok(log.consistency_proof(size1, size2)?),
+            Mode::Writer { .. } => self.with_log(|log| Ok(log.consistency_proof(size1, size2)?)),
             Mode::Reader { tiles, .. } => {
                 proof::consistency_proof(size1, size2, &TileHashReader::new(size2, tiles))
                     .map_err(|e| LedgerError::Prove(e.to_string()))
@@ -854,7 +980,7 @@ impl Ledger {
             });
         }
         match &self.mode {
-            Mode::Writer { log, .. } => Ok(log.root(size)?),
+            Mode::Writer { .. } => self.with_log(|log| Ok(log.root(size)?)),
             Mode::Reader {
                 tiles,
                 size: at,
@@ -874,8 +1000,8 @@ impl Ledger {
     pub fn find_receipt(&self, envelope: &Envelope) -> Result<Option<LogIndex>, LedgerError> {
         let entry = Entry::receipt(envelope)?;
         let bytes = entry.encode()?;
-        if let Mode::Writer { log, .. } = &self.mode {
-            return Ok(log.find(&poex_log::leaf_hash(&bytes))?);
+        if let Mode::Writer { .. } = &self.mode {
+            return self.with_log(|log| Ok(log.find(&poex_log::leaf_hash(&bytes))?));
         }
         // A reader has no leaf index: look among the job's entries.
         let keys = entry.keys();
@@ -894,6 +1020,42 @@ impl Ledger {
     /// Entries of job `job` (receipts, receipt digests, events), in log order.
     pub fn by_job(&self, job: &str) -> Result<Vec<LogIndex>, LedgerError> {
         self.lookup(Field::Job, job)
+    }
+
+    /// The receipts logged for job `job`, in log order: a `receipt` entry with its envelope,
+    /// a `receipt-digest` entry (a receipt too large to log whole, kept in the job folder)
+    /// with `None`.
+    pub fn job_receipts(
+        &self,
+        job: &str,
+    ) -> Result<Vec<(LogIndex, Option<Envelope>)>, LedgerError> {
+        let mut out = Vec::new();
+        for logged in self.entries(&self.by_job(job)?)? {
+            match logged.entry {
+                Entry::Receipt(envelope) => out.push((logged.index, Some(envelope))),
+                Entry::ReceiptDigest(d) if d.job == job => out.push((logged.index, None)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Jobs with more than one receipt in the log, each with the indexes of its receipts (in
+    /// log order): a job ends once, so a second end receipt contradicts the first (`poex audit
+    /// validate` reports them). Walks every receipt entry of the log.
+    pub fn jobs_with_several_receipts(&self) -> Result<Vec<(String, Vec<LogIndex>)>, LedgerError> {
+        let mut receipts = self.by_kind(crate::entry::Kind::Receipt.name())?;
+        receipts.extend(self.by_kind(crate::entry::Kind::ReceiptDigest.name())?);
+        receipts.sort_unstable();
+        let mut by_job: BTreeMap<String, Vec<LogIndex>> = BTreeMap::new();
+        for chunk in receipts.chunks(usize::from(TILE_WIDTH)) {
+            for logged in self.entries(chunk)? {
+                if let Some(job) = logged.entry.keys().job {
+                    by_job.entry(job).or_default().push(logged.index);
+                }
+            }
+        }
+        Ok(by_job.into_iter().filter(|(_, v)| v.len() > 1).collect())
     }
 
     /// Entries about asset `key`: `dataset/<name>`, `algorithm/<name>` or `sha256:<hex>`, in
@@ -1009,6 +1171,10 @@ impl Ledger {
     /// error: the log stands without its index.
     fn open_index_for_writing(&self) {
         let Mode::Writer { log, .. } = &self.mode else {
+            return;
+        };
+        let guard = read(log);
+        let Some(log) = guard.as_ref() else {
             return;
         };
         let path = self.dir.join(INDEX_FILE);

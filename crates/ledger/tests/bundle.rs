@@ -414,3 +414,41 @@ fn the_documented_example_verifies() {
     assert_eq!((v.index, v.checkpoint.size.get()), (LogIndex(7), 8));
     assert!(doc.contains(&TlogProof::parse(&bundle.tlog_proof).unwrap().encode()));
 }
+
+/// A bundle for a receipt the log holds already appends nothing; one it does not hold is
+/// refused (the node finishing a killed job's bundle uses this, never signing or logging a
+/// second receipt).
+#[test]
+fn a_bundle_for_a_logged_receipt_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger_with_receipts(dir.path(), 1, None);
+    let size = ledger.size();
+    let logged = receipt("job-2", "cohort", 20);
+    let bundle = ProofBundle::for_logged(&ledger, &logged).unwrap();
+    assert_eq!(ledger.size(), size, "nothing appended");
+    let verified = bundle
+        .verify(&processor().public(), ledger.verifier())
+        .unwrap();
+    assert_eq!(Some(verified.index), ledger.find_receipt(&logged).unwrap());
+    let unknown = receipt("job-9", "cohort", 90);
+    assert!(matches!(
+        ProofBundle::for_logged(&ledger, &unknown),
+        Err(LedgerError::NotLogged)
+    ));
+    assert_eq!(ledger.size(), size);
+    // The job's receipts, and the jobs that have more than one (a job ends once).
+    assert_eq!(ledger.job_receipts("job-2").unwrap().len(), 1);
+    assert!(ledger.jobs_with_several_receipts().unwrap().is_empty());
+    let second = receipt("job-2", "cohort", 25);
+    ledger.log_receipt(&second).unwrap();
+    let several = ledger.jobs_with_several_receipts().unwrap();
+    assert_eq!(several.len(), 1, "{several:?}");
+    assert_eq!(several[0].0, "job-2");
+    assert_eq!(several[0].1.len(), 2);
+    // A working writer is left as it is by a reopen.
+    assert!(ledger.writer_fault().is_none());
+    ledger.reopen_writer().unwrap();
+    assert_eq!(ledger.size(), size + 1);
+    ledger.log_receipt(&receipt("job-4", "cohort", 40)).unwrap();
+    assert_eq!(ledger.job_receipts("job-4").unwrap().len(), 1);
+}

@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use poex_core::KeyId;
 use poex_core::httpsig::{self, Message};
 use poex_core::keys::PublicKey;
-use poex_store::audit::{Event, Operation};
 
 use crate::error::ApiError;
 use crate::state::Node;
@@ -45,34 +44,38 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Checks the request's signature. `with_body`: the request carries a body, so
-/// `content-digest` and `content-type` must be covered. On failure the denial is logged.
+/// `content-digest` and `content-type` must be covered. On failure the denial is logged as
+/// [`ANONYMOUS`]'s: a signature that did not verify (or a replayed one) proves nobody's
+/// identity, so the key id it names is recorded only as a claim in the event's detail, and
+/// audit queries by that key never return it.
 pub fn authenticate(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, ApiError> {
     match check(node, parts, with_body) {
         Ok(c) => Ok(c),
-        Err((actor, e)) => {
-            deny(
-                node,
-                actor.as_deref().unwrap_or("anonymous"),
-                parts,
-                &e.message,
-            );
+        Err((claimed, e)) => {
+            let why = match &claimed {
+                Some(id) => format!("claimed key id {id} (not verified): {}", e.message),
+                None => e.message.clone(),
+            };
+            crate::deny::record(node, ANONYMOUS, parts, &why);
             Err(e)
         }
     }
 }
 
-/// Logs a denial (401 or 403) as an audit event.
+/// The actor of events about callers whose identity was not proven.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Logs a denial (403) of an authenticated caller as an audit event.
 pub fn deny(node: &Node, actor: &str, parts: &Parts, why: &str) {
-    let object = format!("{} {}", parts.method, parts.uri.path());
-    let mut ev = Event::now(actor, Operation::Deny, object);
-    ev.detail = Some(why.to_owned());
-    node.audit(vec![ev]);
+    crate::deny::record(node, actor, parts, why);
 }
 
+/// A refused signature: the key id it claimed (if it named a usable key) and the error.
 type Failure = (Option<String>, ApiError);
 
+/// Checks the signature; see [`authenticate`].
 fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure> {
-    let fail = |actor: Option<String>, m: String| (actor, ApiError::unauthorized(m));
+    let fail = |claimed: Option<String>, m: String| (claimed, ApiError::unauthorized(m));
     let headers = &parts.headers;
     let (Some(input), Some(signature)) = (
         header(headers, "signature-input"),
@@ -94,7 +97,8 @@ fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure>
         )
     })?;
     let id = key.key_id();
-    let actor = Some(id.to_string());
+    // Only a claim until the signature verifies and its nonce is fresh.
+    let claimed = Some(id.to_string());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let required = if with_body {
         REQUIRED_WITH_BODY
@@ -102,10 +106,10 @@ fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure>
         REQUIRED
     };
     httpsig::check_policy(&parsed, now, node.config.signature_max_age_secs, required)
-        .map_err(|e| fail(actor.clone(), e.to_string()))?;
+        .map_err(|e| fail(claimed.clone(), e.to_string()))?;
     if parsed.params.created < node.started_unix - 1 {
         return Err(fail(
-            actor,
+            claimed,
             "the signature was created before this node started; sign the request again".into(),
         ));
     }
@@ -113,6 +117,23 @@ fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure>
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
+    let expected = node.authorities();
+    if !expected.iter().any(|a| a.eq_ignore_ascii_case(&authority)) {
+        return Err(fail(
+            claimed,
+            format!(
+                "the request is for authority {:?}, but this node serves {}: the signature covers \
+                 @authority, so sign for the node's own name (the Host header must be one of these; \
+                 an operator sets it with `authority` in node.toml)",
+                authority.chars().take(200).collect::<String>(),
+                expected
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        ));
+    }
     let header_pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
@@ -124,21 +145,22 @@ fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure>
         query: parts.uri.query().unwrap_or(""),
         headers: &header_pairs,
     };
-    httpsig::verify(&message, &parsed, &key).map_err(|e| fail(actor.clone(), e.to_string()))?;
+    httpsig::verify(&message, &parsed, &key).map_err(|e| fail(claimed.clone(), e.to_string()))?;
     // Only a valid signature spends its nonce, so nobody can burn another caller's nonces.
     let nonce = parsed.params.nonce.clone().unwrap_or_default();
     let expires = parsed.params.expires.unwrap_or(now);
     match node.fresh_nonce(&nonce, expires, now) {
         Ok(true) => Ok(Caller { key, id }),
         Ok(false) => Err(fail(
-            actor,
+            claimed,
             format!(
                 "nonce {nonce:?} was already used: this looks like a replay; sign each request with a new nonce"
             ),
         )),
         Err(()) => Err((
-            actor,
-            ApiError::unavailable("too many signed requests in flight; retry in a minute"),
+            claimed,
+            ApiError::unavailable("too many signed requests in flight; retry in a minute")
+                .retry_after(60),
         )),
     }
 }
@@ -148,7 +170,7 @@ fn check(node: &Node, parts: &Parts, with_body: bool) -> Result<Caller, Failure>
 pub async fn signed_json(
     node: &Node,
     request: axum::extract::Request,
-    timeout: std::time::Duration,
+    timeout: crate::body::Pace,
 ) -> Result<(Caller, Parts, Vec<u8>), ApiError> {
     let (parts, body_stream) = request.into_parts();
     let caller = authenticate(node, &parts, true)?;

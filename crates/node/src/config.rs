@@ -38,6 +38,20 @@ pub struct Config {
     /// Seconds between anchoring rounds: each round anchors the log's latest signed checkpoint
     /// on the chain named by `HOME/chain.toml`, when the log has grown. 0 (the default): off.
     pub anchor_interval_secs: u64,
+    /// The authority (`host[:port]`, RFC 9421 `@authority`) request signatures must be made
+    /// for: the `Host` clients send. Unset: the listen address (and `localhost:PORT` when it is
+    /// a loopback address); required when listening on all interfaces.
+    pub authority: Option<String>,
+    /// Connections served at once; more are answered 503 and closed at once.
+    pub max_connections: usize,
+    /// After `request_timeout_secs`, a request body must keep arriving at this rate on average
+    /// (each byte received extends the deadline by `1 / min_body_bytes_per_sec` s), or 408.
+    pub min_body_bytes_per_sec: u64,
+    /// Denials (401, 403) logged one by one per source address per minute (all sources
+    /// together: ten times this); the rest are counted and summarised.
+    pub deny_log_per_minute: u32,
+    /// At most one summary of the denials over the budget per this many seconds.
+    pub deny_summary_secs: u64,
 }
 
 impl Default for Config {
@@ -55,6 +69,11 @@ impl Default for Config {
             import_roots: Vec::new(),
             signature_max_age_secs: 300,
             anchor_interval_secs: 0,
+            authority: None,
+            max_connections: 512,
+            min_body_bytes_per_sec: 1024,
+            deny_log_per_minute: 10,
+            deny_summary_secs: 60,
         }
     }
 }
@@ -157,6 +176,12 @@ impl Config {
         if let Some(v) = env("POEX_NODE_ANCHOR_INTERVAL_SECS") {
             self.anchor_interval_secs = parsed("POEX_NODE_ANCHOR_INTERVAL_SECS", v, "seconds")?;
         }
+        if let Some(v) = env("POEX_NODE_AUTHORITY") {
+            self.authority = Some(v.trim().to_owned());
+        }
+        if let Some(v) = env("POEX_NODE_MAX_CONNECTIONS") {
+            self.max_connections = parsed("POEX_NODE_MAX_CONNECTIONS", v, "a number")?;
+        }
         if let Some(v) = env("POEX_NODE_OWNERS") {
             self.owners = v
                 .split(',')
@@ -182,6 +207,36 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "signature_max_age_secs must be positive".into(),
             ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections is 0: no request would be served; use 1 or more".into(),
+            ));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "request_timeout_secs must be positive".into(),
+            ));
+        }
+        match &self.authority {
+            Some(a) => {
+                let valid = !a.is_empty()
+                    && a.parse::<axum::http::uri::Authority>()
+                        .is_ok_and(|p| p.as_str() == a.as_str() && !a.contains('@'));
+                if !valid {
+                    return Err(ConfigError::Invalid(format!(
+                        "authority {a:?} is not host[:port] (e.g. \"node.example:8420\")"
+                    )));
+                }
+            }
+            None if self.listen.ip().is_unspecified() => {
+                return Err(ConfigError::Invalid(format!(
+                    "listen is {} (every interface): set authority = \"HOST:PORT\" in node.toml to \
+                     the name clients reach the node by (request signatures cover it)",
+                    self.listen
+                )));
+            }
+            None => {}
         }
         for o in &self.owners {
             o.parse::<poex_core::KeyId>()

@@ -26,7 +26,9 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod deny;
 pub mod error;
+pub mod preflight;
 pub mod queue;
 pub mod state;
 pub mod tiles;
@@ -44,6 +46,12 @@ pub use state::{Node, StartError};
 /// then shuts down gracefully (stop accepting, let running jobs finish within the grace
 /// period, interrupt the rest; queued jobs stay queued for the next start). `on_ready` is called
 /// with the bound address once the node accepts connections.
+///
+/// Connections are served by hyper's HTTP/1 server with what `axum::serve` leaves out: a
+/// deadline for each request's head (`request_timeout_secs`, which also closes a keep-alive
+/// connection idle that long: slowloris and idle floods free their slot), a limit of
+/// `max_connections` served at once (one more gets a 503 and is closed at once), and the
+/// peer's address on each request (`ConnectInfo`, for the denial budget).
 pub async fn serve(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -56,8 +64,10 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
+    node.set_bound(local);
+    warn_if_few_descriptors(node.config.max_connections);
     let workers = start_workers(&node)?;
-    tracing::info!(%local, home = %node.home.root.display(), "poex node listening");
+    tracing::info!(%local, home = %node.home.root.display(), authority = ?node.authorities(), "poex node listening");
     on_ready(local);
 
     // Anchoring stops when shutdown begins (or when the server stops on an error, which drops
@@ -66,34 +76,149 @@ pub async fn serve(
     let anchoring = node
         .anchoring
         .is_some()
-        .then(|| tokio::spawn(anchor::run(node.clone(), anchoring_stop)));
+        .then(|| tokio::spawn(anchor::run(node.clone(), anchoring_stop.clone())));
+    let upkeep = tokio::spawn(upkeep(node.clone(), anchoring_stop));
 
     let app = api::router(node.clone());
-    let stopping = node.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new requests or jobs");
-            stopping.stopping.store(true, Ordering::Relaxed);
-            let _ = stop_anchoring.send(true);
-        })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the server stopped with an error");
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(node.config.max_connections));
+    let head_timeout = Duration::from_secs(node.config.request_timeout_secs);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors, most often: the connections in the backlog wait.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refuse_busy(&stream, node.config.max_connections);
+            continue;
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), request)
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(head_timeout);
+        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    tracing::info!("shutting down: no new requests or jobs");
+    node.stopping.store(true, Ordering::Relaxed);
+    let _ = stop_anchoring.send(true);
+    drop(listener);
+    // Requests in flight finish; idle connections close at once.
+    let grace = Duration::from_secs(node.config.shutdown_grace_secs);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {} s; closing them",
+            grace.as_secs()
+        );
     }
     if let Some(task) = anchoring {
         // It holds the node: wait for it, so the log's lock goes with the node.
         let _ = task.await;
     }
+    let _ = upkeep.await;
 
     // Finish or cancel running work, off the async runtime.
     let node2 = node.clone();
-    let grace = Duration::from_secs(node.config.shutdown_grace_secs);
     tokio::task::spawn_blocking(move || drain(&node2, grace, workers))
         .await
         .map_err(|e| StartError::Home(format!("shutdown: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What `serve` answers a connection over `max_connections`, before closing it.
+fn refuse_busy(stream: &tokio::net::TcpStream, limit: usize) {
+    let body = serde_json::json!({
+        "error": "unavailable",
+        "message": format!("the node serves {limit} connections at once and all are in use; retry in a second"),
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // A fresh socket's send buffer is empty: this never blocks, and if it cannot be written
+    // the client just sees the connection close.
+    let _ = stream.try_write(response.as_bytes());
+    tracing::debug!("connection refused: max_connections reached");
+}
+
+/// Warns when the process may run out of file descriptors before `max_connections`: each
+/// connection holds one, and the log, the store and the jobs need some too.
+fn warn_if_few_descriptors(max_connections: usize) {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    if let Some(soft) = soft
+        && soft < max_connections + 256
+    {
+        tracing::warn!(
+            open_files = soft,
+            max_connections,
+            "the open-file limit leaves little room beside max_connections; raise it (ulimit -n) or lower max_connections"
+        );
+    }
+}
+
+/// Background upkeep while the node serves: the denial summary when it is due, and reopening
+/// a failed log writer even when no request comes to try it.
+async fn upkeep(node: Arc<Node>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {}
+        }
+        let n = node.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if n.ledger.writer_fault().is_some() {
+                n.log_fault();
+            }
+            if let Some(summary) = n.denials.summary(false) {
+                n.audit(vec![summary]);
+            }
+        })
+        .await;
+    }
+    // What was counted until now is logged before the node stops.
+    let n = node.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(summary) = n.denials.summary(true) {
+            n.audit(vec![summary]);
+        }
+    })
+    .await;
 }
 
 /// Starts the node's `max_concurrent_jobs` worker threads; they run jobs until the queue

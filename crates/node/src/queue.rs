@@ -220,6 +220,11 @@ pub enum QueueError {
         /// Its state.
         state: &'static str,
     },
+    /// The `submit` event could not be logged, so the job was not accepted.
+    #[error(
+        "the node cannot record the job in its log right now ({0}); nothing was queued; retry in a few seconds"
+    )]
+    Log(String),
     /// Writing the queue file failed.
     #[error("writing {path}: {source}")]
     Io {
@@ -344,8 +349,15 @@ impl Queue {
         poex_store::write_atomic(&path, &bytes).map_err(|source| QueueError::Io { path, source })
     }
 
-    /// Accepts a verified request: the record is on disk when this returns.
-    pub fn submit(&self, id: String, request: &SignedRequest) -> Result<JobRecord, QueueError> {
+    /// Accepts a verified request: the record is on disk when this returns. `log` records
+    /// the job's `submit` event once the queue's limits allow it, before the record is
+    /// written: if it fails, nothing is queued.
+    pub fn submit(
+        &self,
+        id: String,
+        request: &SignedRequest,
+        log: impl FnOnce(&JobRecord) -> Result<(), QueueError>,
+    ) -> Result<JobRecord, QueueError> {
         let requester = request.request.requester.key_id.to_string();
         let mut inner = lock(&self.inner);
         if inner.stopping {
@@ -383,6 +395,7 @@ impl Queue {
             log_index: None,
             request: request.envelope.clone(),
         };
+        log(&record)?;
         self.persist(&record)?;
         inner.next_seq += 1;
         inner.jobs.insert(id, record.clone());
@@ -540,6 +553,14 @@ impl Queue {
         self.wake.notify_all();
     }
 
+    /// Forgets that a job runs without recording an end: its file still says `running`, so
+    /// the next start ends it (used when the node stops while the job's receipt waits for
+    /// the log).
+    fn release(&self, id: &str) {
+        lock(&self.inner).running.remove(id);
+        self.wake.notify_all();
+    }
+
     /// Cancels a job: a queued one is taken out of the queue and returned (the caller signs
     /// its failure receipt); a running one is killed and ends through its worker.
     pub fn cancel(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
@@ -594,42 +615,184 @@ fn ended(report: &JobReport) -> (JobState, String, Option<String>) {
 
 impl Node {
     /// Ends, with a signed failure receipt, a job that will not run (cancelled while queued,
-    /// expired, interrupted by a crash), and records its end state.
+    /// expired, interrupted by a crash, or one the pipeline could not run), and records its
+    /// end state. A job that has a receipt already (in its folder or in the log) keeps that one
+    /// instead ([`Node::finish_from_receipt`]). While the log cannot be written the receipt
+    /// waits for it (the node reopens a failed log writer); if the node stops meanwhile, the
+    /// job stays `running` on disk and the next start ends it.
     pub(crate) fn end_unrun(&self, mut record: JobRecord, status: &str, reason: &str) {
         let out = self.home.jobs_dir().join(&record.id);
-        let result = self
-            .processor()
-            .end_unrun(&record.id, &record.request, &out, status, reason);
-        match result {
-            Ok(report) => {
-                let (state, status, reason) = ended(&report);
-                record.state = state;
-                record.status = Some(status);
-                record.reason = reason;
-                record.log_index = Some(report.log_index);
+        let reason = self.scrub(reason);
+        loop {
+            if self.finish_from_receipt(&mut record) {
+                self.queue.finish(record);
+                return;
             }
-            Err(e) => {
-                tracing::error!(job = %record.id, error = %e, "could not sign the job's failure receipt");
-                record.state = JobState::Failed;
-                record.status = Some(status.to_owned());
-                record.reason = Some(format!(
-                    "{reason}; and its failure receipt could not be written: {e}"
-                ));
+            // Signing now would write over a receipt the job may have saved (one the log
+            // failed to take): wait for the log first, then look again.
+            if self.log_fault().is_some() {
+                tracing::error!(job = %record.id, "the log cannot be written; the job's receipt waits for it");
+                if !self.wait_for_log() {
+                    self.queue.release(&record.id);
+                    return;
+                }
+                continue;
+            }
+            let result =
+                self.processor()
+                    .end_unrun(&record.id, &record.request, &out, status, &reason);
+            match result {
+                Ok(report) => {
+                    let (state, status, reason) = ended(&report);
+                    record.state = state;
+                    record.status = Some(status);
+                    record.reason = reason.map(|r| self.scrub(&r));
+                    record.log_index = Some(report.log_index);
+                    break;
+                }
+                Err(e) if self.ledger.writer_fault().is_some() => {
+                    tracing::error!(job = %record.id, error = %e, "the log failed while the job's receipt was logged");
+                }
+                Err(e) => {
+                    tracing::error!(job = %record.id, error = %e, "could not sign the job's failure receipt");
+                    record.state = JobState::Failed;
+                    record.status = Some(status.to_owned());
+                    record.reason = Some(self.scrub(&format!(
+                        "{reason}; and its failure receipt could not be written: {e}"
+                    )));
+                    break;
+                }
             }
         }
         self.queue.finish(record);
     }
 
+    /// Waits until the log can be written again (true) or the node stops (false).
+    fn wait_for_log(&self) -> bool {
+        loop {
+            if self.is_stopping() {
+                return false;
+            }
+            if self.log_fault().is_none() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Ends `record` from a receipt the job has already, if it has one, and says whether it
+    /// did: its proof bundle in the job folder; else a receipt for this job in the log (the
+    /// node died after logging it and before writing the bundle: the bundle is made from the
+    /// logged receipt, appending nothing); else the job folder's `receipt.json` if this
+    /// node's processor key signed it for this job and this request (the node could not log
+    /// it: it is logged now). Never signs a second receipt.
+    pub(crate) fn finish_from_receipt(&self, record: &mut JobRecord) -> bool {
+        let out = self.home.jobs_dir().join(&record.id);
+        if let Some((state, status)) = sealed_state(&out) {
+            record.state = state;
+            record.status = Some(status);
+            return true;
+        }
+        let saved = std::fs::read(out.join("receipt.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Envelope>(&b).ok())
+            .filter(|env| self.own_receipt(env, record));
+        let logged = match self.ledger.job_receipts(&record.id) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(job = %record.id, error = %e, "could not look the job's receipts up in the log");
+                return false;
+            }
+        };
+        // The first receipt logged for the job is its end; a digest entry names the saved one.
+        let first = logged.into_iter().find_map(|(_, env)| match env {
+            Some(env) => self.own_receipt(&env, record).then_some(env),
+            None => saved
+                .clone()
+                .filter(|s| self.ledger.find_receipt(s).ok().flatten().is_some()),
+        });
+        let (envelope, bundle) = match (first, saved) {
+            (Some(env), _) => match poex_ledger::ProofBundle::for_logged(&self.ledger, &env) {
+                Ok(b) => (env, b),
+                Err(e) => {
+                    tracing::error!(job = %record.id, error = %e, "could not prove the job's logged receipt");
+                    return false;
+                }
+            },
+            (None, Some(env)) => match poex_ledger::ProofBundle::build(&self.ledger, &env) {
+                Ok(b) => (env, b),
+                Err(e) => {
+                    tracing::error!(job = %record.id, error = %e, "could not log the job's saved receipt");
+                    return false;
+                }
+            },
+            (None, None) => return false,
+        };
+        let receipt_bytes = match serde_json::to_vec_pretty(&envelope) {
+            Ok(mut b) => {
+                b.push(b'\n');
+                b
+            }
+            Err(_) => return false,
+        };
+        let receipt_path = out.join("receipt.json");
+        let bundle_path = out.join(poex_exec::pipeline::BUNDLE_NAME);
+        let written = std::fs::create_dir_all(&out)
+            .and_then(|()| {
+                let same = std::fs::read(&receipt_path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Envelope>(&b).ok())
+                    .is_some_and(|e| e == envelope);
+                if same {
+                    Ok(())
+                } else {
+                    poex_store::write_atomic(&receipt_path, &receipt_bytes)
+                }
+            })
+            .and_then(|()| poex_store::write_atomic(&bundle_path, bundle.to_json().as_bytes()));
+        if let Err(e) = written {
+            tracing::error!(job = %record.id, error = %e, "could not write the job's proof bundle");
+            return false;
+        }
+        let status = receipt_status(&envelope);
+        record.state = JobState::from_status(&status);
+        record.status = Some(status);
+        record.log_index = poex_log::tlog_proof::TlogProof::parse(&bundle.tlog_proof)
+            .ok()
+            .map(|p| p.index);
+        tracing::info!(job = %record.id, state = record.state.name(), "ended the job from the receipt it had");
+        true
+    }
+
+    /// Whether `envelope` is a receipt this node's processor key signed for `record`'s job and
+    /// request.
+    fn own_receipt(&self, envelope: &Envelope, record: &JobRecord) -> bool {
+        let Ok(statement) = poex_core::receipt::open(envelope, &self.processor_public()) else {
+            return false;
+        };
+        let bd = &statement.predicate.build_definition;
+        let same_job = statement
+            .predicate
+            .run_details
+            .metadata
+            .invocation_id
+            .as_deref()
+            == Some(record.id.as_str());
+        let same_request = bd
+            .external_parameters
+            .get("jobRequest")
+            .and_then(|v| serde_json::from_value::<Envelope>(v.clone()).ok())
+            .is_some_and(|r| r == record.request);
+        same_job && same_request
+    }
+
     /// Ends the jobs a previous run of the node left `running`.
     pub(crate) fn recover(&self, interrupted: Vec<JobRecord>) {
         for mut record in interrupted {
-            let out = self.home.jobs_dir().join(&record.id);
-            // The job may have sealed its receipt just before the node died: then that
-            // receipt is the job's end, and no second one is signed.
-            if let Some(sealed) = sealed_state(&out) {
-                tracing::info!(job = %record.id, state = sealed.0.name(), "recovered a job that had ended");
-                record.state = sealed.0;
-                record.status = Some(sealed.1);
+            // The job may have ended just before the node died: its receipt (bundled,
+            // logged, or saved) is then the job's end, and no second one is signed.
+            if self.finish_from_receipt(&mut record) {
+                tracing::info!(job = %record.id, state = record.state.name(), "recovered a job that had ended");
                 self.queue.finish(record);
                 continue;
             }
@@ -653,6 +816,15 @@ impl Node {
                 self.end_unrun(record, "expired", &reason);
                 continue;
             }
+            // A job started while the log cannot be written would fail for that alone: it
+            // waits (and stays queued on disk if the node stops first).
+            if self.log_fault().is_some() {
+                tracing::warn!(job = %record.id, "the log cannot be written; the job waits for it");
+                if !self.wait_for_log() {
+                    self.queue.release(&record.id);
+                    continue;
+                }
+            }
             if let Err(e) = self.queue.persist(&record) {
                 tracing::error!(job = %record.id, error = %e, "could not record that the job runs");
             }
@@ -671,6 +843,7 @@ impl Node {
                     record.state = state;
                     record.status = Some(status);
                     record.reason = reason;
+                    record.reason = record.reason.map(|r| self.scrub(&r));
                     record.log_index = Some(report.log_index);
                     tracing::info!(job = %record.id, state = state.name(), "job ended");
                     self.queue.finish(record);
@@ -685,11 +858,12 @@ impl Node {
     }
 
     /// Logs that a job was accepted.
-    pub(crate) fn log_submit(&self, record: &JobRecord) {
+    pub(crate) fn log_submit(&self, record: &JobRecord) -> Result<(), QueueError> {
         let mut ev = Event::now(&record.requester, Operation::Submit, &record.algorithm);
         ev.job = Some(record.id.clone());
         ev.detail = Some(format!("datasets: {}", record.datasets.join(", ")));
-        self.audit(vec![ev]);
+        self.audit_or_fail(vec![ev])
+            .map_err(|e| QueueError::Log(self.scrub(&e.to_string())))
     }
 }
 
@@ -698,19 +872,27 @@ fn sealed_state(out: &Path) -> Option<(JobState, String)> {
     let bytes = std::fs::read(out.join(poex_exec::pipeline::BUNDLE_NAME)).ok()?;
     let bundle: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let receipt: Envelope = serde_json::from_value(bundle.get("receipt")?.clone()).ok()?;
-    let statement: serde_json::Value = serde_json::from_slice(&receipt.payload).ok()?;
-    let status = statement
-        .pointer("/predicate/runDetails/byproducts")?
-        .as_array()?
-        .iter()
-        .find_map(|b| {
-            b.pointer("/content/status")
-                .or_else(|| b.pointer("/annotations/status"))
-        })
-        .and_then(|s| s.as_str())
-        .unwrap_or("failed")
-        .to_owned();
+    let status = receipt_status(&receipt);
     Some((JobState::from_status(&status), status))
+}
+
+/// The status word of a receipt (its outcome byproduct's `status`; `failed` if it has none).
+fn receipt_status(receipt: &Envelope) -> String {
+    serde_json::from_slice::<serde_json::Value>(&receipt.payload)
+        .ok()
+        .and_then(|statement| {
+            statement
+                .pointer("/predicate/runDetails/byproducts")?
+                .as_array()?
+                .iter()
+                .find_map(|b| {
+                    b.pointer("/content/status")
+                        .or_else(|| b.pointer("/annotations/status"))
+                })
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "failed".to_owned())
 }
 
 #[cfg(test)]

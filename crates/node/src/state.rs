@@ -86,6 +86,14 @@ pub struct Node {
     pub(crate) publish_lock: Mutex<()>,
     /// Checkpoint anchoring, when `anchor_interval_secs` is not 0 (run by [`crate::serve`]).
     pub anchoring: Option<crate::anchor::Anchoring>,
+    /// The spellings of the home's absolute path, longest first, which callers see as `HOME`.
+    home_spellings: Vec<String>,
+    /// Which denials are logged one by one.
+    pub(crate) denials: crate::deny::Budget,
+    /// The address [`crate::serve`] bound (the listen address with its real port).
+    bound: OnceLock<std::net::SocketAddr>,
+    /// When the node last tried to reopen a failed log writer.
+    log_retry: Mutex<Option<std::time::Instant>>,
 }
 
 /// The most nonces kept at once; beyond it new signed requests get 503 until old ones expire.
@@ -147,6 +155,20 @@ impl Node {
         let _ = std::fs::remove_dir_all(&uploads);
         std::fs::create_dir_all(&uploads)
             .map_err(|e| StartError::Home(format!("{}: {e}", uploads.display())))?;
+        let mut home_spellings = vec![root.display().to_string()];
+        if let Ok(canonical) = std::fs::canonicalize(root) {
+            home_spellings.push(canonical.display().to_string());
+        }
+        if let Ok(absolute) = std::path::absolute(root) {
+            home_spellings.push(absolute.display().to_string());
+        }
+        home_spellings.retain(|s| s.len() > 1);
+        home_spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        home_spellings.dedup();
+        let denials = crate::deny::Budget::new(
+            config.deny_log_per_minute,
+            Duration::from_secs(config.deny_summary_secs),
+        );
         let node = Arc::new(Node {
             config,
             home,
@@ -162,6 +184,10 @@ impl Node {
             log_owner,
             publish_lock: Mutex::new(()),
             anchoring,
+            home_spellings,
+            denials,
+            bound: OnceLock::new(),
+            log_retry: Mutex::new(None),
         });
         node.recover(interrupted);
         Ok(node)
@@ -174,10 +200,15 @@ impl Node {
             ledger: self,
             signer: &self.processor_key,
             jobs_dir: self.home.jobs_dir(),
-            ceiling: Limits::default(),
+            ceiling: self.ceiling(),
             data_identity: self.data_identity.get(),
             log_owner: self.log_owner.as_ref(),
         }
+    }
+
+    /// The most a job may get (a request may ask for less).
+    pub(crate) fn ceiling(&self) -> Limits {
+        Limits::default()
     }
 
     /// The owner's data identity, created on first use (see [`Home::data_identity`]).
@@ -207,8 +238,77 @@ impl Node {
 
     /// Records audit events; a failure is logged (the request it describes already happened).
     pub(crate) fn audit(&self, events: Vec<Event>) {
-        if let Err(e) = self.ledger.log_events(&events) {
+        if let Err(e) = self.audit_or_fail(events) {
             tracing::error!(error = %e, "could not log audit events");
+        }
+    }
+
+    /// Records audit events, each bounded in size ([`bound_event`]); the caller decides what a
+    /// failure means (a download is not served without its event).
+    pub(crate) fn audit_or_fail(&self, events: Vec<Event>) -> Result<(), LedgerError> {
+        let events: Vec<Event> = events.into_iter().map(bound_event).collect();
+        self.ledger.log_events(&events).map(|_| ())
+    }
+
+    /// `text` with the home's absolute path written `HOME`: what callers see of the node's
+    /// files (error messages, job reasons, receipts) says where, not where on this machine.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for spelling in &self.home_spellings {
+            out = out.replace(spelling.as_str(), "HOME");
+        }
+        out
+    }
+
+    /// The authorities (`host[:port]`) request signatures must be made for: `authority` from
+    /// the settings, else the address served (with `localhost:PORT` beside a loopback one).
+    pub fn authorities(&self) -> Vec<String> {
+        if let Some(a) = &self.config.authority {
+            return vec![a.to_ascii_lowercase()];
+        }
+        let addr = self.bound.get().copied().unwrap_or(self.config.listen);
+        let mut out = vec![addr.to_string()];
+        if addr.ip().is_loopback() {
+            out.push(format!("localhost:{}", addr.port()));
+        }
+        out
+    }
+
+    /// The summary of the denials counted over the budget and not logged yet, taken now (it
+    /// is logged when due, and at shutdown); `None` if there are none.
+    pub fn take_denial_summary(&self) -> Option<Event> {
+        self.denials.summary(true)
+    }
+
+    /// Records the address [`crate::serve`] bound (the first call wins).
+    pub fn set_bound(&self, addr: std::net::SocketAddr) {
+        let _ = self.bound.set(addr);
+    }
+
+    /// Why the log cannot be written now, after trying (at most once a second) to reopen a
+    /// failed writer; `None` when it can.
+    pub fn log_fault(&self) -> Option<String> {
+        let fault = self.ledger.writer_fault()?;
+        let now = std::time::Instant::now();
+        {
+            let mut last = self
+                .log_retry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+                return Some(fault);
+            }
+            *last = Some(now);
+        }
+        match self.ledger.reopen_writer() {
+            Ok(()) => {
+                tracing::warn!(error = %fault, "the log writer failed and was reopened; the node takes work again");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the log writer failed and cannot be reopened yet; the node refuses work that writes the log");
+                Some(self.scrub(&e.to_string()))
+            }
         }
     }
 
@@ -234,8 +334,38 @@ impl Node {
     }
 }
 
+/// The longest actor, object and detail an audit event keeps (the rest is cut, with a note):
+/// an entry must stay far below the log's 64 KiB limit, whatever a caller put in a header.
+pub const MAX_EVENT_FIELD: [usize; 3] = [256, 1024, 4096];
+
+/// `event` with its free-text fields cut to [`MAX_EVENT_FIELD`], each cut saying so.
+pub fn bound_event(mut event: Event) -> Event {
+    fn cut(text: &mut String, max: usize) {
+        if text.len() <= max {
+            return;
+        }
+        let total = text.len();
+        let mut end = max.saturating_sub(64);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(&format!(" [cut: {total} bytes in all]"));
+    }
+    let [actor, object, detail] = MAX_EVENT_FIELD;
+    cut(&mut event.actor, actor);
+    cut(&mut event.object, object);
+    if let Some(d) = event.detail.as_mut() {
+        cut(d, detail);
+    }
+    event
+}
+
 impl LedgerAccess for Node {
     fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
-        Ok(self.ledger.clone())
+        match self.log_fault() {
+            None => Ok(self.ledger.clone()),
+            Some(fault) => Err(LedgerError::Unavailable(fault)),
+        }
     }
 }

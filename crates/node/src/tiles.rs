@@ -126,7 +126,7 @@ pub fn read(node: &Node, path: &str) -> ApiResult<(Vec<u8>, bool)> {
     let tiles = tiles.at(size);
     if path.starts_with("tile/entries/") {
         let id = BundleId::parse_path(path)
-            .map_err(|e| ApiError::bad_request(format!("{path}: {e}")))?;
+            .map_err(|e| ApiError::not_found(format!("{path} is not a tile of this log: {e}")))?;
         if let Some(b) = tiles.read(&id.path()).map_err(ApiError::internal)? {
             return Ok((b, id.is_full()));
         }
@@ -148,7 +148,8 @@ pub fn read(node: &Node, path: &str) -> ApiResult<(Vec<u8>, bool)> {
         }
         return Ok((cut.encode(), false));
     }
-    let id = TileId::parse_path(path).map_err(|e| ApiError::bad_request(format!("{path}: {e}")))?;
+    let id = TileId::parse_path(path)
+        .map_err(|e| ApiError::not_found(format!("{path} is not a tile of this log: {e}")))?;
     for candidate in id.serving_tiles(size) {
         if let Some(bytes) = tiles.read(&candidate.path()).map_err(ApiError::internal)? {
             let want = usize::from(id.width) * 32;

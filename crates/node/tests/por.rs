@@ -107,10 +107,10 @@ async fn anyone_may_challenge_an_algorithm_and_bad_challenges_are_refused() {
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     check(&root, size, &c, &Response::from_bytes(&body).unwrap()).unwrap();
 
-    // Another root or size than the record's: 400, saying what the record holds.
+    // Another root or size than the record's: 409, saying what the record holds.
     let wrong = Challenge::new(Algorithm::Blake3.hash(b"other"), size, 10).unwrap();
     let (status, body) = ask(&t, uri, None, &wrong).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
     assert!(String::from_utf8_lossy(&body).contains(&root.to_string()));
     // Not JSON, an unknown asset, an unknown kind.
     let (status, _) = t

@@ -51,6 +51,7 @@ fn empty(dir: &Path) -> bool {
 async fn slow_and_vanishing_clients_leave_nothing() {
     let mut config = common::config();
     config.request_timeout_secs = 1;
+    config.authority = None;
     let t = TestNode::with(config);
     let (addr, stop, server) = start(&t);
     let uploads = t.home().join("uploads");
@@ -137,4 +138,183 @@ async fn shutdown_interrupts_running_jobs_and_keeps_queued_ones() {
     let t = TestNode::open(dir, config);
     let done = t.wait(&b, |s| s != "queued" && s != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
+}
+
+/// A node served on loopback with `request_timeout_secs` and `max_connections`.
+fn served(
+    timeout: u64,
+    max_connections: usize,
+) -> (
+    TestNode,
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut config = common::config();
+    config.request_timeout_secs = timeout;
+    config.max_connections = max_connections;
+    config.authority = None;
+    let dir = tempfile::tempdir().unwrap();
+    poex_exec::home::Home::init(dir.path()).unwrap();
+    let t = TestNode::open_idle(dir, config);
+    let (addr, stop, server) = start(&t);
+    (t, addr, stop, server)
+}
+
+/// Reads until the node closes the connection (EOF or reset); what it sent. Fails if the
+/// connection is still open after 30 s.
+fn until_closed(s: &mut TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the node kept the connection open: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Writes `bytes` one at a time, 200 ms apart, in a thread, until the write fails or all
+/// are sent.
+fn trickle(s: &TcpStream, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    let mut s = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for b in bytes {
+            if s.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_idle_clients_are_cut_off() {
+    let (t, addr, stop, server) = served(1, 64);
+    let alice = key();
+    tokio::task::spawn_blocking(move || {
+        // Idle: connected, nothing sent.
+        let mut idle = TcpStream::connect(addr).unwrap();
+        assert_eq!(until_closed(&mut idle), "", "an idle connection is closed");
+
+        // Slowloris: a request head that never ends, one byte every 200 ms.
+        let mut slow = TcpStream::connect(addr).unwrap();
+        let head = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-a: 1\r\nx-b: 2\r\nx-c: 3\r\nx-d: 4\r\nx-e: 5\r\n".repeat(4);
+        let writer = trickle(&slow, head);
+        let answer = until_closed(&mut slow);
+        assert!(!answer.contains("200 OK"), "{answer}");
+        writer.join().unwrap();
+
+        // Keep-alive: a request answered, then silence: closed too.
+        let mut kept = TcpStream::connect(addr).unwrap();
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let answer = until_closed(&mut kept);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+        // A body trickled far below min_body_bytes_per_sec: 408, nothing kept.
+        let body = vec![b'x'; 100_000];
+        let mut upload = partial_upload(addr, &alice, &body, 0);
+        let writer = trickle(&upload, body);
+        let answer = until_closed(&mut upload);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("slower than"), "{answer}");
+        drop(upload);
+        writer.join().unwrap();
+
+        // Denials over a socket name the source address.
+        let mut anon = TcpStream::connect(addr).unwrap();
+        anon.write_all(b"POST /api/jobs HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let answer = until_closed(&mut anon);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+        // A refusal that leaves a body unread says the connection closes, so that a client
+        // does not send its next request on it.
+        let mut unread = TcpStream::connect(addr).unwrap();
+        unread
+            .write_all(b"POST /api/jobs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            .unwrap();
+        let answer = until_closed(&mut unread);
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+    })
+    .await
+    .unwrap();
+    let denials = t.audit("operation=deny").await;
+    assert!(
+        denials.iter().any(|d| d["event"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(from 127.0.0.1)")),
+        "{denials:?}"
+    );
+    assert!(empty(&t.home().join("uploads")));
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_limit_get_503_and_the_slots_come_back() {
+    let (_t, addr, stop, server) = served(60, 4);
+    tokio::task::spawn_blocking(move || {
+        let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut extra = TcpStream::connect(addr).unwrap();
+        let answer = until_closed(&mut extra);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("retry-after: 1"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap();
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"], "unavailable", "{v}");
+        // The clients that held the slots go; the next client is served.
+        drop(held);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            let answer = until_closed(&mut s);
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{answer}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_idle_connections_is_shed_and_the_node_still_serves() {
+    let (_t, addr, stop, server) = served(1, 32);
+    tokio::task::spawn_blocking(move || {
+        let mut flood: Vec<TcpStream> = (0..300)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let (mut refused, mut cut) = (0, 0);
+        for s in &mut flood {
+            let answer = until_closed(s);
+            if answer.starts_with("HTTP/1.1 503") {
+                refused += 1;
+            } else {
+                assert_eq!(answer, "", "an idle connection is closed without an answer");
+                cut += 1;
+            }
+        }
+        assert!(refused > 0 && cut > 0, "refused {refused}, cut {cut}");
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        assert!(until_closed(&mut s).starts_with("HTTP/1.1 200"));
+    })
+    .await
+    .unwrap();
+    stop.send(()).unwrap();
+    server.await.unwrap();
 }

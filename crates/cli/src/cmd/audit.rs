@@ -147,7 +147,32 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
         }
     };
 
-    let problems = report.findings.iter().filter(|f| f.is_problem()).count() + unlogged.len();
+    // A job ends once: a second receipt for it (e.g. `succeeded`, then `interrupted` signed
+    // by a node that restarted without finding the first) contradicts the first.
+    let several = match &reader {
+        Ok(ledger) => match ledger.jobs_with_several_receipts() {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!(
+                    "receipts per job not checked: reading the log failed ({e:#}); see the findings"
+                ));
+                Vec::new()
+            }
+        },
+        Err(_) => Vec::new(),
+    };
+    let several_text = |job: &str, at: &[poex_ledger::LogIndex]| {
+        format!(
+            "job {job} has {} receipts in the log (entries {}); a job ends once, so they contradict each other",
+            at.len(),
+            at.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let problems =
+        report.findings.iter().filter(|f| f.is_problem()).count() + unlogged.len() + several.len();
     let valid = problems == 0;
     if json {
         let findings: Vec<_> = report
@@ -169,6 +194,15 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
                     "problem": true,
                     "path": format!("registry/{k}"),
                     "message": format!("registry record {k} is not in the log"),
+                })
+            }))
+            .chain(several.iter().map(|(job, at)| {
+                json!({
+                    "kind": "job_receipts",
+                    "problem": true,
+                    "job": job,
+                    "indexes": at.iter().map(|i| i.get()).collect::<Vec<_>>(),
+                    "message": several_text(job, at),
                 })
             }))
             .collect();
@@ -218,6 +252,9 @@ fn validate(root: &Path, from: &Option<String>, to: &Option<String>, json: bool)
             "record_not_logged",
             escape(k)
         );
+    }
+    for (job, at) in &several {
+        outln!("FAIL {:<22} {}", "job_receipts", several_text(job, at));
     }
     if valid {
         outln!(

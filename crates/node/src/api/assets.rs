@@ -13,10 +13,10 @@
 //! the store; registered by `object`, the uploaded plaintext object is removed once the sealed
 //! record is written, unless another record still names it.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
@@ -52,7 +52,7 @@ fn random_name() -> String {
 /// `POST /api/objects`: stream bytes into the object store.
 pub async fn upload(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<body::Pace>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (parts, body_stream) = request.into_parts();
@@ -125,8 +125,16 @@ fn tree_json(tree: &poex_store::hash::Tree) -> Value {
     })
 }
 
+/// The longest file or folder name in an uploaded tar (Linux's `NAME_MAX`).
+pub const MAX_TAR_NAME_BYTES: usize = 255;
+/// The longest path in an uploaded tar, relative to the folder it unpacks to: what stays of
+/// Linux's 4096-byte `PATH_MAX` once the node's own folders are in front of it.
+pub const MAX_TAR_PATH_BYTES: usize = 2048;
+
 /// Extracts a tar archive into a new folder, refusing anything that could land outside it
-/// or that the store would refuse: absolute paths, `..`, links, devices.
+/// or that the store would refuse: absolute paths, `..`, links, devices, a name used both as
+/// a file and as a folder, names or paths longer than the file system takes. Every refusal
+/// is a 400 naming the entry; nothing is kept.
 fn extract_tar(archive: &Path, into: &Path) -> ApiResult<()> {
     let bad = |m: String| ApiError::bad_request(format!("{m}; nothing was kept"));
     std::fs::create_dir(into).map_err(ApiError::internal)?;
@@ -135,17 +143,28 @@ fn extract_tar(archive: &Path, into: &Path) -> ApiResult<()> {
     let entries = tar
         .entries()
         .map_err(|e| bad(format!("not a tar archive: {e}")))?;
+    // What the archive made so far: a later entry may not turn a file into a folder or back.
+    let mut files: HashSet<PathBuf> = HashSet::new();
+    let mut folders: HashSet<PathBuf> = HashSet::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("malformed tar archive: {e}")))?;
         let path = entry
             .path()
             .map_err(|e| bad(format!("malformed tar entry name: {e}")))?
             .into_owned();
-        let shown = path.display().to_string();
+        let shown: String = path.display().to_string().chars().take(200).collect();
         let mut rel = PathBuf::new();
         for c in path.components() {
             match c {
-                Component::Normal(n) => rel.push(n),
+                Component::Normal(n) => {
+                    if n.len() > MAX_TAR_NAME_BYTES {
+                        return Err(bad(format!(
+                            "tar entry {shown:?} has a name of {} bytes; names may have at most {MAX_TAR_NAME_BYTES}",
+                            n.len()
+                        )));
+                    }
+                    rel.push(n);
+                }
                 Component::CurDir => {}
                 _ => {
                     return Err(bad(format!(
@@ -157,29 +176,68 @@ fn extract_tar(archive: &Path, into: &Path) -> ApiResult<()> {
         if rel.as_os_str().is_empty() {
             continue;
         }
-        let target = into.join(&rel);
+        if rel.as_os_str().len() > MAX_TAR_PATH_BYTES {
+            return Err(bad(format!(
+                "tar entry {shown:?} has a path of {} bytes; paths may have at most {MAX_TAR_PATH_BYTES}",
+                rel.as_os_str().len()
+            )));
+        }
         let kind = entry.header().entry_type();
+        if !kind.is_dir() && !kind.is_file() {
+            return Err(bad(format!(
+                "tar entry {shown:?} is a link or special file; only regular files and folders can be uploaded"
+            )));
+        }
+        // Every folder above the entry must not be a file of the archive.
+        let mut parents: Vec<PathBuf> = rel.ancestors().skip(1).map(Path::to_owned).collect();
+        parents.retain(|p| !p.as_os_str().is_empty());
+        if let Some(file) = parents.iter().find(|p| files.contains(*p)) {
+            return Err(bad(format!(
+                "tar entry {shown:?} puts something inside {:?}, which the archive has as a file",
+                file.display()
+            )));
+        }
         if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(ApiError::internal)?;
-        } else if kind.is_file() {
+            if files.contains(&rel) {
+                return Err(bad(format!(
+                    "tar entry {shown:?} is a folder, and the archive has it as a file too"
+                )));
+            }
+        } else if folders.contains(&rel) {
+            return Err(bad(format!(
+                "tar entry {shown:?} is a file, and the archive has it as a folder too"
+            )));
+        } else if files.contains(&rel) {
+            return Err(bad(format!("tar entry {shown:?} appears twice")));
+        }
+        folders.extend(parents);
+        let target = into.join(&rel);
+        // Anything the checks above did not foresee is still the archive's fault, not the
+        // node's: it is a 400 naming the entry.
+        let fs_error = |e: io::Error| match e.kind() {
+            io::ErrorKind::NotADirectory
+            | io::ErrorKind::IsADirectory
+            | io::ErrorKind::AlreadyExists
+            | io::ErrorKind::InvalidFilename
+            | io::ErrorKind::InvalidInput => {
+                bad(format!("tar entry {shown:?} cannot be unpacked: {e}"))
+            }
+            _ => ApiError::internal(e),
+        };
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(fs_error)?;
+            folders.insert(rel);
+        } else {
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
+                std::fs::create_dir_all(parent).map_err(fs_error)?;
             }
             let mut out = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&target)
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::AlreadyExists => {
-                        bad(format!("tar entry {shown:?} appears twice"))
-                    }
-                    _ => ApiError::internal(e),
-                })?;
+                .map_err(fs_error)?;
             io::copy(&mut entry, &mut out).map_err(|e| bad(format!("tar entry {shown:?}: {e}")))?;
-        } else {
-            return Err(bad(format!(
-                "tar entry {shown:?} is a link or special file; only regular files and folders can be uploaded"
-            )));
+            files.insert(rel);
         }
     }
     Ok(())
@@ -286,7 +344,7 @@ struct PolicyBody {
 /// `POST /api/assets`: register an object or a local file under a name.
 pub async fn publish(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<body::Pace>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (caller, parts, bytes) = auth::signed_json(&node, request, timeout).await?;
@@ -335,6 +393,11 @@ fn publish_blocking(
                 return Err(ApiError::bad_request(
                     "an algorithm needs an entrypoint, e.g. [\"python3\", \"main.py\"]",
                 ));
+            }
+            if let Some(i) = argv.iter().position(|a| a.contains('\0')) {
+                return Err(ApiError::bad_request(format!(
+                    "entrypoint[{i}] contains a NUL byte, which no program can receive"
+                )));
             }
             (Some(argv), None)
         }
@@ -512,8 +575,12 @@ fn allowed_path(roots: &[PathBuf], path: &Path) -> ApiResult<PathBuf> {
             "this node registers no files by path (its import_roots setting is empty); upload the bytes instead",
         ));
     }
-    let canonical = std::fs::canonicalize(path)
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+    let canonical = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            ApiError::not_found(format!("{}: no such file or folder", path.display()))
+        }
+        _ => ApiError::bad_request(format!("{}: {e}", path.display())),
+    })?;
     for root in roots {
         if let Ok(root) = std::fs::canonicalize(root)
             && canonical.starts_with(&root)

@@ -4,21 +4,51 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse as _, Response};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Node;
 
-/// `GET /healthz`: answers while the node serves; says `stopping` during shutdown.
-pub async fn health(State(node): State<Arc<Node>>) -> Json<Value> {
+/// `GET /healthz`: 200 `ok` while the node serves (`stopping` during shutdown); 503
+/// `unhealthy`, with `Retry-After` and the reason, while its log cannot be written (it
+/// refuses work then, and tries to reopen the log, at most once a second).
+pub async fn health(State(node): State<Arc<Node>>) -> Response {
+    let fault = if node.ledger.writer_fault().is_some() {
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || n.log_fault())
+            .await
+            .unwrap_or_else(|e| Some(e.to_string()))
+    } else {
+        None
+    };
     let (queued, running) = node.queue.counts();
-    Json(json!({
-        "status": if node.is_stopping() { "stopping" } else { "ok" },
+    let status = match (&fault, node.is_stopping()) {
+        (Some(_), _) => "unhealthy",
+        (None, true) => "stopping",
+        (None, false) => "ok",
+    };
+    let mut body = json!({
+        "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "jobs": { "queued": queued, "running": running },
         "log": { "size": node.ledger.size() },
-    }))
+    });
+    match fault {
+        None => Json(body).into_response(),
+        Some(fault) => {
+            body["reason"] = json!(format!(
+                "the log cannot be written ({fault}); the node refuses work that writes it until it can"
+            ));
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+                Json(body),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// `GET /api/info`: what a client needs to trust and talk to this node.
@@ -37,6 +67,7 @@ pub async fn info(State(node): State<Arc<Node>>) -> Json<Value> {
             "tiles": "/log/",
         },
         "owners": node.owners,
+        "authority": node.authorities(),
         "anchor": node.anchoring.as_ref().and_then(|a| a.last()),
         "limits": {
             "maxConcurrentJobs": c.max_concurrent_jobs,
@@ -45,6 +76,9 @@ pub async fn info(State(node): State<Arc<Node>>) -> Json<Value> {
             "maxUploadBytes": c.max_upload_bytes,
             "maxJsonBytes": c.max_json_bytes,
             "signatureMaxAgeSecs": c.signature_max_age_secs,
+            "requestTimeoutSecs": c.request_timeout_secs,
+            "minBodyBytesPerSec": c.min_body_bytes_per_sec,
+            "maxConnections": c.max_connections,
         },
         "auth": {
             "scheme": "RFC 9421 HTTP Message Signatures, Ed25519",

@@ -3,7 +3,6 @@
 
 use std::path::{Component, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,6 +15,7 @@ use poex_store::audit::{Event, Operation};
 use poex_store::registry::{AssetKind, Name};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -24,8 +24,9 @@ use crate::state::Node;
 
 fn queue_error(e: QueueError) -> ApiError {
     match e {
-        QueueError::TooMany { .. } => ApiError::too_many(e.to_string()),
-        QueueError::Stopping => ApiError::unavailable(e.to_string()),
+        QueueError::TooMany { .. } => ApiError::too_many(e.to_string()).retry_after(10),
+        QueueError::Stopping => ApiError::unavailable(e.to_string()).retry_after(30),
+        QueueError::Log(_) => ApiError::unavailable(e.to_string()).retry_after(5),
         QueueError::Unknown(_) => ApiError::not_found(e.to_string()),
         QueueError::Ended { .. } => ApiError::conflict(e.to_string()),
         other => ApiError::internal(other),
@@ -74,7 +75,7 @@ fn job_json(record: &JobRecord, progress: Option<Snapshot>) -> Value {
 /// `POST /api/jobs`: a DSSE-enveloped job request signed by the caller.
 pub async fn submit(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<crate::body::Pace>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (caller, parts, bytes) = auth::signed_json(&node, request, timeout).await?;
@@ -88,14 +89,20 @@ pub async fn submit(
     if node.is_stopping() {
         return Err(ApiError::unavailable(
             "the node is shutting down and accepts no new jobs; retry when it is back",
-        ));
+        )
+        .retry_after(30));
     }
     let node2 = node.clone();
     tokio::task::spawn_blocking(move || {
         authorize(&node2, &caller, &parts, &signed)?;
+        // What the pipeline could not run is refused now, not accepted to fail later.
+        crate::preflight::check(&signed.request, &node2.ceiling())?;
         let id = random_hex16().map_err(ApiError::internal)?;
-        let record = node2.queue.submit(id, &signed).map_err(queue_error)?;
-        node2.log_submit(&record);
+        // The `submit` event is logged before the job is: an accepted job always has it.
+        let record = node2
+            .queue
+            .submit(id, &signed, |record| node2.log_submit(record))
+            .map_err(queue_error)?;
         Ok((StatusCode::ACCEPTED, Json(job_json(&record, None))))
     })
     .await
@@ -368,21 +375,22 @@ pub async fn results(
     ))
 }
 
-/// A safe relative path inside the results folder.
-fn result_path(rel: &str) -> ApiResult<PathBuf> {
+/// A safe relative path inside the results folder. Anything else names no attested result:
+/// 404, as for any other name the receipt does not list.
+fn result_path(id: &str, rel: &str) -> ApiResult<PathBuf> {
     let mut out = PathBuf::new();
     for c in std::path::Path::new(rel).components() {
         match c {
             Component::Normal(n) => out.push(n),
             _ => {
-                return Err(ApiError::bad_request(format!(
-                    "{rel:?} is not a path inside the job's results"
+                return Err(ApiError::not_found(format!(
+                    "job {id} has no attested result {rel:?}: that is not a path inside its results"
                 )));
             }
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(ApiError::bad_request("name a result file"));
+        return Err(ApiError::not_found("name a result file"));
     }
     Ok(out)
 }
@@ -395,7 +403,7 @@ pub async fn result_file(
 ) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
     let (caller, _) = requester_only(&node, &parts, &id)?;
-    let rel_path = result_path(&rel)?;
+    let rel_path = result_path(&id, &rel)?;
     // Only attested files are served: the name must be a subject of the receipt.
     let subjects = subjects(&node, &id)?;
     let wanted = rel_path.to_string_lossy().into_owned();
@@ -426,7 +434,8 @@ pub async fn result_file(
     let mut ev = Event::now(caller.id(), Operation::DownloadResult, &wanted);
     ev.job = Some(id.clone());
     ev.digest = sha.parse().ok();
-    node.audit(vec![ev]);
+    // No download without its audit event.
+    node.audit_or_fail(vec![ev]).map_err(unlogged)?;
     // Streamed in 64 KiB reads: a large result never sits whole in the node's memory.
     let stream = futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt as _;
@@ -456,27 +465,63 @@ pub async fn result_file(
         .into_response())
 }
 
-/// `GET /api/jobs/{id}/log`: the execution log; logged. A job sealed to its requester has
-/// only `execution.log.sealed` (docs/seal.md): that is served instead, as
-/// `application/octet-stream`, and the `Content-Disposition` file name says which it is.
+/// A download refused because its audit event could not be logged.
+fn unlogged(e: poex_ledger::LedgerError) -> ApiError {
+    tracing::error!(error = %e, "a download's audit event could not be logged; refused");
+    ApiError::unavailable(
+        "the node cannot record this download in its audit trail right now, so it does not serve it; retry in a few seconds",
+    )
+    .retry_after(5)
+}
+
+/// `GET /api/jobs/{id}/log`: the execution log the receipt attests; logged. A job sealed to
+/// its requester has only `execution.log.sealed` (docs/seal.md): that is served instead, as
+/// `application/octet-stream`, and the `Content-Disposition` file name says which it is. A
+/// job whose receipt attests no log (refused, cancelled or expired before it ran, or cut off
+/// by a node that stopped: whatever its folder holds of a run that did not end is not
+/// attested) has none to serve: 404.
 pub async fn execution_log(
     State(node): State<Arc<Node>>,
     UrlPath(id): UrlPath<String>,
     request: Request,
 ) -> ApiResult<Response> {
     let (parts, _) = request.into_parts();
-    let (caller, _) = requester_only(&node, &parts, &id)?;
-    let sealed_name = format!("{}{}", receipt::LOG_NAME, poex_seal::SEALED_SUFFIX);
-    let (name, bytes, media) = match job_file(&node, &id, receipt::LOG_NAME) {
-        Ok(bytes) => (receipt::LOG_NAME, bytes, "text/plain; charset=utf-8"),
-        Err(plain) => match job_file(&node, &id, &sealed_name) {
-            Ok(bytes) => (sealed_name.as_str(), bytes, "application/octet-stream"),
-            Err(_) => return Err(plain),
-        },
+    let (caller, record) = requester_only(&node, &parts, &id)?;
+    let bytes = job_file(&node, &id, "receipt.json")?;
+    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    let statement =
+        receipt::open(&envelope, &node.processor_public()).map_err(ApiError::internal)?;
+    let Some(attested) = poex_ledger::checks::execution_log(&statement) else {
+        return Err(ApiError::not_found(format!(
+            "job {id}'s receipt attests no execution log (it ended {} without a completed run); \
+             what its folder may hold of a run that did not end is not attested, and not served",
+            record.state.name()
+        )));
     };
-    let mut ev = Event::now(caller.id(), Operation::DownloadLog, name);
+    let sealed = attested.annotations.get("sealed").and_then(|s| {
+        Some((
+            s.get("name")?.as_str()?.to_owned(),
+            s.get("sha256")?.as_str()?.to_owned(),
+        ))
+    });
+    let (name, want, media) = match &sealed {
+        Some((name, sha)) => (name.clone(), Some(sha.clone()), "application/octet-stream"),
+        None => (
+            receipt::LOG_NAME.to_owned(),
+            attested.digest.get("sha256").cloned(),
+            "text/plain; charset=utf-8",
+        ),
+    };
+    let bytes = job_file(&node, &id, &name)?;
+    let got = hex::encode(sha2::Sha256::digest(&bytes));
+    if want.as_deref() != Some(got.as_str()) {
+        return Err(ApiError::internal(format!(
+            "job {id}: {name} on disk has sha256 {got}, its receipt says {want:?}"
+        )));
+    }
+    let mut ev = Event::now(caller.id(), Operation::DownloadLog, &name);
     ev.job = Some(id.clone());
-    node.audit(vec![ev]);
+    node.audit_or_fail(vec![ev]).map_err(unlogged)?;
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .map_err(ApiError::internal)?;
     Ok((

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
@@ -49,7 +53,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The node's router. Bodies are read by the handlers under the node's own limits (so
 /// axum's default limit is lifted here and enforced there with JSON errors).
 pub fn router(node: Arc<Node>) -> Router {
-    let timeout = Duration::from_secs(node.config.request_timeout_secs);
+    let timeout = crate::body::Pace {
+        idle: Duration::from_secs(node.config.request_timeout_secs),
+        min_rate: node.config.min_body_bytes_per_sec.max(1),
+    };
     Router::new()
         .route("/healthz", get(info::health))
         .route("/api/info", get(info::info))
@@ -74,7 +81,60 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ui/{file}", get(ui::asset))
         .fallback(info::not_found)
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(node.clone(), guard))
         .layer(TraceLayer::new_for_http())
         .layer(axum::Extension(timeout))
         .with_state(node)
+}
+
+/// Whether a request may append to the log (an upload, publish, submit, cancel, a dataset's
+/// proof of retrievability, a download with its audit event): refused while the log cannot
+/// be written. Reads and `POST /api/verify` are served all the same.
+pub fn writes_log(method: &Method, path: &str) -> bool {
+    if method == Method::POST {
+        return path != "/api/verify";
+    }
+    let mut parts = path.trim_start_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("api"), Some("jobs"), Some(_), Some("results" | "log"))
+    )
+}
+
+/// Every request passes here: while the log cannot be written (a failed write; the node
+/// tries to reopen it, at most once a second) what would write it gets 503 with
+/// `Retry-After`; and every error response leaves as `{"error","message"}` JSON, with the
+/// home's absolute path written `HOME`.
+async fn guard(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path: String = request.uri().path().chars().take(200).collect();
+    if node.ledger.writer_fault().is_some() && writes_log(&method, &path) {
+        let n = node.clone();
+        let fault = tokio::task::spawn_blocking(move || n.log_fault())
+            .await
+            .unwrap_or_else(|e| Some(e.to_string()));
+        if let Some(fault) = fault {
+            return crate::error::ApiError::unavailable(format!(
+                "the node cannot write its log right now ({fault}); it refuses work until the log \
+                 is writable again (it retries by itself); retry in a few seconds"
+            ))
+            .retry_after(5)
+            .into_response();
+        }
+    }
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let response = next.run(request).await;
+    let mut response = crate::error::json_errors(method, path, response, |m| node.scrub(m)).await;
+    if has_body && !response.status().is_success() {
+        // A refusal may leave the body unread, and then hyper does not reuse the connection:
+        // say so, or a client that sends its next request on it sees it close unanswered.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }

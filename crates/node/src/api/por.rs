@@ -14,7 +14,6 @@
 //! challenger will see the failing chunks) and logged as an error here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::{Path as UrlPath, Request, State};
@@ -32,7 +31,7 @@ use crate::state::Node;
 /// `POST /api/por/{kind}/{name}`: the JSON challenge in, the binary response out.
 pub async fn respond(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<body::Pace>,
     UrlPath((kind, name)): UrlPath<(String, String)>,
     request: Request,
 ) -> ApiResult<Response> {
@@ -73,17 +72,17 @@ pub async fn respond(
         let (bytes, _) = body::read_all(stream, node.config.max_json_bytes as u64, timeout).await?;
         (None, bytes)
     };
-    let challenge =
-        Challenge::from_json(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let challenge = Challenge::from_json(&body::integral_numbers(&bytes))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (digest, size) = record.stored_file().ok_or_else(|| {
-        ApiError::bad_request(format!(
+        ApiError::conflict(format!(
             "{kind} {name:?} is a folder kept as many files: its blake3 is the digest of its manifest, \
              not of one file's BLAKE3 tree, so it has no proof of retrievability; challenge \
              single-file assets (or folders sealed at rest, which are stored as one file)"
         ))
     })?;
     if *challenge.root() != digest || challenge.size() != size {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::conflict(format!(
             "the challenge is about {}, {} bytes; {kind} {name:?} is {digest}, {} bytes: \
              challenge with the record's digest and size (GET /api/assets/{kind}/{name})",
             challenge.root(),

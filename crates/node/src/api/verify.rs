@@ -7,7 +7,6 @@
 //! offline with `poex verify BUNDLE --log-key ...` (docs/proof-bundle.md).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::{Extension, Json};
@@ -39,7 +38,7 @@ struct FileDigest {
 /// `POST /api/verify`.
 pub async fn verify(
     State(node): State<Arc<Node>>,
-    Extension(timeout): Extension<Duration>,
+    Extension(timeout): Extension<body::Pace>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let (parts, body_stream) = request.into_parts();
@@ -52,6 +51,11 @@ pub async fn verify(
             "expected {{\"bundle\": <proof bundle>, \"files\": [{{\"name\", \"sha256\"}}]}}: {e}"
         ))
     })?;
+    if !req.bundle.is_object() {
+        return Err(ApiError::bad_request(
+            "bundle must be a JSON object: a proof bundle as the node or `poex run` wrote it",
+        ));
+    }
     let mut files = Vec::new();
     for f in &req.files {
         let d: Digest = f

@@ -40,6 +40,8 @@ pub struct TestNode {
 pub fn config() -> Config {
     let mut c = Config::default();
     c.listen = "127.0.0.1:0".parse().unwrap();
+    // Router tests sign for HOST; tests over a socket set None (the bound address).
+    c.authority = Some(HOST.into());
     c
 }
 
