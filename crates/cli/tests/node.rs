@@ -462,8 +462,31 @@ fn jobs_are_never_silently_lost_when_the_node_is_killed() {
     let queued = submit(&requester, &node, "count", "unused");
     assert_eq!(state(&requester, &node, &queued), "queued");
 
+    let dead = node.child.id();
     node.kill();
+    // The sandbox died with the node (bubblewrap's parent-death signal): nothing of the job
+    // runs on, re-parented to init.
+    let marker = format!("POEX_JOB_ID={running}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !processes_with_env(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(processes_with_env(&marker), Vec::<String>::new());
     let node = Node::start(&node_home, &["--max-concurrent-jobs", "1"]);
+    // And what its sandbox left (its job cgroups, its staging folder) went at the restart.
+    let prefix = format!("poex-{dead}-");
+    for root in ["/sys/fs/cgroup", "/run/poex-sandbox"] {
+        assert_eq!(
+            named_below(Path::new(root), &prefix, 6),
+            Vec::<String>::new(),
+            "{root}"
+        );
+    }
+    let stage = format!("{dead}-");
+    assert_eq!(
+        named_below(Path::new("/run/poex-sandbox"), &stage, 1),
+        Vec::<String>::new()
+    );
 
     // The job that was running when the node died ends `interrupted`, with a receipt whose
     // bundle verifies against the restarted node's keys and log.
@@ -496,4 +519,41 @@ fn jobs_are_never_silently_lost_when_the_node_is_killed() {
         "3"
     );
     ok(&requester, &node, &["verify", "after-restart"]);
+}
+
+/// Processes whose environment holds `entry` (`NAME=value`).
+fn processes_with_env(entry: &str) -> Vec<String> {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == entry.as_bytes()))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Entries under `dir` (at most `depth` levels down) whose name starts with `prefix`.
+fn named_below(dir: &Path, prefix: &str, depth: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(e.path().display().to_string());
+        } else if depth > 1 && e.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(named_below(&e.path(), prefix, depth - 1));
+        }
+    }
+    found
 }

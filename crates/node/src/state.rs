@@ -150,6 +150,27 @@ impl Node {
         for path in at_rest::remove_leftovers(&home.jobs_dir()) {
             tracing::warn!(path = %path.display(), "removed the plaintext a killed job left");
         }
+        // Sandboxes of a killed poex: their job cgroups (and anything still running in them)
+        // and their staging folders.
+        let left = poex_exec::sandbox::clean_leftovers();
+        if left != poex_exec::sandbox::Leftovers::default() {
+            tracing::warn!(
+                cgroups = left.cgroups,
+                processes = left.processes,
+                staging = left.staging,
+                "removed what the sandboxes of a killed poex left (processes killed)"
+            );
+        }
+        match poex_exec::sandbox::accounting() {
+            Ok(kind) => tracing::info!(
+                accounting = kind.word(),
+                "each job runs in cgroups of its own: memory, processes and CPU are limited for the whole job"
+            ),
+            Err(why) => tracing::warn!(
+                reason = %why,
+                "jobs get no cgroup of their own: memory, CPU and processes are limited per process (receipts say accounting: per-process); see docs/sandbox.md, Per-job cgroups"
+            ),
+        }
         let uploads = root.join("uploads");
         // Uploads cut short by a crash: nothing refers to them.
         let _ = std::fs::remove_dir_all(&uploads);
