@@ -158,6 +158,7 @@ async fn requests_the_pipeline_cannot_run_are_refused_at_submission_naming_the_f
                     wall_seconds: Some(0),
                     processes: Some(0),
                     output_bytes: Some(0),
+                    output_files: Some(0),
                 }
             }),
         ),
