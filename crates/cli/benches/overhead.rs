@@ -278,9 +278,18 @@ enum Case {
     InToto,
     Exec,
     Run,
+    /// `poex run` without a job cgroup (`POEX_CGROUP=none`): what the cgroup costs, in the
+    /// same run.
+    RunPerProcess,
 }
 
-const CASES: [Case; 4] = [Case::Bare, Case::InToto, Case::Exec, Case::Run];
+const CASES: [Case; 5] = [
+    Case::Bare,
+    Case::InToto,
+    Case::Exec,
+    Case::Run,
+    Case::RunPerProcess,
+];
 
 impl Case {
     fn name(self) -> &'static str {
@@ -289,6 +298,7 @@ impl Case {
             Case::InToto => "in-toto-run",
             Case::Exec => "poex exec",
             Case::Run => "poex run",
+            Case::RunPerProcess => "poex run, no cgroup",
         }
     }
 }
@@ -374,7 +384,7 @@ impl Env {
                 c.arg("--out").arg(&out).arg("--").args(&argv);
                 c
             }
-            Case::Run => {
+            Case::Run | Case::RunPerProcess => {
                 let (alg, ds) = match command {
                     Command_::True => ("noop", "tiny".to_string()),
                     Command_::Read => ("read", registry_name(ds_path)),
@@ -382,6 +392,9 @@ impl Env {
                 let mut c = self.poex();
                 c.args(["run", "-q", "--algorithm", alg, "--dataset", &ds, "--out"])
                     .arg(&out);
+                if case == Case::RunPerProcess {
+                    c.env("POEX_CGROUP", "none");
+                }
                 c
             }
         };
@@ -390,7 +403,7 @@ impl Env {
         // sanity: the algorithm really read every byte
         if *command == Command_::Read {
             let result = match case {
-                Case::Run => out.join("results/result.txt"),
+                Case::Run | Case::RunPerProcess => out.join("results/result.txt"),
                 _ => out.join("result.txt"),
             };
             let text = fs::read_to_string(&result)
@@ -452,9 +465,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 struct Summary {
-    wall: [f64; 4],
-    cpu: [f64; 4],
-    rss_mib: [f64; 4],
+    wall: [f64; CASES.len()],
+    cpu: [f64; CASES.len()],
+    rss_mib: [f64; CASES.len()],
     /// median over rounds of (in-toto added) / (poex added), for exec and run
     pair_ratio: [f64; 2],
 }
@@ -463,12 +476,12 @@ impl Summary {
     fn of(samples: &[Vec<Sample>]) -> Self {
         let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
         let mut s = Summary {
-            wall: [0.0; 4],
-            cpu: [0.0; 4],
-            rss_mib: [0.0; 4],
+            wall: [0.0; CASES.len()],
+            cpu: [0.0; CASES.len()],
+            rss_mib: [0.0; CASES.len()],
             pair_ratio: [0.0; 2],
         };
-        for (i, case) in samples.iter().enumerate().take(4) {
+        for (i, case) in samples.iter().enumerate() {
             s.wall[i] = med(i, |x| x.wall);
             s.cpu[i] = med(i, |x| x.cpu);
             s.rss_mib[i] = case
@@ -722,6 +735,16 @@ fn main() -> Result<()> {
         "fixed overhead <= 20 ms".into(),
         format!("exec {:.1} ms, run {:.1} ms", fx_exec * 1e3, fx_run * 1e3),
         fx_exec <= 0.020 && fx_run <= 0.020,
+    ));
+    goals.push((
+        "the job cgroup keeps poex run within the 20 ms fixed overhead (issue 12)".into(),
+        format!(
+            "run {:.1} ms with the cgroup, {:.1} ms without: the cgroup costs {:+.1} ms",
+            fx_run * 1e3,
+            fixed.added(4) * 1e3,
+            (fixed.wall[3] - fixed.wall[4]) * 1e3
+        ),
+        fx_run <= 0.020,
     ));
     let run_per_gib = sb.added(3) / gib;
     goals.push((

@@ -467,8 +467,8 @@ fn jobs_are_never_silently_lost_when_the_node_is_killed() {
     // The sandbox died with the node (bubblewrap's parent-death signal): nothing of the job
     // runs on, re-parented to init.
     let marker = format!("POEX_JOB_ID={running}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !processes_with_env(&marker).is_empty() && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with_env(&marker).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(processes_with_env(&marker), Vec::<String>::new());

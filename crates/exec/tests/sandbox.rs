@@ -344,12 +344,14 @@ fn unbounded_allocation_is_contained() {
             "log: {}",
             log(&outcome)
         );
+        // (With a cgroup RSS may read above the limit: it counts file pages, such as
+        // python's own, that were charged to whoever read them first.)
+        assert!(
+            outcome.usage.max_rss_bytes < 256 << 20,
+            "{:?}",
+            outcome.usage
+        );
     }
-    assert!(
-        outcome.usage.max_rss_bytes < 256 << 20,
-        "{:?}",
-        outcome.usage
-    );
 }
 
 #[test]
