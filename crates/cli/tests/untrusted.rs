@@ -229,8 +229,9 @@ fn a_result_name_with_a_newline_cannot_forge_a_line_of_output() {
     );
     assert!(run.contains("invalid-output"), "{run}");
     assert!(run.contains(FORGING_SHOWN), "{run}");
-    let verify = shown(&env, 4, &["verify", "job"]);
-    assert!(verify.contains(FORGING_SHOWN), "{verify}");
+    // The refused output moved aside: the job folder verifies, and no line is forged.
+    let verify = shown(&env, 0, &["verify", "job"]);
+    assert!(!verify.contains("all 9 file(s)"), "{verify}");
     let audit = shown(&env, 0, &["audit"]);
     assert!(audit.contains(FORGING_SHOWN), "{audit}");
 }

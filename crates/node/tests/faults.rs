@@ -16,8 +16,8 @@ use poex_core::Signer as _;
 use poex_core::dsse::Envelope;
 use poex_core::keys::SecretKey;
 use poex_core::request::{JobRequest, SignedRequest};
-use poex_exec::pipeline::{JobOptions, LedgerAccess, PipelineError, Processor, Quiet};
-use poex_exec::sandbox::{Limits, SandboxError};
+use poex_exec::pipeline::{JobOptions, JobStatus, LedgerAccess, Processor, Quiet};
+use poex_exec::sandbox::Limits;
 use serde_json::{Value, json};
 
 const QUICK: &str = "echo ok > /out/ok.txt\necho ran\n";
@@ -244,16 +244,16 @@ async fn each_refused_request_is_one_the_sandbox_refuses() {
     };
     for edit in cases {
         let signed = request_with(&alice, &alg, &[&ds], edit);
-        let err = processor
+        // The pipeline ends such a job with a signed `failed` receipt naming the sandbox's
+        // refusal; the node refuses it before it is ever queued.
+        let report = processor
             .run_job(signed.envelope.clone(), JobOptions::default(), &Quiet)
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                PipelineError::Sandbox(SandboxError::InvalidSpec { .. })
-            ),
-            "{err}"
-        );
+            .unwrap();
+        let err = match &report.status {
+            JobStatus::Failed { status, reason } if status == "failed" => reason.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(err.contains("invalid sandbox spec"), "{err}");
         assert!(
             poex_node::preflight::check(&signed.request, &Limits::default()).is_err(),
             "the node must refuse what the sandbox refuses: {err}"
@@ -265,8 +265,8 @@ async fn each_refused_request_is_one_the_sandbox_refuses() {
 async fn a_job_whose_run_fails_still_ends_with_a_receipt_that_verifies() {
     let t = TestNode::new();
     let alice = key();
-    // The sandbox cannot start a program that is not there: the pipeline returns an error,
-    // not a report, and the node must still sign the job's end.
+    // The sandbox cannot start a program that is not there: the job must still end with a
+    // signed receipt that says so.
     let alg = algorithm_with(&t, &alice, "missing", &["/no/such/program"]).await;
     let ds = t.dataset("d", b"x", &[&alg], &[&alice]).await;
     let (s, v) = t.submit(&alice, &alg, &[&ds], None).await;
@@ -276,7 +276,7 @@ async fn a_job_whose_run_fails_still_ends_with_a_receipt_that_verifies() {
     assert_eq!(done["state"], "failed", "{done}");
     assert!(done["logIndex"].is_u64(), "{done}");
     let reason = done["reason"].as_str().unwrap();
-    assert!(reason.contains("could not complete"), "{reason}");
+    assert!(reason.contains("could not start the program"), "{reason}");
     assert!(
         t.home()
             .join("jobs")
