@@ -1,9 +1,10 @@
 //! poex-exec: running jobs.
 //!
-//! - [`sandbox`]: the sandbox profile (pure values) and the Linux runner (bubblewrap plus
-//!   rlimits, supervised by the parent): run one command with read-only inputs, one writable
-//!   output folder, no network and resource limits; get back how it ended, what it used, its
-//!   log, and the profile applied. A [`CancelToken`] stops a running job from another thread.
+//! - [`sandbox`]: the sandbox profile (pure values) and the Linux runner (bubblewrap, a cgroup
+//!   per job where the host allows one, rlimits, supervised by the parent): run one command
+//!   with read-only inputs, one writable output folder, no network and resource limits; get
+//!   back how it ended, what it used, its log, and the profile applied. A [`CancelToken`]
+//!   stops a running job from another thread.
 //!
 //! - [`pipeline`]: the job pipeline on top of the sandbox: verify the request and the stored
 //!   bytes against the registry, run, hash the results and the log, write audit events, and

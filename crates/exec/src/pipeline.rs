@@ -17,8 +17,9 @@
 //!
 //! Any failed check in 1-2 refuses the job: nothing runs, the refusal is an audit event and a
 //! signed failure receipt, and the [`JobReport`] names the asset, the expected and the actual
-//! digest. [`Processor::exec`] is the ad-hoc variant (`poex exec`): no registry, the
-//! materials are hashed with SHA-256 on the way in.
+//! digest. [`Processor::exec`] is the ad-hoc variant (`poex exec`): no registry; the
+//! materials are copied into a private snapshot, which is hashed (SHA-256) and mounted, so the
+//! job reads exactly what the receipt attests.
 //!
 //! [`JobOptions`] lets the caller choose the job id (a node uses its queue's) and the output
 //! folder, and pass a [`CancelToken`] that stops the job. [`Processor::end_unrun`] ends a job
@@ -33,7 +34,15 @@
 //! OUT/bundle.json      the receipt + its log entry, inclusion proof and signed checkpoint
 //! OUT/execution.log    stdout and stderr, interleaved, bounded
 //! OUT/results/         what the job wrote to /out
+//! OUT/results.unattested/  instead, when that output cannot be attested (over its limits,
+//!                      or a link, fifo, socket, bad name or unreadable folder in it): the job
+//!                      fails, `results/` is left empty, and the receipt names this folder
 //! ```
+//!
+//! From the moment a job's reads are logged, it ends with a signed receipt whatever happens:
+//! a run the sandbox could not start, output that cannot be hashed or handed back, a result
+//! that cannot be sealed — each is a failure receipt with the reason, never an error without
+//! one.
 //!
 //! A job whose request names a `resultRecipient` leaves `OUT/execution.log.sealed` and
 //! `OUT/results/<file>.sealed` instead (poex-seal/v1, sealed to that recipient): each result

@@ -535,7 +535,7 @@ fn remove_dirs(dirs: &[PathBuf]) {
     }
 }
 
-/// What [`clean_leftovers`] found and removed.
+/// What [`clean_leftovers`](crate::sandbox::clean_leftovers) found and removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Leftovers {
