@@ -261,63 +261,69 @@ fn sparse_files_over_the_output_limit_are_not_hashed() {
     env.ok(&["verify", "sparse-job"]);
 }
 
-/// What `poex exec` attests is what the job read: a writer changing the input on the host
-/// while the job runs changes nothing the job sees.
+/// What `poex exec` attests is what the job read: a writer changing an input on the host
+/// while the job runs — even one that puts the old bytes back — means no success is signed,
+/// and the results are not attested. Without a writer the same job succeeds.
 #[test]
-fn exec_attests_the_bytes_the_job_read_even_when_the_input_changes() {
+fn exec_signs_no_success_over_an_input_that_changed_while_the_job_ran() {
     let env = Env::new();
     let data = env.write("data.csv", "original\n");
     env.write(
         "slow.py",
         "import sys, time\ntime.sleep(1.5)\nopen(sys.argv[2] + '/seen.txt', 'w').write(open(sys.argv[1]).read())\n",
     );
-    let writer = {
-        let data = data.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(500));
-            fs::write(&data, "changed while the job ran\n").unwrap();
-        })
-    };
     let data_arg = data.to_string_lossy().into_owned();
-    let out = env.path("out").to_string_lossy().into_owned();
-    env.ok(&[
-        "exec",
-        "--dataset",
-        &data_arg,
-        "--algorithm",
-        "slow.py",
-        "--out",
-        &out,
-        "--",
-        "python3",
-        "slow.py",
-        &data_arg,
-        &out,
-    ]);
-    writer.join().unwrap();
+    let exec = |out: &str, code: i32| {
+        let out = env.path(out).to_string_lossy().into_owned();
+        env.expect(
+            code,
+            &[
+                "exec",
+                "--dataset",
+                &data_arg,
+                "--algorithm",
+                "slow.py",
+                "--out",
+                &out,
+                "--",
+                "python3",
+                "slow.py",
+                &data_arg,
+                &out,
+            ],
+        )
+    };
+    exec("calm", 0);
     assert_eq!(
-        fs::read_to_string(env.path("out/seen.txt")).unwrap(),
+        fs::read_to_string(env.path("calm/seen.txt")).unwrap(),
         "original\n"
     );
-    let st = receipt_statement(&env.path("out.receipt.json"));
-    let dataset = st["predicate"]["buildDefinition"]["resolvedDependencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["annotations"]["role"] == "dataset")
-        .unwrap()
-        .clone();
-    use sha2::Digest as _;
-    let original = hex::encode(sha2::Sha256::digest(b"original\n"));
-    assert_eq!(dataset["digest"]["sha256"], original.as_str());
-    // No snapshot is left behind.
-    let jobs = env.home().join("jobs");
-    if jobs.exists() {
-        assert!(
-            !entries(&jobs).iter().any(|n| n.starts_with(".exec-")),
-            "{:?}",
-            entries(&jobs)
+
+    for (out, rewrite) in [("changed", false), ("put-back", true)] {
+        let writer = {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(500));
+                fs::write(&data, "changed while the job ran\n").unwrap();
+                if rewrite {
+                    fs::write(&data, "original\n").unwrap();
+                }
+            })
+        };
+        let (_, stderr) = exec(out, 3);
+        writer.join().unwrap();
+        assert!(stderr.contains("input-changed"), "{stderr}");
+        let st = receipt_statement(&env.path(&format!("{out}.receipt.json")));
+        let o = outcome(&st);
+        assert_eq!(o["status"], "input-changed", "{o}");
+        assert!(o["reason"].as_str().unwrap().contains("data.csv"), "{o}");
+        // The results are not attested: they moved aside, and the job folder verifies.
+        assert_eq!(entries(&env.path(out)), Vec::<String>::new());
+        assert_eq!(
+            entries(&env.path(&format!("{out}.unattested"))),
+            ["seen.txt"]
         );
+        env.ok(&["verify", &format!("{out}.bundle.json")]);
     }
 }
 

@@ -22,9 +22,9 @@
 
 pub mod at_rest;
 pub mod home;
+mod inputs;
 mod outdir;
 pub mod pipeline;
 pub mod sandbox;
-mod snapshot;
 
 pub use sandbox::CancelToken;

@@ -18,8 +18,8 @@
 //! Any failed check in 1-2 refuses the job: nothing runs, the refusal is an audit event and a
 //! signed failure receipt, and the [`JobReport`] names the asset, the expected and the actual
 //! digest. [`Processor::exec`] is the ad-hoc variant (`poex exec`): no registry; the
-//! materials are copied into a private snapshot, which is hashed (SHA-256) and mounted, so the
-//! job reads exactly what the receipt attests.
+//! materials are hashed with SHA-256 on the way in, and a job whose materials changed between
+//! that moment and the end of its run does not end `succeeded` (see [`crate::inputs`]).
 //!
 //! [`JobOptions`] lets the caller choose the job id (a node uses its queue's) and the output
 //! folder, and pass a [`CancelToken`] that stops the job. [`Processor::end_unrun`] ends a job
@@ -645,11 +645,10 @@ impl Processor<'_> {
 
     /// Runs an ad-hoc command the way `in-toto-run` does, in the sandbox, with a receipt.
     ///
-    /// The job reads what the receipt attests: each material is first copied into a private
-    /// snapshot (a folder of this job's under the jobs folder, files read-only; the kernel
-    /// shares extents where the filesystem can), the copy is hashed, and the copy is what the
-    /// sandbox mounts, read-only, at the material's own path. A writer changing the original
-    /// during the run changes nothing the job sees. The snapshot is removed when the job ends.
+    /// What the receipt attests is what the job read: every entry of each material is stamped
+    /// (inode, size, modification and change time) before it is hashed, and stamped again
+    /// after the run ([`crate::inputs`]). If anything changed in between — even bytes written
+    /// and put back — the job ends `input-changed` and its results are not attested.
     pub fn exec(
         &self,
         request: &ExecRequest,
@@ -661,8 +660,7 @@ impl Processor<'_> {
         prepare_out(&out)?;
         let requester_id = requester.public_key().key_id().to_string();
 
-        let mut snapshot = crate::snapshot::Snapshot::create(&self.jobs_dir, &job_id)
-            .map_err(io_err(&self.jobs_dir))?;
+        let mut stamps = Vec::new();
         let mut resolved = Vec::new();
         let mut read_only = Vec::new();
         let mut reads = Vec::new();
@@ -671,23 +669,13 @@ impl Processor<'_> {
                 path: material.clone(),
                 message: e.to_string(),
             })?;
-            reporter.stage(&format!(
-                "copying {} into the job's snapshot",
-                path.display()
-            ));
-            let copy = snapshot.add(&path).map_err(|e| PipelineError::Material {
+            // Stamped before it is hashed: a change from here to the end of the run shows.
+            let before = crate::inputs::Stamps::of(&path).map_err(|e| PipelineError::Material {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            let tree =
-                hash_with_progress(&copy, &[Algorithm::Sha256], reporter).map_err(|e| match e {
-                    // Name the material, not the snapshot's copy of it.
-                    PipelineError::Material { message, .. } => PipelineError::Material {
-                        path: path.clone(),
-                        message,
-                    },
-                    other => other,
-                })?;
+            let tree = hash_with_progress(&path, &[Algorithm::Sha256], reporter)?;
+            stamps.push((path.clone(), before));
             let name = path.to_string_lossy().into_owned();
             let mut rd = ResourceDescriptor::new(&name, &tree.digests).annotate("role", *role);
             if tree.kind == Layout::Directory {
@@ -705,7 +693,7 @@ impl Processor<'_> {
             ev.digest = tree.digests.sha256().copied();
             reads.push(ev);
             read_only.push(Mount {
-                host: copy,
+                host: path.clone(),
                 sandbox: path,
             });
         }
@@ -741,7 +729,13 @@ impl Processor<'_> {
         let started = now();
         let owner = fs::metadata(&out).map_err(io_err(&out))?;
         let outcome = sandbox::run(&spec);
-        drop(snapshot);
+        let changed = stamps.iter().find_map(|(path, before)| {
+            let what = match crate::inputs::Stamps::of(path) {
+                Ok(after) => before.changed(&after)?,
+                Err(e) => format!("cannot be read again ({e})"),
+            };
+            Some(format!("input {}: {what}", path.display()))
+        });
         let output_problem = restore_owner(&spec.output, &owner).err();
         let outcome = match outcome {
             Ok(o) => o,
@@ -763,7 +757,16 @@ impl Processor<'_> {
             }
         };
         let finished = now();
-        let status = status_of(&outcome, false);
+        let status = match changed {
+            // The job may have read other bytes than were hashed: no success is signed.
+            Some(what) => JobStatus::Failed {
+                status: INPUT_CHANGED.into(),
+                reason: format!(
+                    "{what} between the moment it was hashed and the end of the run, so the job may not have read what this receipt records"
+                ),
+            },
+            None => status_of(&outcome, false),
+        };
         self.finish(
             FinishPaths {
                 results: out.clone(),
@@ -1270,6 +1273,8 @@ impl Processor<'_> {
         let mut unattested: Option<String> = None;
         let refused = if outcome.termination == Termination::OutputLimitExceeded {
             Some("the output is over its limits, so it was not hashed".to_owned())
+        } else if status.word() == INPUT_CHANGED {
+            Some("the results are not attested".to_owned())
         } else if let Some(e) = output_problem {
             Some(format!("the output could not be handed back: {e}"))
         } else {
@@ -1716,6 +1721,9 @@ fn restore_owner(dir: &Path, owner: &fs::Metadata) -> Result<(), PipelineError> 
     }
     crate::outdir::chown_tree(dir, owner.uid(), owner.gid()).map_err(io_err(dir))
 }
+
+/// The status of a `poex exec` job whose inputs changed while it ran ([`crate::inputs`]).
+pub const INPUT_CHANGED: &str = "input-changed";
 
 /// The suffix of the folder a job's unattested output moves to (`results.unattested`).
 pub const UNATTESTED_SUFFIX: &str = ".unattested";
