@@ -613,17 +613,13 @@ pub fn remove_leftovers(jobs_dir: &Path) -> Vec<PathBuf> {
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            if crate::sandbox::owner_is_gone(&entry.file_name(), prefix) != Some(true) {
                 continue;
-            };
-            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-                continue;
-            };
+            }
             let path = entry.path();
             let owned =
                 fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && Some(m.uid()) == me);
-            if owned && !Path::new("/proc").join(pid.to_string()).exists() {
+            if owned {
                 remove_tree(&path);
                 removed.push(path);
             }

@@ -561,16 +561,8 @@ pub(super) fn clean_leftovers() -> Leftovers {
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(owner) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix(PREFIX))
-                .and_then(|rest| rest.split_once('-'))
-                .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
-            else {
-                continue;
-            };
-            if owner == std::process::id() || Path::new(&format!("/proc/{owner}")).exists() {
+            // (`poex-supervisor` has no pid: never a leftover.)
+            if super::owner_is_gone(&entry.file_name(), PREFIX) != Some(true) {
                 continue;
             }
             let dir = entry.path();

@@ -582,15 +582,7 @@ pub(super) fn clean_stages() -> usize {
     };
     let mut removed = 0;
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+        if super::owner_is_gone(&entry.file_name(), "") != Some(true) {
             continue;
         }
         remove_stage(&entry.path());

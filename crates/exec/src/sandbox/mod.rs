@@ -98,6 +98,20 @@ pub fn clean_leftovers() -> Leftovers {
     found
 }
 
+/// Whether `name` (`<prefix><pid>-<rest>`) belongs to a process that no longer exists: what
+/// the runner leaves per process (job cgroups, staging folders) is named that way, and only a
+/// dead owner's is a leftover. `None` for names of another shape.
+pub(crate) fn owner_is_gone(name: &std::ffi::OsStr, prefix: &str) -> Option<bool> {
+    let pid = name
+        .to_str()?
+        .strip_prefix(prefix)?
+        .split_once('-')?
+        .0
+        .parse::<u32>()
+        .ok()?;
+    Some(pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// Why a job could not be run. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
