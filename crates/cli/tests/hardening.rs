@@ -270,7 +270,7 @@ fn exec_signs_no_success_over_an_input_that_changed_while_the_job_ran() {
     let data = env.write("data.csv", "original\n");
     env.write(
         "slow.py",
-        "import sys, time\ntime.sleep(1.5)\nopen(sys.argv[2] + '/seen.txt', 'w').write(open(sys.argv[1]).read())\n",
+        "import sys, time\nopen(sys.argv[2] + '/started', 'w').close()\ntime.sleep(1.5)\nopen(sys.argv[2] + '/seen.txt', 'w').write(open(sys.argv[1]).read())\n",
     );
     let data_arg = data.to_string_lossy().into_owned();
     let exec = |out: &str, code: i32| {
@@ -302,8 +302,12 @@ fn exec_signs_no_success_over_an_input_that_changed_while_the_job_ran() {
     for (out, rewrite) in [("changed", false), ("put-back", true)] {
         let writer = {
             let data = data.clone();
+            let started = env.path(&format!("{out}/started"));
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(500));
+                // Once the job runs (it was hashed before it started).
+                while !started.exists() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 fs::write(&data, "changed while the job ran\n").unwrap();
                 if rewrite {
                     fs::write(&data, "original\n").unwrap();
@@ -321,7 +325,7 @@ fn exec_signs_no_success_over_an_input_that_changed_while_the_job_ran() {
         assert_eq!(entries(&env.path(out)), Vec::<String>::new());
         assert_eq!(
             entries(&env.path(&format!("{out}.unattested"))),
-            ["seen.txt"]
+            ["seen.txt", "started"]
         );
         env.ok(&["verify", &format!("{out}.bundle.json")]);
     }
