@@ -487,7 +487,11 @@ fn limits_end_the_job_with_a_recorded_status() {
         "alg/exit.py",
         "import sys\nprint('bad input')\nsys.exit(7)\n",
     );
-    env.write("alg/bomb.sh", "bomb() { bomb | bomb & }; bomb\nsleep 60\n");
+    env.write(
+        "alg/bomb.sh",
+        // In a subshell: a shell whose own fork fails exits (status 2); this one must not.
+        "(bomb() { bomb | bomb & }; bomb)\nexec sleep 60\n",
+    );
     env.write(
         "alg/hog.py",
         "x = []\nwhile True:\n    x.append(bytearray(1 << 24))\n",

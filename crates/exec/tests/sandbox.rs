@@ -281,7 +281,11 @@ fn fork_bomb_is_contained() {
     };
     let started = Instant::now();
     let outcome = job.run(
-        &["sh", "-c", "b() { b | b & }; b; sleep 30 # poex-fork-bomb"],
+        &[
+            "sh",
+            "-c",
+            "(b() { b | b & }; b); exec sleep 30 # poex-fork-bomb",
+        ],
         limits,
     );
     assert!(
@@ -907,7 +911,7 @@ fn concurrent_jobs_do_not_share_a_process_budget() {
         &[
             "sh",
             "-c",
-            "b() { b | b & }; b; sleep 30 # poex-budget-bomb",
+            "(b() { b | b & }; b); exec sleep 30 # poex-budget-bomb",
         ],
         Limits {
             wall_time: Duration::from_secs(6),
