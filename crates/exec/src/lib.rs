@@ -6,7 +6,11 @@
 //!   back how it ended, what it used, its log, and the profile applied. A [`CancelToken`]
 //!   stops a running job from another thread.
 //!
-//! - [`pipeline`]: the job pipeline on top of the sandbox: verify the request and the stored
+//! - [`runner`]: the [`runner::Runner`] trait, what executes a prepared job for the pipeline:
+//!   [`runner::Bubblewrap`] (the sandbox above) in production, [`runner::testing::Scripted`]
+//!   (a closure, no isolation) for tests of the pipeline's own rules.
+//!
+//! - [`pipeline`]: the job pipeline on top of a runner: verify the request and the stored
 //!   bytes against the registry, run, hash the results and the log, write audit events, and
 //!   sign the receipt (or a failure receipt when a check refuses the job, or a job ends
 //!   without running).
@@ -25,6 +29,7 @@ pub mod home;
 mod inputs;
 mod outdir;
 pub mod pipeline;
+pub mod runner;
 pub mod sandbox;
 
 pub use sandbox::CancelToken;

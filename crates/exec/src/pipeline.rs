@@ -302,6 +302,8 @@ pub struct Processor<'a> {
     pub store: &'a Store,
     /// The transparency log: audit events, receipts and their proof bundles go there.
     pub ledger: &'a dyn LedgerAccess,
+    /// What executes the jobs: [`crate::runner::Bubblewrap`] for real ones.
+    pub runner: &'a dyn crate::runner::Runner,
     /// The processor's key: signs every receipt.
     pub signer: &'a dyn Signer,
     /// Default parent of job output folders.
@@ -532,7 +534,7 @@ impl Processor<'_> {
             Ok(m) => m,
             Err(e) => return unstarted(checked, format!("{}: {e}", out.display())),
         };
-        let outcome = sandbox::run(&spec);
+        let outcome = self.runner.run(&spec);
         drop(plain);
         let output_problem = restore_owner(&spec.output, &owner).err();
         let outcome = match outcome {
@@ -728,7 +730,7 @@ impl Processor<'_> {
         reporter.stage("running in the sandbox");
         let started = now();
         let owner = fs::metadata(&out).map_err(io_err(&out))?;
-        let outcome = sandbox::run(&spec);
+        let outcome = self.runner.run(&spec);
         let changed = stamps.iter().find_map(|(path, before)| {
             let what = match crate::inputs::Stamps::of(path) {
                 Ok(after) => before.changed(&after)?,

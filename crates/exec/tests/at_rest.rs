@@ -88,6 +88,7 @@ impl Env {
 
     fn processor<'a>(&'a self, identity: Option<&'a Identity>) -> Processor<'a> {
         Processor {
+            runner: &poex_exec::runner::Bubblewrap,
             store: &self.store,
             ledger: &self.ledger,
             signer: &self.processor,

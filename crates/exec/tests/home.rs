@@ -135,6 +135,7 @@ fn one_shared_writer_serves_concurrent_jobs() {
     let shared = Arc::new(home.ledger_nowait().unwrap());
     let processor_key = home.processor().unwrap();
     let processor = Processor {
+        runner: &poex_exec::runner::Bubblewrap,
         store: &home.store,
         ledger: &shared,
         signer: &processor_key,

@@ -1,6 +1,8 @@
 //! The job pipeline against a real store, a real transparency log in a temporary folder and
 //! the real sandbox: job ids and output folders chosen by the caller, cancellation, and jobs
-//! that end without running.
+//! that end without running. The pipeline's own rules (what reaches the runner, what is
+//! recorded, what each end becomes) are also tested with `runner::testing::Scripted`, which
+//! runs a closure instead of a sandbox.
 //!
 //! The tests that run a job hold a process-wide lock, as the sandbox tests do: the jobs share
 //! the sandbox uid's process budget.
@@ -27,7 +29,9 @@ use poex_exec::pipeline::{
     BUNDLE_NAME, JobOptions, JobReport, JobStatus, LedgerAccess, PipelineError, Processor, Quiet,
     UNRUN_STATUSES, check_job_id,
 };
-use poex_exec::sandbox::Limits;
+use poex_exec::runner::testing::{Script, Scripted};
+use poex_exec::runner::{Bubblewrap, Runner};
+use poex_exec::sandbox::{Limits, SandboxError, Termination};
 use poex_ledger::{Ledger, LedgerError, ProofBundle};
 use poex_store::Store;
 use poex_store::audit::{Filter, Operation};
@@ -86,7 +90,12 @@ impl Env {
     }
 
     fn processor(&self) -> Processor<'_> {
+        self.processor_with(&Bubblewrap)
+    }
+
+    fn processor_with<'a>(&'a self, runner: &'a dyn Runner) -> Processor<'a> {
         Processor {
+            runner,
             store: &self.store,
             ledger: &self.ledger,
             signer: &self.processor,
@@ -636,4 +645,161 @@ fn a_job_interrupted_before_it_runs_ends_interrupted_without_running() {
     assert_eq!(failed_status(&report).0, "interrupted");
     env.verified(&report);
     assert_eq!(env.events("not-started"), ["run-finished:interrupted"]);
+}
+
+/// What the pipeline does around a run, without a sandbox: the runner gets the job's view
+/// (algorithm, datasets, output, environment), everything is recorded, results are attested.
+#[test]
+fn the_pipeline_gives_the_runner_the_jobs_view_and_records_what_it_left() {
+    let env = Env::new();
+    let request = env.job("unused: the scripted runner runs instead");
+    let runner = Scripted(|spec: &poex_exec::sandbox::Spec| {
+        let mounts: Vec<_> = spec.read_only.iter().map(|m| m.sandbox.clone()).collect();
+        assert_eq!(
+            mounts,
+            [PathBuf::from("/algo/algo"), "/data/numbers".into()]
+        );
+        assert_eq!(spec.output_at, PathBuf::from("/out"));
+        assert_eq!(spec.argv, ["sh", "/algo/algo"]);
+        assert!(
+            spec.env
+                .iter()
+                .any(|(k, v)| k == "POEX_DATASETS" && v == "/data/numbers")
+        );
+        fs::write(spec.output.join("sum.txt"), "6\n").unwrap();
+        Ok(Script::exited(0, "summed\n"))
+    });
+    let report = env
+        .processor_with(&runner)
+        .run_job(request, JobOptions::default(), &Quiet)
+        .unwrap();
+    assert_eq!(report.status, JobStatus::Succeeded);
+    let statement = env.verified(&report);
+    assert_eq!(subject_names(&statement), ["sum.txt"]);
+    let sandbox = &statement.predicate.build_definition.internal_parameters["sandbox"];
+    assert!(
+        sandbox["engine"].as_str().unwrap().contains("no isolation"),
+        "a scripted run must say so: {sandbox}"
+    );
+    assert_eq!(
+        env.events(&report.job_id),
+        [
+            "read-algorithm:algo",
+            "read-dataset:numbers",
+            "run-started:algo",
+            "write-result:sum.txt",
+            "run-finished:succeeded",
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(report.log_path.unwrap()).unwrap(),
+        "summed\n"
+    );
+}
+
+/// A refused job never reaches the runner.
+#[test]
+fn a_refused_job_never_reaches_the_runner() {
+    let env = Env::new();
+    let mut request = env.job("unused");
+    // Another requester's signature over the same request: the signature check fails.
+    let other = SecretKey::generate().unwrap();
+    request.signatures[0].sig = other.sign(b"something else").to_vec();
+    let called = std::sync::atomic::AtomicBool::new(false);
+    let runner = Scripted(|_: &poex_exec::sandbox::Spec| {
+        called.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(Script::exited(0, ""))
+    });
+    let report = env
+        .processor_with(&runner)
+        .run_job(request, JobOptions::default(), &Quiet)
+        .unwrap();
+    assert!(
+        matches!(report.status, JobStatus::Refused { .. }),
+        "{report:?}"
+    );
+    assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
+    env.verified(&report);
+}
+
+/// A runner that cannot run the job: the job still ends with a signed `failed` receipt that
+/// names why, and the log has its end.
+#[test]
+fn a_runner_that_cannot_run_the_job_leaves_a_signed_failed_receipt() {
+    let env = Env::new();
+    let request = env.job("unused");
+    let runner = Scripted(|_: &poex_exec::sandbox::Spec| Err(SandboxError::BwrapMissing));
+    let report = env
+        .processor_with(&runner)
+        .run_job(request, JobOptions::default(), &Quiet)
+        .unwrap();
+    let (status, reason) = failed_status(&report);
+    assert_eq!(status, "failed");
+    assert!(
+        reason.contains("bubblewrap (bwrap) was not found"),
+        "{reason}"
+    );
+    let statement = env.verified(&report);
+    assert_eq!(outcome(&statement)["note"], "the job's program never ran");
+    assert_eq!(subject_names(&statement), ["poex:job-request"]);
+    let events = env.events(&report.job_id);
+    assert_eq!(events.last().unwrap(), "run-finished:failed", "{events:?}");
+}
+
+/// Each way a run can end becomes its status word, and output over a limit is moved aside,
+/// not attested.
+#[test]
+fn each_end_of_a_run_gets_its_status_and_unattested_output_moves_aside() {
+    let env = Env::new();
+    let cases = [
+        (Termination::MemoryLimitExceeded, "memory-limit-exceeded"),
+        (Termination::CpuTimeExceeded, "cpu-time-exceeded"),
+        (Termination::WallTimeExceeded, "wall-time-exceeded"),
+        (Termination::NotStarted, "failed"),
+        (Termination::Exited(3), "failed"),
+        (Termination::OutputLimitExceeded, "output-limit-exceeded"),
+    ];
+    let algo = env.publish(
+        AssetKind::Algorithm,
+        "algo",
+        "unused",
+        Some(&["sh", "/algo/algo"]),
+        None,
+    );
+    let data = env.publish(
+        AssetKind::Dataset,
+        "numbers",
+        "1\n",
+        None,
+        Some(Policy {
+            allowed_algorithms: vec![*algo.digests.sha256().unwrap()],
+            allowed_requesters: Vec::new(),
+        }),
+    );
+    for (termination, word) in cases {
+        let runner = Scripted(move |spec: &poex_exec::sandbox::Spec| {
+            fs::write(spec.output.join("partial.txt"), "x").unwrap();
+            Ok(Script::ended(termination))
+        });
+        let report = env
+            .processor_with(&runner)
+            .run_job(env.request(&algo, &[&data]), JobOptions::default(), &Quiet)
+            .unwrap();
+        let (status, _) = failed_status(&report);
+        assert_eq!(status, word, "{termination:?}");
+        let statement = env.verified(&report);
+        let moved = termination == Termination::OutputLimitExceeded;
+        assert_eq!(
+            subject_names(&statement),
+            if moved {
+                vec!["poex:job-request"]
+            } else {
+                vec!["partial.txt"]
+            },
+            "{termination:?}"
+        );
+        let aside = report.results_dir.with_file_name("results.unattested");
+        assert_eq!(aside.join("partial.txt").exists(), moved, "{termination:?}");
+        assert_eq!(report.results_dir.join("partial.txt").exists(), !moved);
+    }
 }

@@ -69,6 +69,7 @@ impl Env {
 
     fn processor(&self) -> Processor<'_> {
         Processor {
+            runner: &poex_exec::runner::Bubblewrap,
             store: &self.store,
             ledger: &self.ledger,
             signer: &self.processor,

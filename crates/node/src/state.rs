@@ -217,6 +217,7 @@ impl Node {
     /// The pipeline, borrowing this node's store, log and key.
     pub(crate) fn processor(&self) -> Processor<'_> {
         Processor {
+            runner: &poex_exec::runner::Bubblewrap,
             store: &self.home.store,
             ledger: self,
             signer: &self.processor_key,

@@ -234,6 +234,7 @@ async fn each_refused_request_is_one_the_sandbox_refuses() {
     let signer = t.node.home.processor().unwrap();
     let ledger: &dyn LedgerAccess = t.node.as_ref();
     let processor = Processor {
+        runner: &poex_exec::runner::Bubblewrap,
         store: &t.node.home.store,
         ledger,
         signer: &signer,
@@ -365,6 +366,7 @@ async fn a_receipt_logged_before_its_bundle_stays_the_jobs_one_receipt() {
     let signer = t.node.home.processor().unwrap();
     let ledger: &dyn LedgerAccess = t.node.as_ref();
     let processor = Processor {
+        runner: &poex_exec::runner::Bubblewrap,
         store: &t.node.home.store,
         ledger,
         signer: &signer,

@@ -139,6 +139,7 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
     // A sealed execution log is also wrapped to the owner's Umbral key, if there is one.
     let log_owner = home.log_owner_if_exists()?;
     let processor = Processor {
+        runner: &poex_exec::runner::Bubblewrap,
         store: &home.store,
         ledger: &home,
         signer: &processor_key,
@@ -208,6 +209,7 @@ pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
     let requester = home.secret(&args.as_key)?;
     let processor_key = home.processor()?;
     let processor = Processor {
+        runner: &poex_exec::runner::Bubblewrap,
         store: &home.store,
         ledger: &home,
         signer: &processor_key,
