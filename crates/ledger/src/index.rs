@@ -181,6 +181,11 @@ impl Index {
         let Db::Write(db) = &self.db else {
             return self.check_layout();
         };
+        // An index with our layout has its tables: nothing to write (a write transaction
+        // would cost a synced commit on every open).
+        if self.check_layout().is_ok() {
+            return Ok(());
+        }
         let txn = db.begin_write().map_err(|e| db_err(&self.path, e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| db_err(&self.path, e))?;

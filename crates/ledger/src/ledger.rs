@@ -68,6 +68,9 @@ pub const LOCK_FILE: &str = "log.lock";
 /// Kind key under which entries that do not decode at all are indexed.
 pub const INVALID_KIND: &str = "invalid";
 
+/// Entries gathered in memory before the index file gets them in one transaction.
+const INDEX_WRITE_EVERY: u64 = 1024;
+
 /// Entries indexed per redb transaction when catching up.
 const INDEX_BATCH: u64 = 16_384;
 
@@ -248,6 +251,10 @@ struct Indexes {
     frozen: bool,
     /// Entries `db_size..size`.
     tail: MemIndex,
+    /// The keys of entries `db_size..size` while the index file is writable: written to it in
+    /// one transaction once [`INDEX_WRITE_EVERY`] have gathered, and when the ledger is
+    /// dropped (each redb commit costs two `fdatasync`s, a job appends about ten entries).
+    deferred: Vec<(u64, Keys)>,
     /// Entries below this are indexed (in `db` or `tail`).
     size: u64,
 }
@@ -283,6 +290,25 @@ impl std::fmt::Debug for Ledger {
             .field("writable", &self.is_writable())
             .field("size", &self.size())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Ledger {
+    /// Writes the index entries kept in memory to the index file (one transaction), so that
+    /// the next open need not index them again from the log.
+    fn drop(&mut self) {
+        let mut ix = lock(&self.index);
+        if ix.frozen || ix.deferred.is_empty() {
+            return;
+        }
+        let deferred = std::mem::take(&mut ix.deferred);
+        let end = ix.db_size + deferred.len() as u64;
+        let Ok(root) = self.root(end) else { return };
+        if let Some(db) = &ix.db
+            && db.apply(&deferred, IndexState { size: end, root }).is_ok()
+        {
+            ix.db_size = end;
+        }
     }
 }
 
@@ -459,6 +485,7 @@ impl Ledger {
                 db_size: 0,
                 frozen: false,
                 tail: MemIndex::new(),
+                deferred: Vec::new(),
                 size: 0,
             }),
             notices: Mutex::new(notices),
@@ -538,6 +565,7 @@ impl Ledger {
                 db_size: 0,
                 frozen: true,
                 tail: MemIndex::new(),
+                deferred: Vec::new(),
                 size: 0,
             }),
             notices: Mutex::new(notices),
@@ -1134,6 +1162,7 @@ impl Ledger {
                 db_size: 0,
                 frozen: true,
                 tail: MemIndex::new(),
+                deferred: Vec::new(),
                 size: 0,
             };
             drop(ix);
@@ -1300,8 +1329,23 @@ impl Ledger {
                 .zip(&bytes)
                 .map(|(i, b)| (i, keys_of(b)))
                 .collect();
-            let writable = !ix.frozen && ix.db.is_some() && ix.db_size == start;
+            let writable =
+                !ix.frozen && ix.db.is_some() && ix.db_size + ix.deferred.len() as u64 == start;
+            if writable && end - ix.db_size < INDEX_WRITE_EVERY && end == target {
+                // Kept in memory (queries see it through `tail`) until enough has gathered or
+                // the ledger is dropped. If we crash first, the next open indexes these entries
+                // again from the log: the same path as a crash before any index commit.
+                for (i, keys) in batch {
+                    ix.tail.insert(i, &keys);
+                    ix.deferred.push((i, keys));
+                }
+                ix.size = end;
+                continue;
+            }
             if writable {
+                // What was kept in memory goes along, in the same transaction.
+                let mut to_write = std::mem::take(&mut ix.deferred);
+                to_write.extend(batch.iter().cloned());
                 let root = match self.root(end) {
                     Ok(r) => Some(r),
                     Err(e) => {
@@ -1311,7 +1355,7 @@ impl Ledger {
                 };
                 let applied = match (root, &ix.db) {
                     (Some(root), Some(db)) => db
-                        .apply(&batch, IndexState { size: end, root })
+                        .apply(&to_write, IndexState { size: end, root })
                         .map_err(|e| e.to_string()),
                     _ => Err("no root".to_owned()),
                 };
@@ -1319,6 +1363,7 @@ impl Ledger {
                     Ok(()) => {
                         ix.db_size = end;
                         ix.size = end;
+                        ix.tail = MemIndex::new();
                         continue;
                     }
                     Err(e) => {

@@ -701,3 +701,36 @@ fn proving_at_an_older_size_over_a_damaged_tile_signs_nothing() {
     // The latest size is untouched and still proves.
     ledger.prove(LogIndex(1), None).unwrap();
 }
+
+/// Index entries gather in memory and reach the index file in one transaction when the
+/// ledger is dropped (a redb commit costs two fdatasyncs; a job appends about ten entries).
+/// A process that dies before leaves them to the next open, which indexes them from the log.
+#[test]
+fn index_entries_reach_the_file_when_the_ledger_is_dropped_or_are_caught_up_after_a_crash() {
+    let index_size = |dir: &std::path::Path| {
+        poex_ledger::index::Index::open_read_only(dir.join(INDEX_FILE))
+            .unwrap()
+            .state()
+            .unwrap()
+            .size
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), log_key(2), None).unwrap();
+    ledger.log_record(&record("cohort")).unwrap();
+    ledger.log_receipt(&receipt("job-a", "cohort", 10)).unwrap();
+    // Queries see both at once (from memory); the file has not been written yet.
+    assert_eq!(ledger.by_job("job-a").unwrap(), idx(&[1]));
+    assert_eq!(index_size(dir.path()), 0);
+    drop(ledger);
+    assert_eq!(index_size(dir.path()), 2);
+
+    // Dies without dropping: the entry is in the log, not in the index file.
+    let ledger = Ledger::open(dir.path(), log_key(2)).unwrap();
+    ledger.log_receipt(&receipt("job-b", "other", 20)).unwrap();
+    std::mem::forget(ledger);
+    assert_eq!(index_size(dir.path()), 2);
+    // (The forgotten writer still holds the log's lock: a reader catches up from the log.)
+    let reader = Ledger::open_read_only(dir.path(), &verifier_of(dir.path())).unwrap();
+    assert_eq!(reader.by_job("job-b").unwrap(), idx(&[2]));
+    assert_eq!(reader.by_asset("dataset/cohort").unwrap(), idx(&[0, 1]));
+}
