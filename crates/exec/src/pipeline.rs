@@ -372,7 +372,7 @@ impl Processor<'_> {
 
     /// Logs the job's last events and its receipt, and writes the receipt's proof bundle.
     /// Returns the receipt's log index.
-    fn seal(
+    fn record(
         &self,
         events: &[Event],
         receipt: &Envelope,
@@ -859,7 +859,7 @@ impl Processor<'_> {
                 }
                 "these files were left in the job folder by a run that did not end; the request asks for sealed results, so they were removed, unattested"
             } else {
-                "these files in the job folder are left from a run that did not end;                      this receipt does not attest them"
+                "these files in the job folder are left from a run that did not end; this receipt does not attest them"
             };
             outcome.insert("note".into(), Value::from(note));
         }
@@ -894,7 +894,7 @@ impl Processor<'_> {
         };
         let mut event = self.event(op, &processor_id, status, job_id);
         event.detail = Some(reason.to_owned());
-        let log_index = self.seal(&[event], &receipt, &receipt_path, &bundle_path)?;
+        let log_index = self.record(&[event], &receipt, &receipt_path, &bundle_path)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),
             status: JobStatus::Failed {
@@ -1207,7 +1207,7 @@ impl Processor<'_> {
         let receipt_path = out.join("receipt.json");
         write_atomic(&receipt_path, &to_json(&receipt)?)?;
         let bundle_path = out.join(BUNDLE_NAME);
-        let log_index = self.seal(&[event], &receipt, &receipt_path, &bundle_path)?;
+        let log_index = self.record(&[event], &receipt, &receipt_path, &bundle_path)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),
             status: JobStatus::Refused { reason },
@@ -1440,7 +1440,7 @@ impl Processor<'_> {
             .sign(self.signer)
             .map_err(|e| PipelineError::Receipt(e.to_string()))?;
         write_atomic(&paths.receipt, &to_json(&receipt)?)?;
-        let log_index = self.seal(&writes, &receipt, &paths.receipt, &paths.bundle)?;
+        let log_index = self.record(&writes, &receipt, &paths.receipt, &paths.bundle)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),
             status,
@@ -1502,7 +1502,7 @@ impl Processor<'_> {
         let processor_id = self.signer.public_key().key_id().to_string();
         let mut event = self.event(Operation::RunFinished, &processor_id, "failed", job.job_id);
         event.detail = Some(reason.clone());
-        let log_index = self.seal(&[event], &receipt, &job.receipt, &job.bundle)?;
+        let log_index = self.record(&[event], &receipt, &job.receipt, &job.bundle)?;
         Ok(JobReport {
             job_id: job.job_id.to_owned(),
             status: JobStatus::Failed {
