@@ -67,8 +67,9 @@ impl Node {
             Err(_) => {
                 let _ = child.kill();
                 panic!(
-                    "poex node did not say where it listens; its stderr:\n{}",
-                    log.lock().unwrap()
+                    "poex node did not say where it listens; its stderr:\n{}\nprocesses holding its log lock: {:?}",
+                    log.lock().unwrap(),
+                    holders(&home.join("ledger/log.lock"))
                 );
             }
         };
@@ -556,4 +557,28 @@ fn named_below(dir: &Path, prefix: &str, depth: usize) -> Vec<String> {
         }
     }
     found
+}
+
+/// Processes with `path` open (pid: command), for failure messages.
+fn holders(path: &Path) -> Vec<String> {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter(|p| {
+            fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t == path))
+            })
+        })
+        .map(|p| {
+            let cmd = fs::read(p.path().join("cmdline")).unwrap_or_default();
+            format!(
+                "{}: {}",
+                p.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            )
+        })
+        .collect()
 }

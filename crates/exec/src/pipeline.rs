@@ -66,7 +66,6 @@ use poex_core::request::{JobRequest, RequestedLimits, SignedRequest, random_hex1
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, Digest, DigestSet, Signer};
 use poex_ledger::{Ledger, LedgerError, ProofBundle};
-use poex_log::tlog_proof::TlogProof;
 use poex_seal::{Recipient, SEALED_SUFFIX, Sealed};
 use poex_store::Store;
 use poex_store::audit::{Event, Operation};
@@ -384,15 +383,11 @@ impl Processor<'_> {
             reason,
         };
         let ledger = self.ledger.open().map_err(|e| not_logged(e.to_string()))?;
-        ledger
-            .log_events(events)
-            .map_err(|e| not_logged(e.to_string()))?;
-        let bundle = ProofBundle::build(&ledger, receipt).map_err(|e| not_logged(e.to_string()))?;
+        // One commit for the events and the receipt: a crash leaves both or neither.
+        let (bundle, index) =
+            ProofBundle::record(&ledger, events, receipt).map_err(|e| not_logged(e.to_string()))?;
         write_atomic(bundle_path, bundle.to_json().as_bytes())?;
-        let index = TlogProof::parse(&bundle.tlog_proof)
-            .map_err(|e| not_logged(e.to_string()))?
-            .index;
-        Ok(index)
+        Ok(index.0)
     }
 
     fn event(&self, op: Operation, actor: &str, object: &str, job: &str) -> Event {

@@ -176,6 +176,25 @@ impl ProofBundle {
         Self::at(ledger, envelope, index)
     }
 
+    /// Logs a job's last audit `events` and its receipt `envelope` in **one** append (one
+    /// commit of the log: after a crash the log holds all of them or none, never a job's end
+    /// events without its receipt), then proves the receipt's entry at the checkpoint that
+    /// commit wrote. Returns the bundle and the receipt's index (no need to parse the proof
+    /// back for it).
+    pub fn record(
+        ledger: &Ledger,
+        events: &[poex_store::audit::Event],
+        envelope: &Envelope,
+    ) -> Result<(ProofBundle, LogIndex), LedgerError> {
+        let mut entries: Vec<Entry> = events.iter().cloned().map(Entry::Event).collect();
+        entries.push(Entry::receipt(envelope)?);
+        let indexes = ledger.append(&entries)?;
+        let index = *indexes
+            .last()
+            .expect("append returns one index per entry, and there is the receipt");
+        Ok((Self::at(ledger, envelope, index)?, index))
+    }
+
     /// The bundle for a receipt that is in the log already, never appending anything (where
     /// [`build`](Self::build) logs a receipt it does not find): [`LedgerError::NotLogged`] if
     /// the log does not hold it. A node finishing, after a crash, a job whose receipt was

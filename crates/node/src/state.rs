@@ -110,7 +110,19 @@ impl Node {
         let processor_key = home
             .processor()
             .map_err(|e| StartError::Home(e.to_string()))?;
-        let ledger = match home.ledger_nowait() {
+        // A node killed a moment ago (a supervisor restarting it at once) may not have let go
+        // of the log yet: its last processes are still exiting. Wait for that briefly; a live
+        // node holding the log is still refused, after these seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let ledger = loop {
+            match home.ledger_nowait() {
+                Err(LedgerError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => break other,
+            }
+        };
+        let ledger = match ledger {
             Ok(l) => l,
             Err(e) => {
                 return Err(match e {
