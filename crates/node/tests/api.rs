@@ -46,19 +46,7 @@ async fn a_whole_job_over_the_api() {
     assert!(done["logIndex"].as_u64().is_some());
 
     // Receipt and bundle are public; the bundle verifies under the node's keys.
-    let (s, bundle) = t
-        .json("GET", &format!("/api/jobs/{id}/bundle"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, verdict) = t
-        .json(
-            "POST",
-            "/api/verify",
-            None,
-            Some(json!({ "bundle": bundle })),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    let (_, verdict) = t.bundle_and_verdict(&id).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
 
     // Results: the requester only; each download is an audit event.

@@ -70,19 +70,7 @@ async fn submit_envelope(
 /// `/api/verify` on the job's bundle, and the same checks offline (what `poex verify` runs
 /// on a bundle), under the node's keys.
 async fn bundle_verifies(t: &TestNode, id: &str) -> Value {
-    let (s, bundle) = t
-        .json("GET", &format!("/api/jobs/{id}/bundle"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{bundle}");
-    let (s, verdict) = t
-        .json(
-            "POST",
-            "/api/verify",
-            None,
-            Some(json!({ "bundle": bundle })),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{verdict}");
+    let (bundle, verdict) = t.bundle_and_verdict(id).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     let processor = t.node.processor_public();
     let trust = poex_ledger::checks::Trust {

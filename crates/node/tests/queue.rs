@@ -12,20 +12,7 @@ const SLEEP: &str = "sleep 30\n";
 const QUICK: &str = "echo ok > /out/ok.txt\n";
 
 async fn verify(t: &TestNode, id: &str) -> Value {
-    let (s, bundle) = t
-        .json("GET", &format!("/api/jobs/{id}/bundle"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{bundle}");
-    let (s, v) = t
-        .json(
-            "POST",
-            "/api/verify",
-            None,
-            Some(json!({ "bundle": bundle })),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    v
+    t.bundle_and_verdict(id).await.1
 }
 
 #[tokio::test(flavor = "multi_thread")]

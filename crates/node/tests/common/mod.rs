@@ -105,6 +105,24 @@ impl TestNode {
         (status, bytes)
     }
 
+    /// The job's public bundle, and what `/api/verify` says of it (both answers 200).
+    pub async fn bundle_and_verdict(&self, id: &str) -> (Value, Value) {
+        let (s, bundle) = self
+            .json("GET", &format!("/api/jobs/{id}/bundle"), None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{bundle}");
+        let (s, verdict) = self
+            .json(
+                "POST",
+                "/api/verify",
+                None,
+                Some(json!({ "bundle": bundle })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{verdict}");
+        (bundle, verdict)
+    }
+
     pub async fn json(
         &self,
         method: &str,
