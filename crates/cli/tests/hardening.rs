@@ -11,11 +11,11 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, outcome, receipt_statement};
+use common::{Env, names_in as entries, outcome, receipt_statement};
 use serde_json::Value;
 
 /// Publishes `code` as algorithm `name` (python3 main.py) with a dataset `NAME-data` that
@@ -66,15 +66,6 @@ fn subjects(env: &Env, job: &str) -> Vec<String> {
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -13,21 +13,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use common::{Env, Node, receipt_statement};
+use common::{Env, Node, names_in, receipt_statement};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 fn sha256_hex(path: &Path) -> String {
     hex::encode(Sha256::digest(fs::read(path).unwrap()))
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// `poex identity new NAME`; returns its recipient.
@@ -98,7 +89,7 @@ fn a_job_run_with_a_recipient_is_sealed_decrypts_to_the_receipt_and_verifies() {
     ]);
 
     // Only sealed files on disk.
-    assert_eq!(files_under(&env.path("job1/results")), ["rows.txt.sealed"]);
+    assert_eq!(names_in(&env.path("job1/results")), ["rows.txt.sealed"]);
     assert!(!env.path("job1/execution.log").exists());
     assert!(env.path("job1/execution.log.sealed").is_file());
 
@@ -231,7 +222,7 @@ fn decrypt_refuses_the_wrong_identity_and_altered_files() {
         err.contains("the stream ends before its last chunk"),
         "{err}"
     );
-    let left: Vec<String> = files_under(env.dir.path())
+    let left: Vec<String> = names_in(env.dir.path())
         .into_iter()
         .filter(|n| n.starts_with('.') || n == "flipped" || n == "cut")
         .collect();
@@ -346,7 +337,7 @@ fn a_job_sealed_through_a_node_downloads_sealed_results_and_log() {
     assert!(out.contains("succeeded"), "{out}");
     // Downloaded as sealed, checked against the sealed digests the receipt names.
     assert_eq!(
-        files_under(&requester.path("job/results")),
+        names_in(&requester.path("job/results")),
         ["rows.txt.sealed"]
     );
     assert!(requester.path("job/execution.log.sealed").is_file());
@@ -355,7 +346,7 @@ fn a_job_sealed_through_a_node_downloads_sealed_results_and_log() {
     let jobs = node_home.join("jobs");
     for entry in fs::read_dir(&jobs).unwrap() {
         let job = entry.unwrap().path();
-        assert_eq!(files_under(&job.join("results")), ["rows.txt.sealed"]);
+        assert_eq!(names_in(&job.join("results")), ["rows.txt.sealed"]);
         assert!(!job.join("execution.log").exists());
     }
     let (out, _) = requester.ok(&[
@@ -410,7 +401,7 @@ fn results_named_a_and_a_sealed_verify_sealed_and_either_altered_fails() {
         "alice",
     ]);
     let results = env.path("job/results");
-    assert_eq!(files_under(&results), ["a.sealed", "a.sealed.sealed"]);
+    assert_eq!(names_in(&results), ["a.sealed", "a.sealed.sealed"]);
     let st = receipt_statement(&env.path("job/receipt.json"));
     let sealed_name = |subject: &str| {
         st["subject"]

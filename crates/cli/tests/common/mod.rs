@@ -144,6 +144,16 @@ impl Env {
     }
 }
 
+/// The names in folder `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn receipt_statement(path: &Path) -> Value {
     let env: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
     use base64::Engine as _;

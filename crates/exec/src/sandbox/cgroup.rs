@@ -44,7 +44,7 @@ const SUPERVISOR: &str = "poex-supervisor";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Hierarchy {
     /// Job cgroups are children of this v2 cgroup, whose `cgroup.subtree_control` enables
-    /// `memory` and `pids` (and `cpu` when `cpu` is true).
+    /// `memory` and `pids` (and `cpu` where the host offers it).
     V2 {
         /// The parent directory (in the cgroup2 mount).
         parent: PathBuf,
