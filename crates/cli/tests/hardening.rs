@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, names_in as entries, outcome, receipt_statement};
+use common::{Env, names_in, outcome, receipt_statement};
 use serde_json::Value;
 
 /// Publishes `code` as algorithm `name` (python3 main.py) with a dataset `NAME-data` that
@@ -82,9 +82,12 @@ fn an_output_deeper_than_path_max_ends_with_a_receipt_and_verifies() {
     assert_eq!(o["status"], "invalid-output", "{o}");
     assert!(o["reason"].as_str().unwrap().contains("too long"), "{o}");
     assert_eq!(o["unattested"], "results.unattested", "{o}");
-    assert_eq!(entries(&env.path("deep-job/results")), Vec::<String>::new());
     assert_eq!(
-        entries(&env.path("deep-job/results.unattested")),
+        names_in(&env.path("deep-job/results")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names_in(&env.path("deep-job/results.unattested")),
         ["n".repeat(200)]
     );
     assert_eq!(subjects(&env, "deep-job"), ["poex:job-request"]);
@@ -193,12 +196,13 @@ fn refused_outputs_move_aside_and_the_job_folder_verifies() {
         assert_eq!(o["status"], "invalid-output", "{name}: {o}");
         let job = format!("{name}-job");
         assert_eq!(
-            entries(&env.path(&format!("{job}/results"))),
+            names_in(&env.path(&format!("{job}/results"))),
             Vec::<String>::new(),
             "{name}"
         );
         assert!(
-            entries(&env.path(&format!("{job}/results.unattested"))).contains(&"ok.txt".to_owned()),
+            names_in(&env.path(&format!("{job}/results.unattested")))
+                .contains(&"ok.txt".to_owned()),
             "{name}"
         );
         env.ok(&["verify", &job]);
@@ -313,9 +317,9 @@ fn exec_signs_no_success_over_an_input_that_changed_while_the_job_ran() {
         assert_eq!(o["status"], "input-changed", "{o}");
         assert!(o["reason"].as_str().unwrap().contains("data.csv"), "{o}");
         // The results are not attested: they moved aside, and the job folder verifies.
-        assert_eq!(entries(&env.path(out)), Vec::<String>::new());
+        assert_eq!(names_in(&env.path(out)), Vec::<String>::new());
         assert_eq!(
-            entries(&env.path(&format!("{out}.unattested"))),
+            names_in(&env.path(&format!("{out}.unattested"))),
             ["seen.txt", "started"]
         );
         env.ok(&["verify", &format!("{out}.bundle.json")]);

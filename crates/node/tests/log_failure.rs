@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::{TestNode, key};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Sets this process's open-file limit (soft and hard) with util-linux's `prlimit`.
 fn set_nofile(soft: u64, hard: u64) {
@@ -161,17 +161,6 @@ async fn a_failed_log_write_is_reported_refused_and_recovered() {
 }
 
 async fn verify(t: &TestNode, id: &str) {
-    let (s, bundle) = t
-        .json("GET", &format!("/api/jobs/{id}/bundle"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{bundle}");
-    let (_, v): (_, Value) = t
-        .json(
-            "POST",
-            "/api/verify",
-            None,
-            Some(json!({ "bundle": bundle })),
-        )
-        .await;
+    let (_, v) = t.bundle_and_verdict(id).await;
     assert_eq!(v["ok"], true, "{v}");
 }
