@@ -9,6 +9,8 @@
 //!   validators' rules.
 //! - [`request`]: job requests signed by the requester.
 //! - [`receipt`]: the processor-signed receipt that ties them together.
+//! - [`outcome`]: how a job ended and what it used, as its receipt records it (status,
+//!   termination, usage, limits): the one serialization every reader uses.
 //! - [`httpsig`]: HTTP Message Signatures (RFC 9421) and `Content-Digest` (RFC 9530) on plain
 //!   strings, shared by the node and the CLI.
 //!
@@ -30,6 +32,7 @@ pub mod display;
 pub mod dsse;
 pub mod httpsig;
 pub mod keys;
+pub mod outcome;
 pub mod receipt;
 pub mod request;
 pub mod statement;

@@ -58,10 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poex_core::dsse::Envelope;
-use poex_core::receipt::{
-    BUILD_TYPE_EXEC, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_MEDIA_TYPE, OUTCOME_NAME, ReceiptFacts,
-    rfc3339,
-};
+use poex_core::receipt::{BUILD_TYPE_EXEC, BUILD_TYPE_JOB, LOG_NAME, ReceiptFacts, rfc3339};
 use poex_core::request::{JobRequest, RequestedLimits, SignedRequest, random_hex16};
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, Digest, DigestSet, Signer};
@@ -75,6 +72,8 @@ use poex_store::registry::{AssetKind, Name, Record};
 use serde_json::{Map, Value, json};
 
 use crate::at_rest;
+use poex_core::outcome::{EndStatus, Outcome as ReceiptOutcome};
+
 use crate::sandbox::{self, CancelToken, Limits, Mount, Outcome, Spec, Termination};
 
 /// Receives progress from a long job; every method has a do-nothing default.
@@ -106,10 +105,12 @@ pub enum JobStatus {
     Succeeded,
     /// Ran and ended otherwise (non-zero exit, a limit, a signal, bad output).
     Failed {
-        /// `failed`, `cpu-time-exceeded`, `wall-time-exceeded`, `output-limit-exceeded`,
-        /// `killed`, `invalid-output`, `cancelled` or `interrupted` (stopped by its
-        /// [`CancelToken`]), or, from [`Processor::end_unrun`], one of [`UNRUN_STATUSES`].
-        status: String,
+        /// Any [`EndStatus`] but `succeeded` and `refused`: from a run, `failed`,
+        /// `cpu-time-exceeded`, `wall-time-exceeded`, `output-limit-exceeded`,
+        /// `memory-limit-exceeded`, `killed`, `invalid-output`, `input-changed`, `cancelled` or
+        /// `interrupted` (stopped by its [`CancelToken`]); from [`Processor::end_unrun`], one
+        /// of [`EndStatus::UNRUN`].
+        status: EndStatus,
         /// Human explanation.
         reason: String,
     },
@@ -121,12 +122,25 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    /// The status word recorded in the receipt.
-    pub fn word(&self) -> &str {
+    /// The status the receipt records.
+    pub fn end_status(&self) -> EndStatus {
         match self {
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed { status, .. } => status,
-            JobStatus::Refused { .. } => "refused",
+            JobStatus::Succeeded => EndStatus::Succeeded,
+            JobStatus::Failed { status, .. } => *status,
+            JobStatus::Refused { .. } => EndStatus::Refused,
+        }
+    }
+
+    /// The status word recorded in the receipt.
+    pub fn word(&self) -> &'static str {
+        self.end_status().word()
+    }
+
+    /// Why it did not succeed (`None` for a success).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            JobStatus::Succeeded => None,
+            JobStatus::Failed { reason, .. } | JobStatus::Refused { reason } => Some(reason),
         }
     }
 }
@@ -171,11 +185,6 @@ pub struct JobOptions {
     /// `interrupted` after [`CancelToken::interrupt`].
     pub cancel: Option<CancelToken>,
 }
-
-/// The status words [`Processor::end_unrun`] takes: a job that never ran or was cut off
-/// (`interrupted`, `cancelled`, `expired`), or one the processor could not run at all
-/// (`failed`: e.g. its job folder could not be prepared; the reason says why).
-pub const UNRUN_STATUSES: [&str; 4] = ["interrupted", "cancelled", "expired", "failed"];
 
 /// The longest job id [`check_job_id`] accepts.
 pub const MAX_JOB_ID_LEN: usize = 64;
@@ -255,9 +264,9 @@ pub enum PipelineError {
     /// Signing or serializing the receipt failed.
     #[error("receipt: {0}")]
     Receipt(String),
-    /// [`Processor::end_unrun`] was given a status other than [`UNRUN_STATUSES`].
-    #[error("a job that did not run ends interrupted, cancelled, expired or failed, not {0:?}")]
-    UnrunStatus(String),
+    /// [`Processor::end_unrun`] was given a status other than [`EndStatus::UNRUN`].
+    #[error("a job that did not run ends interrupted, cancelled, expired or failed, not {0}")]
+    UnrunStatus(EndStatus),
     /// [`Processor::end_unrun`] found the job's proof bundle: the job already ended with a
     /// logged receipt, which stays the job's record.
     #[error(
@@ -757,7 +766,7 @@ impl Processor<'_> {
         let status = match changed {
             // The job may have read other bytes than were hashed: no success is signed.
             Some(what) => JobStatus::Failed {
-                status: INPUT_CHANGED.into(),
+                status: EndStatus::InputChanged,
                 reason: format!(
                     "{what} between the moment it was hashed and the end of the run, so the job may not have read what this receipt records"
                 ),
@@ -792,7 +801,7 @@ impl Processor<'_> {
     /// expired while it waited in a queue, or one whose run was cut off (`interrupted`: a node
     /// found it running when it started, so the process that ran it died).
     ///
-    /// `status` is one of [`UNRUN_STATUSES`]; `reason` says why, in a sentence. The receipt
+    /// `status` is one of [`EndStatus::UNRUN`]; `reason` says why, in a sentence. The receipt
     /// embeds `request` (not checked here: a job may be cancelled before its request is
     /// verified) and attests no result: its subject is the request's digest, it has no
     /// `startedOn`, no resolved inputs and no execution log. Its outcome byproduct carries
@@ -815,12 +824,12 @@ impl Processor<'_> {
         job_id: &str,
         request: &Envelope,
         out: &Path,
-        status: &str,
+        status: EndStatus,
         reason: &str,
     ) -> Result<JobReport, PipelineError> {
         check_job_id(job_id)?;
-        if !UNRUN_STATUSES.contains(&status) {
-            return Err(PipelineError::UnrunStatus(status.to_owned()));
+        if !status.may_be_unrun() {
+            return Err(PipelineError::UnrunStatus(status));
         }
         let bundle_path = out.join(BUNDLE_NAME);
         if bundle_path.exists() {
@@ -835,12 +844,10 @@ impl Processor<'_> {
             write_atomic(&request_path, &to_json(request)?)?;
         }
 
-        let mut outcome = Map::new();
-        outcome.insert("status".into(), Value::from(status));
-        outcome.insert("reason".into(), Value::from(reason));
+        let mut outcome = ReceiptOutcome::new(status, reason);
         let partial = partial_files(out)?;
         if !partial.is_empty() {
-            outcome.insert("partialFiles".into(), json!(partial));
+            outcome.partial_files = partial;
             // A cut-off run of a job sealed to its requester may have left plaintext (a
             // result not sealed yet): none stays on the processor.
             let sealed_job = serde_json::from_slice::<JobRequest>(&request.payload)
@@ -856,7 +863,7 @@ impl Processor<'_> {
             } else {
                 "these files in the job folder are left from a run that did not end; this receipt does not attest them"
             };
-            outcome.insert("note".into(), Value::from(note));
+            outcome.note = Some(note.into());
         }
         let mut ext = Map::new();
         ext.insert(
@@ -872,7 +879,7 @@ impl Processor<'_> {
             started_on: None,
             finished_on: now(),
             results: Vec::new(),
-            byproducts: vec![outcome_descriptor(Value::Object(outcome))],
+            byproducts: vec![outcome.to_descriptor()],
             fallback_subject: request_subject(&request.payload),
         };
         let receipt = facts
@@ -882,18 +889,18 @@ impl Processor<'_> {
         write_atomic(&receipt_path, &to_json(&receipt)?)?;
 
         let processor_id = self.signer.public_key().key_id().to_string();
-        let op = if status == "cancelled" {
+        let op = if status == EndStatus::Cancelled {
             Operation::Cancel
         } else {
             Operation::RunFinished
         };
-        let mut event = self.event(op, &processor_id, status, job_id);
+        let mut event = self.event(op, &processor_id, status.word(), job_id);
         event.detail = Some(reason.to_owned());
         let log_index = self.record(&[event], &receipt, &receipt_path, &bundle_path)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),
             status: JobStatus::Failed {
-                status: status.to_owned(),
+                status,
                 reason: reason.to_owned(),
             },
             results_dir: out.join("results"),
@@ -909,15 +916,18 @@ impl Processor<'_> {
 
 /// How a job whose token was set before it ran ends: the status word for
 /// [`Processor::end_unrun`] and the reason.
-fn stopped_before_run(cancel: Option<&CancelToken>) -> Option<(&'static str, &'static str)> {
+fn stopped_before_run(cancel: Option<&CancelToken>) -> Option<(EndStatus, &'static str)> {
     let token = cancel.filter(|t| t.is_cancelled())?;
     Some(if token.is_interrupted() {
         (
-            "interrupted",
+            EndStatus::Interrupted,
             "the processor stopped before the job started; nothing was run",
         )
     } else {
-        ("cancelled", "cancelled before it started; nothing was run")
+        (
+            EndStatus::Cancelled,
+            "cancelled before it started; nothing was run",
+        )
     })
 }
 
@@ -1183,7 +1193,7 @@ impl Processor<'_> {
         reason: String,
         event: Event,
     ) -> Result<JobReport, PipelineError> {
-        let outcome = json!({ "status": "refused", "reason": reason });
+        let outcome = ReceiptOutcome::new(EndStatus::Refused, reason.clone());
         let facts = ReceiptFacts {
             build_type: BUILD_TYPE_JOB,
             invocation_id: job_id.to_owned(),
@@ -1193,7 +1203,7 @@ impl Processor<'_> {
             started_on: None,
             finished_on: now(),
             results: Vec::new(),
-            byproducts: vec![outcome_descriptor(outcome)],
+            byproducts: vec![outcome.to_descriptor()],
             fallback_subject: request_subject(request_bytes),
         };
         let receipt = facts
@@ -1270,7 +1280,7 @@ impl Processor<'_> {
         let mut unattested: Option<String> = None;
         let refused = if outcome.termination == Termination::OutputLimitExceeded {
             Some("the output is over its limits, so it was not hashed".to_owned())
-        } else if status.word() == INPUT_CHANGED {
+        } else if status.end_status() == EndStatus::InputChanged {
             Some("the results are not attested".to_owned())
         } else if let Some(e) = output_problem {
             Some(format!("the output could not be handed back: {e}"))
@@ -1317,7 +1327,7 @@ impl Processor<'_> {
                         // seal_results removed every file: a sealed job keeps no plaintext.
                         Err(e) => {
                             status = JobStatus::Failed {
-                                status: "failed".into(),
+                                status: EndStatus::Failed,
                                 reason: format!(
                                     "{e}; the results were removed, unattested, as the request asks for sealed results and keeps no plaintext on the processor"
                                 ),
@@ -1353,16 +1363,16 @@ impl Processor<'_> {
                 JobStatus::Failed {
                     status: word,
                     reason: first,
-                } if word != "failed" => JobStatus::Failed {
+                } if word != EndStatus::Failed => JobStatus::Failed {
                     status: word,
                     reason: format!("{first}; {reason}"),
                 },
                 JobStatus::Failed { reason: first, .. } => JobStatus::Failed {
-                    status: "invalid-output".into(),
+                    status: EndStatus::InvalidOutput,
                     reason: format!("{reason}; before that, {first}"),
                 },
                 _ => JobStatus::Failed {
-                    status: "invalid-output".into(),
+                    status: EndStatus::InvalidOutput,
                     reason,
                 },
             };
@@ -1374,37 +1384,14 @@ impl Processor<'_> {
         });
         writes.push(done);
 
-        let u = &outcome.usage;
-        let mut outcome_json = json!({
-            "status": status.word(),
-            "termination": outcome.termination,
-            "resourceUsage": {
-                "accounting": u.accounting.word(),
-                "userCpuSeconds": secs(u.user_cpu),
-                "systemCpuSeconds": secs(u.system_cpu),
-                "wallSeconds": secs(u.wall),
-                "maxRssBytes": u.max_rss_bytes,
-                "peakMemoryBytes": u.peak_memory_bytes,
-                "outputBytes": u.output_bytes,
-                "outputFiles": u.output_files,
-                "outputEntries": u.output_entries,
-                "logBytes": outcome.log_total_bytes,
-            },
-            "logTruncated": outcome.log_truncated,
-        });
-        if let (Some(name), Some(obj)) = (&unattested, outcome_json.as_object_mut()) {
-            obj.insert("unattested".into(), Value::from(name.clone()));
-        }
-        if let (JobStatus::Failed { reason, .. }, Some(obj)) =
-            (&status, outcome_json.as_object_mut())
-        {
-            obj.insert("reason".into(), Value::from(reason.clone()));
-        }
-        if let (Termination::Exited(code), Some(obj)) =
-            (outcome.termination, outcome_json.as_object_mut())
-        {
-            obj.insert("exitCode".into(), Value::from(code));
-        }
+        let mut recorded = ReceiptOutcome::ran(
+            status.end_status(),
+            status.reason().map(str::to_owned),
+            outcome.termination,
+            outcome.usage.clone(),
+            outcome.log_truncated,
+        );
+        recorded.unattested = unattested;
         let mut log_rd = ResourceDescriptor::new(LOG_NAME, &log_digests)
             .annotate("bytes", outcome.log.len())
             .annotate("truncated", outcome.log_truncated);
@@ -1428,7 +1415,7 @@ impl Processor<'_> {
             started_on: Some(started),
             finished_on: finished,
             results,
-            byproducts: vec![log_rd, outcome_descriptor(outcome_json)],
+            byproducts: vec![log_rd, recorded.to_descriptor()],
             fallback_subject: request_subject(request_bytes),
         };
         let receipt = facts
@@ -1473,11 +1460,8 @@ impl Processor<'_> {
         job: Unstarted<'_>,
         reason: String,
     ) -> Result<JobReport, PipelineError> {
-        let outcome = json!({
-            "status": "failed",
-            "reason": reason,
-            "note": "the job's program never ran",
-        });
+        let mut outcome = ReceiptOutcome::new(EndStatus::Failed, reason.clone());
+        outcome.note = Some("the job's program never ran".into());
         let facts = ReceiptFacts {
             build_type: job.build_type,
             invocation_id: job.job_id.to_owned(),
@@ -1487,7 +1471,7 @@ impl Processor<'_> {
             started_on: Some(job.started),
             finished_on: now(),
             results: Vec::new(),
-            byproducts: vec![outcome_descriptor(outcome)],
+            byproducts: vec![outcome.to_descriptor()],
             fallback_subject: request_subject(job.request_bytes),
         };
         let receipt = facts
@@ -1495,13 +1479,18 @@ impl Processor<'_> {
             .map_err(|e| PipelineError::Receipt(e.to_string()))?;
         write_atomic(&job.receipt, &to_json(&receipt)?)?;
         let processor_id = self.signer.public_key().key_id().to_string();
-        let mut event = self.event(Operation::RunFinished, &processor_id, "failed", job.job_id);
+        let mut event = self.event(
+            Operation::RunFinished,
+            &processor_id,
+            EndStatus::Failed.word(),
+            job.job_id,
+        );
         event.detail = Some(reason.clone());
         let log_index = self.record(&[event], &receipt, &job.receipt, &job.bundle)?;
         Ok(JobReport {
             job_id: job.job_id.to_owned(),
             status: JobStatus::Failed {
-                status: "failed".into(),
+                status: EndStatus::Failed,
                 reason,
             },
             results_dir: job.results,
@@ -1518,27 +1507,26 @@ impl Processor<'_> {
 /// The status of a job that ran; `interrupted` when its cancel token was set by
 /// [`CancelToken::interrupt`].
 fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
-    let failed = |status: &str, reason: String| JobStatus::Failed {
-        status: status.into(),
-        reason,
-    };
+    let failed = |status: EndStatus, reason: String| JobStatus::Failed { status, reason };
     match outcome.termination {
         Termination::Exited(0) => JobStatus::Succeeded,
-        Termination::Exited(code) => {
-            failed("failed", format!("the algorithm exited with status {code}"))
-        }
-        Termination::Signaled(sig) => {
-            failed("killed", format!("the sandbox was killed by signal {sig}"))
-        }
+        Termination::Exited(code) => failed(
+            EndStatus::Failed,
+            format!("the algorithm exited with status {code}"),
+        ),
+        Termination::Signaled(sig) => failed(
+            EndStatus::Killed,
+            format!("the sandbox was killed by signal {sig}"),
+        ),
         Termination::WallTimeExceeded => failed(
-            "wall-time-exceeded",
+            EndStatus::WallTimeExceeded,
             format!(
                 "stopped at the wall-time limit of {:?}",
                 outcome.profile.limits.wall_time
             ),
         ),
         Termination::CpuTimeExceeded => failed(
-            "cpu-time-exceeded",
+            EndStatus::CpuTimeExceeded,
             format!(
                 "stopped at the CPU-time limit of {:?}",
                 outcome.profile.limits.cpu_time
@@ -1563,19 +1551,19 @@ fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
                 )
             };
             failed(
-                "output-limit-exceeded",
+                EndStatus::OutputLimitExceeded,
                 format!("stopped at an output limit: {what}"),
             )
         }
         Termination::MemoryLimitExceeded => failed(
-            "memory-limit-exceeded",
+            EndStatus::MemoryLimitExceeded,
             format!(
                 "stopped at the memory limit of {} bytes (the job's processes, its /tmp and /dev/shm, and the kernel memory they used, together)",
                 outcome.profile.limits.memory_bytes
             ),
         ),
         Termination::NotStarted => failed(
-            "failed",
+            EndStatus::Failed,
             format!(
                 "the sandbox could not start the program: {}",
                 String::from_utf8_lossy(&outcome.log)
@@ -1585,11 +1573,11 @@ fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
             ),
         ),
         Termination::Cancelled if interrupted => failed(
-            "interrupted",
+            EndStatus::Interrupted,
             "the processor stopped while the job ran; the sandbox was killed".into(),
         ),
         Termination::Cancelled => failed(
-            "cancelled",
+            EndStatus::Cancelled,
             "cancelled while running; the sandbox was killed".into(),
         ),
     }
@@ -1605,18 +1593,6 @@ fn request_subject(request_bytes: &[u8]) -> ResourceDescriptor {
         "note",
         "the job produced no attested result; this receipt is about its request",
     )
-}
-
-fn outcome_descriptor(outcome: Value) -> ResourceDescriptor {
-    let mut rd = ResourceDescriptor {
-        name: Some(OUTCOME_NAME.into()),
-        media_type: Some(OUTCOME_MEDIA_TYPE.into()),
-        ..Default::default()
-    };
-    if let Value::Object(map) = outcome {
-        rd.annotations = map;
-    }
-    rd
 }
 
 fn descriptor(record: &Record, role: &str) -> ResourceDescriptor {
@@ -1718,9 +1694,6 @@ fn restore_owner(dir: &Path, owner: &fs::Metadata) -> Result<(), PipelineError> 
     }
     crate::outdir::chown_tree(dir, owner.uid(), owner.gid()).map_err(io_err(dir))
 }
-
-/// The status of a `poex exec` job whose inputs changed while it ran ([`crate::inputs`]).
-pub const INPUT_CHANGED: &str = "input-changed";
 
 /// The suffix of the folder a job's unattested output moves to (`results.unattested`).
 pub const UNATTESTED_SUFFIX: &str = ".unattested";
@@ -1924,10 +1897,6 @@ fn fsync_dir(dir: &Path) -> Result<(), PipelineError> {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
     poex_store::write_atomic(path, bytes).map_err(io_err(path))
-}
-
-fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e6
 }
 
 fn now() -> String {

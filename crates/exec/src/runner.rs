@@ -122,10 +122,10 @@ pub mod testing {
                     output_files: out.files,
                     output_entries: out.entries,
                     output_too_deep: out.too_deep,
+                    log_bytes: total,
                     ..Usage::default()
                 },
                 log_truncated: total > log.len() as u64,
-                log_total_bytes: total,
                 log,
                 profile: Profile {
                     engine: "scripted (in-process, no isolation; tests only)".into(),

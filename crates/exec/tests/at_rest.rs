@@ -634,7 +634,7 @@ fn the_plaintext_exists_only_while_the_job_runs_even_when_it_is_cancelled_or_fai
         assert_eq!(in_home, Vec::<PathBuf>::new());
     }
     match &report.status {
-        JobStatus::Failed { status, .. } => assert_eq!(status, "cancelled"),
+        JobStatus::Failed { status, .. } => assert_eq!(status.word(), "cancelled"),
         other => panic!("expected cancelled, got {other:?}"),
     }
     assert!(!dir.exists(), "{} outlived the job", dir.display());
@@ -648,7 +648,7 @@ fn the_plaintext_exists_only_while_the_job_runs_even_when_it_is_cancelled_or_fai
     );
     match &report.status {
         JobStatus::Failed { status, reason } => {
-            assert_eq!(status, "failed");
+            assert_eq!(status.word(), "failed");
             assert!(reason.contains("status 3"), "{reason}");
         }
         other => panic!("expected a failure, got {other:?}"),

@@ -157,7 +157,7 @@ fn one_shared_writer_serves_concurrent_jobs() {
                             &id,
                             request,
                             &home.jobs_dir().join(&id),
-                            "expired",
+                            poex_core::outcome::EndStatus::Expired,
                             "waited too long",
                         )
                         .unwrap()

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use poex_core::dsse::Envelope;
 use poex_core::keys::SecretKey;
+use poex_core::outcome::EndStatus;
 use poex_core::receipt::{self, OUTCOME_NAME, ReceiptStatement};
 use poex_core::request::{
     AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest,
@@ -27,7 +28,7 @@ use poex_core::{Signer, statement::ResourceDescriptor};
 use poex_exec::CancelToken;
 use poex_exec::pipeline::{
     BUNDLE_NAME, JobOptions, JobReport, JobStatus, LedgerAccess, PipelineError, Processor, Quiet,
-    UNRUN_STATUSES, check_job_id,
+    check_job_id,
 };
 use poex_exec::runner::testing::{Script, Scripted};
 use poex_exec::runner::{Bubblewrap, Runner};
@@ -246,7 +247,7 @@ fn subject_names(statement: &ReceiptStatement) -> Vec<&str> {
 
 fn failed_status(report: &JobReport) -> (&str, &str) {
     match &report.status {
-        JobStatus::Failed { status, reason } => (status, reason),
+        JobStatus::Failed { status, reason } => (status.word(), reason),
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -382,7 +383,7 @@ fn unpublished_request(env: &Env) -> Envelope {
 fn each_unrun_status_ends_with_a_verified_receipt_and_one_event() {
     let env = Env::new();
     let request = unpublished_request(&env);
-    for (i, status) in UNRUN_STATUSES.into_iter().enumerate() {
+    for (i, status) in EndStatus::UNRUN.into_iter().enumerate() {
         let job_id = format!("unrun-{i}");
         let out = env.jobs_dir().join(&job_id);
         let reason = format!("the job ended {status} in a test");
@@ -393,7 +394,7 @@ fn each_unrun_status_ends_with_a_verified_receipt_and_one_event() {
         assert_eq!(
             report.status,
             JobStatus::Failed {
-                status: status.into(),
+                status,
                 reason: reason.clone()
             }
         );
@@ -420,7 +421,7 @@ fn each_unrun_status_ends_with_a_verified_receipt_and_one_event() {
         // No result is attested: the subject is the request.
         assert_eq!(subject_names(&statement), ["poex:job-request"]);
         let outcome = outcome(&statement);
-        assert_eq!(outcome["status"], status);
+        assert_eq!(outcome["status"], status.word());
         assert_eq!(outcome["reason"], reason.as_str());
         assert!(!outcome.contains_key("partialFiles"), "{outcome:?}");
 
@@ -429,7 +430,7 @@ fn each_unrun_status_ends_with_a_verified_receipt_and_one_event() {
             serde_json::from_slice(&fs::read(out.join("request.json")).unwrap()).unwrap();
         assert_eq!(kept, request);
 
-        let expected = if status == "cancelled" {
+        let expected = if status == EndStatus::Cancelled {
             "cancel:cancelled".to_owned()
         } else {
             format!("run-finished:{status}")
@@ -445,7 +446,7 @@ fn each_unrun_status_ends_with_a_verified_receipt_and_one_event() {
             .remove(0);
         assert_eq!(event.detail.as_deref(), Some(reason.as_str()));
         assert_eq!(event.actor, env.processor.public_key().key_id().to_string());
-        if status == "cancelled" {
+        if status == EndStatus::Cancelled {
             assert_eq!(event.operation, Operation::Cancel);
         }
     }
@@ -471,7 +472,7 @@ fn an_interrupted_run_leaves_its_partial_files_unattested() {
             "cut-short",
             &request,
             &out,
-            "interrupted",
+            EndStatus::Interrupted,
             "the node stopped while the job ran",
         )
         .unwrap();
@@ -519,7 +520,13 @@ fn an_empty_results_folder_is_not_reported_as_partial() {
     fs::create_dir_all(out.join("results")).unwrap();
     let report = env
         .processor()
-        .end_unrun("empty", &request, &out, "expired", "waited too long")
+        .end_unrun(
+            "empty",
+            &request,
+            &out,
+            EndStatus::Expired,
+            "waited too long",
+        )
         .unwrap();
     let statement = env.verified(&report);
     assert!(!outcome(&statement).contains_key("partialFiles"));
@@ -531,27 +538,30 @@ fn end_unrun_refuses_other_words_bad_ids_and_a_job_that_already_ended() {
     let request = unpublished_request(&env);
     let out = env.jobs_dir().join("once");
     let p = env.processor();
-    for word in ["succeeded", "refused", "Cancelled", ""] {
+    for status in EndStatus::ALL {
+        if EndStatus::UNRUN.contains(&status) {
+            continue;
+        }
         assert!(
             matches!(
-                p.end_unrun("once", &request, &out, word, "r"),
-                Err(PipelineError::UnrunStatus(w)) if w == word
+                p.end_unrun("once", &request, &out, status, "r"),
+                Err(PipelineError::UnrunStatus(s)) if s == status
             ),
-            "{word:?}"
+            "{status}"
         );
     }
     assert!(matches!(
-        p.end_unrun("../once", &request, &out, "cancelled", "r"),
+        p.end_unrun("../once", &request, &out, EndStatus::Cancelled, "r"),
         Err(PipelineError::InvalidJobId { .. })
     ));
     assert!(!out.exists(), "nothing written for a refused call");
 
     let first = p
-        .end_unrun("once", &request, &out, "cancelled", "r")
+        .end_unrun("once", &request, &out, EndStatus::Cancelled, "r")
         .unwrap();
     let receipt = fs::read(&first.receipt_path).unwrap();
     let err = p
-        .end_unrun("once", &request, &out, "interrupted", "again")
+        .end_unrun("once", &request, &out, EndStatus::Interrupted, "again")
         .unwrap_err();
     assert!(
         matches!(&err, PipelineError::AlreadyEnded { bundle, .. } if *bundle == first.bundle_path),

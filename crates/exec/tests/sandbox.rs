@@ -496,7 +496,7 @@ fn a_chatty_job_gets_a_bounded_log() {
     assert_eq!(outcome.termination, Termination::Exited(0));
     assert_eq!(outcome.log.len(), 64 << 10);
     assert!(outcome.log_truncated);
-    assert_eq!(outcome.log_total_bytes, 100 * 1024 * 1024 + 5);
+    assert_eq!(outcome.usage.log_bytes, 100 * 1024 * 1024 + 5);
 }
 
 #[test]

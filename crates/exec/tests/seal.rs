@@ -365,7 +365,7 @@ fn unattestable_output_of_a_sealed_job_is_removed_not_kept_in_plaintext() {
     let JobStatus::Failed { status, reason } = &report.status else {
         panic!("{report:?}")
     };
-    assert_eq!(status, "invalid-output");
+    assert_eq!(*status, poex_core::outcome::EndStatus::InvalidOutput);
     assert!(reason.contains("removed"), "{reason}");
     assert!(files_under(&report.results_dir).is_empty());
     // The log is still sealed and attested.
@@ -390,7 +390,7 @@ fn a_cut_off_sealed_job_leaves_no_plaintext() {
             "cut-off",
             &request,
             &out,
-            "interrupted",
+            poex_core::outcome::EndStatus::Interrupted,
             "the node stopped while the job ran",
         )
         .unwrap();

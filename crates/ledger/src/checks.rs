@@ -38,7 +38,8 @@
 use std::collections::BTreeMap;
 
 use poex_core::dsse::Envelope;
-use poex_core::receipt::{self, BUILD_TYPE_JOB, LOG_NAME, OUTCOME_NAME, ReceiptStatement};
+use poex_core::outcome::{EndStatus, Outcome, OutcomeError};
+use poex_core::receipt::{self, BUILD_TYPE_JOB, LOG_NAME, ReceiptStatement};
 use poex_core::request::SignedRequest;
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, Digest, DigestSet, PublicKey, digest::Comparison};
@@ -369,21 +370,20 @@ pub fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
             req.requester.key_id, req.requested_at
         ),
     );
-    let outcome = statement
-        .predicate
-        .run_details
-        .byproducts
-        .iter()
-        .find(|b| b.name.as_deref() == Some(OUTCOME_NAME));
-    let status = outcome
-        .and_then(|o| o.annotations.get("status"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let outcome = match Outcome::of(statement) {
+        Ok(outcome) => Some(outcome),
+        Err(OutcomeError::Missing) => None,
+        Err(e) => {
+            checks.fail("outcome", e.to_string());
+            None
+        }
+    };
+    let status = outcome.as_ref().map(|o| o.status);
     let reason = outcome
-        .and_then(|o| o.annotations.get("reason"))
-        .and_then(Value::as_str)
+        .as_ref()
+        .and_then(|o| o.reason.as_deref())
         .unwrap_or("?");
-    if status == "refused" {
+    if status == Some(EndStatus::Refused) {
         // A refusal receipt records what was checked before anything ran; its inputs list
         // stops at the asset that failed, so there is nothing further to match.
         checks.pass(
@@ -392,7 +392,9 @@ pub fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
         );
         return;
     }
-    if UNRUN_STATUSES.contains(&status) && bd.resolved_dependencies.is_empty() {
+    if let Some(status) = status.filter(|s| s.may_be_unrun())
+        && bd.resolved_dependencies.is_empty()
+    {
         // Cancelled or expired in a queue, or cut off by a node that stopped: the receipt
         // says so and attests no inputs and no results.
         checks.pass(
@@ -440,11 +442,6 @@ pub fn check_request(statement: &ReceiptStatement, checks: &mut Checks) {
         );
     }
 }
-
-/// Outcome statuses of a job that ended without a completed run (a node's queue: cancelled or
-/// expired before it ran, interrupted by a stop, or failed because the processor could not run
-/// it); such receipts resolve no inputs.
-const UNRUN_STATUSES: [&str; 4] = ["interrupted", "cancelled", "expired", "failed"];
 
 /// The name of the subject a receipt has when the job made no result (a refused or failed
 /// job): the request itself, not a file anyone holds.
@@ -688,31 +685,74 @@ pub fn check_results(
 
 /// What the processor attests, for a person: job, build type, processor, times, inputs,
 /// results and outcome (the `summary` of `poex verify --json`).
-pub fn summary(st: &ReceiptStatement) -> Value {
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Summary {
+    /// The job id (the receipt's `invocationId`).
+    pub job: Option<String>,
+    /// The receipt's build type.
+    pub build_type: String,
+    /// The processor's builder id.
+    pub processor: String,
+    /// When the run started; none for a job that never ran.
+    pub started_on: Option<String>,
+    /// When the job ended.
+    pub finished_on: Option<String>,
+    /// The algorithm and datasets the run used.
+    pub inputs: Vec<Attested>,
+    /// What the receipt attests the job produced (or the request, for a job with no result).
+    pub results: Vec<Attested>,
+    /// How the job ended; none if the receipt has no readable outcome.
+    pub outcome: Option<Outcome>,
+}
+
+/// One input or result of a [`Summary`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Attested {
+    /// `algorithm` or `dataset`, for an input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its digests by algorithm.
+    pub digest: BTreeMap<String, String>,
+}
+
+impl Attested {
+    /// Its SHA-256 in hex, if it has one.
+    pub fn sha256(&self) -> Option<&str> {
+        self.digest.get("sha256").map(String::as_str)
+    }
+}
+
+/// The [`Summary`] of a verified statement.
+pub fn summary(st: &ReceiptStatement) -> Summary {
     let p = &st.predicate;
-    let outcome = p
-        .run_details
-        .byproducts
-        .iter()
-        .find(|b| b.name.as_deref() == Some(OUTCOME_NAME))
-        .map(|b| Value::Object(b.annotations.clone()))
-        .unwrap_or(Value::Null);
-    let deps: Vec<Value> = p
-        .build_definition
-        .resolved_dependencies
-        .iter()
-        .map(|r| json!({"role": r.annotations.get("role"), "name": r.name, "digest": r.digest}))
-        .collect();
-    json!({
-        "job": p.run_details.metadata.invocation_id,
-        "buildType": p.build_definition.build_type,
-        "processor": p.run_details.builder.id,
-        "startedOn": p.run_details.metadata.started_on,
-        "finishedOn": p.run_details.metadata.finished_on,
-        "inputs": deps,
-        "results": st.subject.iter().map(|s| json!({"name": s.name, "digest": s.digest})).collect::<Vec<_>>(),
-        "outcome": outcome,
-    })
+    let attested = |r: &ResourceDescriptor, role: bool| Attested {
+        role: role
+            .then(|| r.annotations.get("role").and_then(Value::as_str))
+            .flatten()
+            .map(str::to_owned),
+        name: r.name.clone(),
+        digest: r.digest.clone(),
+    };
+    Summary {
+        job: p.run_details.metadata.invocation_id.clone(),
+        build_type: p.build_definition.build_type.clone(),
+        processor: p.run_details.builder.id.clone(),
+        started_on: p.run_details.metadata.started_on.clone(),
+        finished_on: p.run_details.metadata.finished_on.clone(),
+        inputs: p
+            .build_definition
+            .resolved_dependencies
+            .iter()
+            .map(|r| attested(r, true))
+            .collect(),
+        results: st.subject.iter().map(|s| attested(s, false)).collect(),
+        outcome: Outcome::of(st).ok(),
+    }
 }
 
 /// The report `poex verify --json` prints: `{"verified", "checks", "summary"}` (`summary` is

@@ -22,8 +22,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use poex_core::dsse::Envelope;
+use poex_core::outcome::{EndStatus, Outcome};
+use poex_core::receipt::ReceiptStatement;
 use poex_core::request::SignedRequest;
-use poex_exec::pipeline::{JobOptions, JobReport, JobStatus, Reporter};
+use poex_exec::pipeline::{JobOptions, JobReport, Reporter};
 use poex_exec::sandbox::CancelToken;
 use poex_store::audit::{Event, Operation};
 use serde::{Deserialize, Serialize};
@@ -73,15 +75,15 @@ impl JobState {
         }
     }
 
-    /// The state a job ends in, from its receipt's status word (`wall-time-exceeded` and
-    /// the other failure words are `failed`).
-    pub fn from_status(word: &str) -> JobState {
-        match word {
-            "succeeded" => JobState::Succeeded,
-            "refused" => JobState::Refused,
-            "cancelled" => JobState::Cancelled,
-            "expired" => JobState::Expired,
-            "interrupted" => JobState::Interrupted,
+    /// The state a job ends in, from its receipt's end status (`wall-time-exceeded` and the
+    /// other failure words are `failed`).
+    pub fn from_status(status: EndStatus) -> JobState {
+        match status {
+            EndStatus::Succeeded => JobState::Succeeded,
+            EndStatus::Refused => JobState::Refused,
+            EndStatus::Cancelled => JobState::Cancelled,
+            EndStatus::Expired => JobState::Expired,
+            EndStatus::Interrupted => JobState::Interrupted,
             _ => JobState::Failed,
         }
     }
@@ -119,10 +121,10 @@ pub struct JobRecord {
     pub datasets: Vec<String>,
     /// Current state.
     pub state: JobState,
-    /// The receipt's status word once the job ended (`succeeded`, `failed`,
+    /// The receipt's end status once the job ended (`succeeded`, `failed`,
     /// `wall-time-exceeded`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<EndStatus>,
     /// Why it failed, was refused or cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -599,18 +601,13 @@ impl Queue {
 }
 
 /// The state and status a pipeline report ends a job in.
-fn ended(report: &JobReport) -> (JobState, String, Option<String>) {
-    match &report.status {
-        JobStatus::Succeeded => (JobState::Succeeded, "succeeded".into(), None),
-        JobStatus::Refused { reason } => {
-            (JobState::Refused, "refused".into(), Some(reason.clone()))
-        }
-        JobStatus::Failed { status, reason } => (
-            JobState::from_status(status),
-            status.clone(),
-            Some(reason.clone()),
-        ),
-    }
+fn ended(report: &JobReport) -> (JobState, EndStatus, Option<String>) {
+    let status = report.status.end_status();
+    (
+        JobState::from_status(status),
+        status,
+        report.status.reason().map(str::to_owned),
+    )
 }
 
 impl Node {
@@ -620,7 +617,7 @@ impl Node {
     /// instead ([`Node::finish_from_receipt`]). While the log cannot be written the receipt
     /// waits for it (the node reopens a failed log writer); if the node stops meanwhile, the
     /// job stays `running` on disk and the next start ends it.
-    pub(crate) fn end_unrun(&self, mut record: JobRecord, status: &str, reason: &str) {
+    pub(crate) fn end_unrun(&self, mut record: JobRecord, status: EndStatus, reason: &str) {
         let out = self.home.jobs_dir().join(&record.id);
         let reason = self.scrub(reason);
         loop {
@@ -656,7 +653,7 @@ impl Node {
                 Err(e) => {
                     tracing::error!(job = %record.id, error = %e, "could not sign the job's failure receipt");
                     record.state = JobState::Failed;
-                    record.status = Some(status.to_owned());
+                    record.status = Some(status);
                     record.reason = Some(self.scrub(&format!(
                         "{reason}; and its failure receipt could not be written: {e}"
                     )));
@@ -755,7 +752,7 @@ impl Node {
             return false;
         }
         let status = receipt_status(&envelope);
-        record.state = JobState::from_status(&status);
+        record.state = JobState::from_status(status);
         record.status = Some(status);
         record.log_index = poex_log::tlog_proof::TlogProof::parse(&bundle.tlog_proof)
             .ok()
@@ -799,7 +796,7 @@ impl Node {
             tracing::warn!(job = %record.id, "the node stopped while this job ran; ending it interrupted");
             self.end_unrun(
                 record,
-                "interrupted",
+                EndStatus::Interrupted,
                 "the node stopped while the job ran (killed or crashed); partial results are not attested",
             );
         }
@@ -813,7 +810,7 @@ impl Node {
                     "the job waited in the queue longer than {} s and was not run",
                     self.queue.timeout.as_secs()
                 );
-                self.end_unrun(record, "expired", &reason);
+                self.end_unrun(record, EndStatus::Expired, &reason);
                 continue;
             }
             // A job started while the log cannot be written would fail for that alone: it
@@ -851,7 +848,7 @@ impl Node {
                 Err(e) => {
                     tracing::error!(job = %record.id, error = %e, "job could not complete");
                     let reason = format!("the node could not complete the job: {e}");
-                    self.end_unrun(record, "failed", &reason);
+                    self.end_unrun(record, EndStatus::Failed, &reason);
                 }
             }
         }
@@ -868,31 +865,21 @@ impl Node {
 }
 
 /// The state recorded in a job folder's sealed bundle, if there is one.
-fn sealed_state(out: &Path) -> Option<(JobState, String)> {
+fn sealed_state(out: &Path) -> Option<(JobState, EndStatus)> {
     let bytes = std::fs::read(out.join(poex_exec::pipeline::BUNDLE_NAME)).ok()?;
     let bundle: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let receipt: Envelope = serde_json::from_value(bundle.get("receipt")?.clone()).ok()?;
     let status = receipt_status(&receipt);
-    Some((JobState::from_status(&status), status))
+    Some((JobState::from_status(status), status))
 }
 
-/// The status word of a receipt (its outcome byproduct's `status`; `failed` if it has none).
-fn receipt_status(receipt: &Envelope) -> String {
-    serde_json::from_slice::<serde_json::Value>(&receipt.payload)
+/// The end status of a receipt (its outcome byproduct's; `failed` if it has none or it cannot
+/// be read).
+fn receipt_status(receipt: &Envelope) -> EndStatus {
+    serde_json::from_slice::<ReceiptStatement>(&receipt.payload)
         .ok()
-        .and_then(|statement| {
-            statement
-                .pointer("/predicate/runDetails/byproducts")?
-                .as_array()?
-                .iter()
-                .find_map(|b| {
-                    b.pointer("/content/status")
-                        .or_else(|| b.pointer("/annotations/status"))
-                })
-                .and_then(|s| s.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "failed".to_owned())
+        .and_then(|statement| Outcome::of(&statement).ok())
+        .map_or(EndStatus::Failed, |o| o.status)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use common::{TestNode, key};
 use poex_core::Signer as _;
 use poex_core::dsse::Envelope;
 use poex_core::keys::SecretKey;
+use poex_core::outcome::EndStatus;
 use poex_core::request::{JobRequest, SignedRequest};
 use poex_exec::pipeline::{JobOptions, JobStatus, LedgerAccess, Processor, Quiet};
 use poex_exec::sandbox::Limits;
@@ -239,7 +240,7 @@ async fn each_refused_request_is_one_the_sandbox_refuses() {
             .run_job(signed.envelope.clone(), JobOptions::default(), &Quiet)
             .unwrap();
         let err = match &report.status {
-            JobStatus::Failed { status, reason } if status == "failed" => reason.clone(),
+            JobStatus::Failed { status, reason } if *status == EndStatus::Failed => reason.clone(),
             other => panic!("{other:?}"),
         };
         assert!(err.contains("invalid sandbox spec"), "{err}");
@@ -372,7 +373,7 @@ async fn a_receipt_logged_before_its_bundle_stays_the_jobs_one_receipt() {
             &id,
             &envelope,
             &home.join("jobs").join(&id),
-            "interrupted",
+            EndStatus::Interrupted,
             "again",
         )
         .unwrap();

@@ -590,7 +590,9 @@
     const meta = rd.metadata || {};
     const byproducts = rd.byproducts || [];
     const outcome = byproducts.find((b) => b.name === 'outcome');
-    const oa = (outcome && (outcome.annotations || outcome.content)) || {};
+    // The outcome's fields are those of poex_core::outcome::Outcome, serialized in its
+    // annotations (the explorer test in tests/ui checks the page shows them).
+    const oa = (outcome && outcome.annotations) || {};
     const log = byproducts.find((b) => b.name === 'execution.log');
     const usage = oa.resourceUsage || {};
     const sigs = (envelope.signatures || []).map((s) => s.keyid).filter(Boolean);

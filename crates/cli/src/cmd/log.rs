@@ -17,7 +17,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use poex_core::display::escape;
 use poex_core::dsse::Envelope;
-use poex_core::receipt::{self, OUTCOME_NAME, ReceiptError, ReceiptStatement};
+use poex_core::outcome::{Outcome, OutcomeError};
+use poex_core::receipt::{self, ReceiptError, ReceiptStatement};
 use poex_core::statement::ResourceDescriptor;
 use poex_exec::pipeline::BUNDLE_NAME;
 use poex_ledger::entry::ReceiptDigest;
@@ -249,13 +250,7 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
     };
     let p = &st.predicate;
     let meta = &p.run_details.metadata;
-    let outcome = p
-        .run_details
-        .byproducts
-        .iter()
-        .find(|b| b.name.as_deref() == Some(OUTCOME_NAME))
-        .map(|b| Value::Object(b.annotations.clone()))
-        .unwrap_or(Value::Null);
+    let outcome = Outcome::of(&st);
     let descriptor = |r: &ResourceDescriptor| json!({"role": r.annotations.get("role"), "name": r.name, "uri": r.uri, "digest": r.digest});
     let value = json!({
         "job": meta.invocation_id,
@@ -263,7 +258,7 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
         "builder": p.run_details.builder.id,
         "startedOn": meta.started_on,
         "finishedOn": meta.finished_on,
-        "outcome": outcome,
+        "outcome": outcome.as_ref().ok(),
         "inputs": p.build_definition.resolved_dependencies.iter().map(descriptor).collect::<Vec<_>>(),
         "subjects": st.subject.iter().map(|s| json!({"name": s.name, "digest": s.digest})).collect::<Vec<_>>(),
         "signatureVerified": signature.is_ok(),
@@ -285,13 +280,18 @@ fn receipt_entry(envelope: &Envelope, processor: &poex_core::PublicKey) -> (Valu
         let _ = writeln!(text, "  started     {}", escape(started));
     }
     let _ = writeln!(text, "  finished    {}", or_unknown(&meta.finished_on));
-    if let Some(status) = outcome.get("status").and_then(Value::as_str).map(escape) {
-        let exit = outcome
-            .get("exitCode")
-            .and_then(Value::as_i64)
-            .map(|c| format!(", exit code {c}"))
-            .unwrap_or_default();
-        let _ = writeln!(text, "  outcome     {status}{exit}");
+    match &outcome {
+        Ok(o) => {
+            let exit = o
+                .exit_code
+                .map(|c| format!(", exit code {c}"))
+                .unwrap_or_default();
+            let _ = writeln!(text, "  outcome     {}{exit}", o.status);
+        }
+        Err(OutcomeError::Missing) => {}
+        Err(e) => {
+            let _ = writeln!(text, "  outcome     unreadable: {}", escape(&e.to_string()));
+        }
     }
     for dep in &p.build_definition.resolved_dependencies {
         let role = escape(

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use poex_core::display::escape;
+use poex_core::outcome::seconds;
 use poex_core::receipt::{LOG_NAME, ReceiptStatement};
 use poex_core::{Algorithm, Digest, PublicKey};
 use poex_exec::pipeline::BUNDLE_NAME;
@@ -381,55 +382,52 @@ fn finish(
         let s = summary(st);
         // The names, times and statuses are the receipt's: the job chose its result names,
         // the requester its inputs'. Shown with control and bidi characters escaped.
-        fn text<'a>(v: &'a serde_json::Value, or: &'static str) -> std::borrow::Cow<'a, str> {
-            escape(v.as_str().unwrap_or(or))
+        fn text<'a>(v: Option<&'a str>, or: &'static str) -> std::borrow::Cow<'a, str> {
+            escape(v.unwrap_or(or))
         }
         outln!();
         outln!("what the processor attests:");
-        outln!("  job        {}", text(&s["job"], "?"));
-        outln!("  processor  {}", text(&s["processor"], "?"));
-        if let Some(inputs) = s["inputs"].as_array() {
-            for i in inputs {
-                outln!(
-                    "  {:<10} {}  sha256:{}",
-                    text(&i["role"], "input"),
-                    text(&i["name"], "?"),
-                    text(&i["digest"]["sha256"], "?")
-                );
-            }
+        outln!("  job        {}", text(s.job.as_deref(), "?"));
+        outln!("  processor  {}", escape(&s.processor));
+        for i in &s.inputs {
+            outln!(
+                "  {:<10} {}  sha256:{}",
+                text(i.role.as_deref(), "input"),
+                text(i.name.as_deref(), "?"),
+                text(i.sha256(), "?")
+            );
         }
         outln!(
             "  ran        {} -> {}",
-            text(&s["startedOn"], "(not started)"),
-            text(&s["finishedOn"], "?")
+            text(s.started_on.as_deref(), "(not started)"),
+            text(s.finished_on.as_deref(), "?")
         );
-        let o = &s["outcome"];
-        outln!(
-            "  status     {}{}",
-            text(&o["status"], "?"),
-            o.get("exitCode")
-                .map(|c| format!(", exit code {}", escape(&c.to_string())))
-                .unwrap_or_default()
-        );
-        if let Some(u) = o.get("resourceUsage") {
-            let n = |v: &serde_json::Value| escape(&v.to_string()).into_owned();
+        match &s.outcome {
+            Some(o) => outln!(
+                "  status     {}{}",
+                o.status,
+                o.exit_code
+                    .map(|c| format!(", exit code {c}"))
+                    .unwrap_or_default()
+            ),
+            None => outln!("  status     ?"),
+        }
+        if let Some(u) = s.outcome.as_ref().and_then(|o| o.resource_usage.as_ref()) {
             outln!(
                 "  usage      cpu {}s user + {}s sys, wall {}s, max rss {} bytes, output {} bytes",
-                n(&u["userCpuSeconds"]),
-                n(&u["systemCpuSeconds"]),
-                n(&u["wallSeconds"]),
-                n(&u["maxRssBytes"]),
-                n(&u["outputBytes"])
+                seconds(u.user_cpu),
+                seconds(u.system_cpu),
+                seconds(u.wall),
+                u.max_rss_bytes,
+                u.output_bytes
             );
         }
-        if let Some(results) = s["results"].as_array() {
-            for r in results {
-                outln!(
-                    "  result     {}  sha256:{}",
-                    text(&r["name"], "?"),
-                    text(&r["digest"]["sha256"], "?")
-                );
-            }
+        for r in &s.results {
+            outln!(
+                "  result     {}  sha256:{}",
+                text(r.name.as_deref(), "?"),
+                text(r.sha256(), "?")
+            );
         }
         outln!();
         outln!(

@@ -389,6 +389,7 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         output_files: out.files,
         output_entries: out.entries,
         output_too_deep: out.too_deep,
+        log_bytes: log_total,
     };
     drop(cgroup);
 
@@ -428,7 +429,6 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         termination,
         usage,
         log_truncated: log_total > log.len() as u64,
-        log_total_bytes: log_total,
         log,
         profile,
     })

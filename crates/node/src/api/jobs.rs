@@ -51,7 +51,7 @@ fn job_json(record: &JobRecord, progress: Option<Snapshot>) -> Value {
     });
     let m = v.as_object_mut().expect("a json! object");
     for (k, val) in [
-        ("status", record.status.clone()),
+        ("status", record.status.map(|s| s.word().to_owned())),
         ("reason", record.reason.clone()),
         ("startedAt", record.started_at.clone()),
         ("finishedAt", record.finished_at.clone()),
@@ -253,7 +253,7 @@ pub async fn cancel(
                 node2.audit(vec![ev]);
                 node2.end_unrun(
                     queued,
-                    "cancelled",
+                    poex_core::outcome::EndStatus::Cancelled,
                     &format!("cancelled by {who} before it ran"),
                 );
             }
