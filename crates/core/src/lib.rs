@@ -27,6 +27,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
+pub mod asset;
+pub mod audit;
 pub mod digest;
 pub mod display;
 pub mod dsse;

@@ -28,7 +28,7 @@ use std::sync::mpsc;
 
 use poex_core::{Algorithm, Digest, DigestSet};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+
 use sha2::Digest as _;
 
 /// Size of the read buffer each hashing thread reuses: large enough that BLAKE3's
@@ -49,16 +49,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 /// A [`Progress`] that ignores every report.
 pub fn no_progress(_bytes: u64) {}
 
-/// Whether a hashed path was a single file or a directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Layout {
-    /// A single regular file: its digest is the digest of its bytes.
-    File,
-    /// A directory: its digest is the digest of its manifest (see the [module docs](self)).
-    Directory,
-}
+pub use poex_core::asset::Layout;
 
 /// One regular file of a [`Tree`].
 #[derive(Clone, Debug, PartialEq, Eq)]
