@@ -44,12 +44,12 @@ use poex_core::PublicKey;
 use poex_core::dsse::{DsseError, Envelope};
 use poex_core::receipt::{self, ReceiptError, ReceiptStatement};
 use poex_log::checkpoint::{Checkpoint, CheckpointOpenError};
-use poex_log::file::LogIndex;
 use poex_log::note::{self, Ed25519Verifier, Verifier as _};
 use poex_log::proof::{self, ConsistencyError, InclusionError};
 use poex_log::tile::{TileHashReader, TileSource};
 use poex_log::tlog_proof::{TlogProof, TlogProofError};
 use poex_log::{Hash, leaf_hash};
+use poex_log_store::LogIndex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::checks::{Checks, Trust};

@@ -21,7 +21,7 @@
 //! # Order of writes, and what a crash leaves
 //!
 //! An append writes the log first: entry bundles, tiles, then the signed checkpoint, the commit
-//! point ([`poex_log::file`]). Only then is the index updated, in one redb transaction that adds
+//! point ([`poex_log_store`]). Only then is the index updated, in one redb transaction that adds
 //! the entries' keys and moves the indexed size. If we crash before that transaction commits,
 //! the log holds entries the index does not: the next open (writer or reader) indexes the log
 //! from the indexed size to the log's size, the same code path as after an append. The index
@@ -42,11 +42,11 @@ use poex_core::PublicKey;
 use poex_core::dsse::Envelope;
 use poex_log::Hash;
 use poex_log::checkpoint::{Checkpoint, CheckpointError, CheckpointOpenError, Origin, TreeSize};
-use poex_log::file::{FileStore, Log, LogConfig, LogError, LogIndex, TileStore};
 use poex_log::note::{self, Ed25519Verifier};
 use poex_log::proof;
 use poex_log::tile::{TILE_WIDTH, TileHashReader};
 use poex_log::tlog_proof::TlogProof;
+use poex_log_store::{FileStore, Log, LogConfig, LogError, LogIndex, TileStore};
 use poex_store::audit::{Event, Filter};
 use poex_store::registry::Record;
 use time::OffsetDateTime;
@@ -61,7 +61,7 @@ pub const LOG_DIR: &str = "log";
 /// The index file, under the ledger directory.
 pub const INDEX_FILE: &str = "log-index.redb";
 /// The log's own leaf-hash index (deduplication), under the ledger directory: kept by
-/// [`poex_log::file::Log`], outside the served tiles directory.
+/// [`poex_log_store::Log`], outside the served tiles directory.
 pub const LEAVES_FILE: &str = "log-leaves.redb";
 /// The writer lock file, under the ledger directory.
 pub const LOCK_FILE: &str = "log.lock";
@@ -378,7 +378,7 @@ impl Ledger {
         if create == Create::Never {
             if !dir
                 .join(LOG_DIR)
-                .join(poex_log::file::CHECKPOINT_PATH)
+                .join(poex_log_store::CHECKPOINT_PATH)
                 .exists()
             {
                 return Err(LedgerError::NoLog {
@@ -412,7 +412,7 @@ impl Ledger {
         // We are the only writer from here on.
 
         let log_dir = dir.join(LOG_DIR);
-        let checkpoint_path = log_dir.join(poex_log::file::CHECKPOINT_PATH);
+        let checkpoint_path = log_dir.join(poex_log_store::CHECKPOINT_PATH);
         let exists = checkpoint_path.exists();
         let mut notices = Vec::new();
         let (log, signer) = match (exists, create) {
@@ -504,7 +504,7 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         let dir = dir.as_ref();
         let log_dir = dir.join(LOG_DIR);
-        let checkpoint_path = log_dir.join(poex_log::file::CHECKPOINT_PATH);
+        let checkpoint_path = log_dir.join(poex_log_store::CHECKPOINT_PATH);
         let mut notices = Vec::new();
         // Open the index before reading the checkpoint: the writer updates the index only after
         // a checkpoint covers the entries, so the checkpoint we read next covers the index.
@@ -585,7 +585,7 @@ impl Ledger {
         key: &PublicKey,
     ) -> Result<Ledger, LedgerError> {
         let dir = dir.as_ref();
-        let checkpoint_path = dir.join(LOG_DIR).join(poex_log::file::CHECKPOINT_PATH);
+        let checkpoint_path = dir.join(LOG_DIR).join(poex_log_store::CHECKPOINT_PATH);
         if !checkpoint_path.exists() {
             return Err(LedgerError::NoLog {
                 dir: dir.to_path_buf(),
@@ -743,7 +743,7 @@ impl Ledger {
         };
         let (cp, _) = Checkpoint::open(note.as_bytes(), &[&self.verifier]).map_err(|source| {
             LedgerError::Checkpoint {
-                path: self.tiles_dir().join(poex_log::file::CHECKPOINT_PATH),
+                path: self.tiles_dir().join(poex_log_store::CHECKPOINT_PATH),
                 key: self.verifier_key(),
                 source,
             }

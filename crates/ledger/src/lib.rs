@@ -128,5 +128,5 @@ pub use bundle::{BundleError, ProofBundle, Verified};
 pub use checks::{Check, Checks};
 pub use entry::{Entry, EntryError, Kind};
 pub use ledger::{Ledger, LedgerError, Logged};
-pub use poex_log::file::LogIndex;
+pub use poex_log_store::LogIndex;
 pub use signer::LogSigner;

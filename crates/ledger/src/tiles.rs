@@ -1,7 +1,7 @@
 //! Reading a tlog-tiles directory without writing anything: what a read-only ledger and an
 //! offline verifier with a copy of the log (`--log DIR`) use.
 //!
-//! Unlike [`poex_log::file::FileStore::open`], which clears the writer's temporary files,
+//! Unlike [`poex_log_store::FileStore::open`], which clears the writer's temporary files,
 //! [`DirTiles`] only ever opens files for reading, so it is safe beside a running writer: the
 //! checkpoint is replaced atomically after the tiles and bundles it covers are durable, and old
 //! partial tiles and bundles are never deleted, so everything a checkpoint read earlier refers
@@ -10,8 +10,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use poex_log::file::CHECKPOINT_PATH;
 use poex_log::tile::{BundleId, EntryBundle, HashTile, TILE_WIDTH, TileId, TileSource};
+use poex_log_store::CHECKPOINT_PATH;
 
 /// A file of the tiles directory could not be read or is malformed.
 #[derive(Debug, thiserror::Error)]

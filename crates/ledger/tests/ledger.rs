@@ -13,10 +13,10 @@ use common::{event, log_key, receipt, record, sha};
 use poex_ledger::entry::{Entry, Kind};
 use poex_ledger::ledger::{INDEX_FILE, LOCK_FILE, default_origin};
 use poex_ledger::{Ledger, LedgerError, LogIndex, LogSigner};
-use poex_log::file::{FileStore, Log, LogConfig};
 use poex_log::leaf_hash;
 use poex_log::note::Ed25519Verifier;
 use poex_log::proof::verify_consistency;
+use poex_log_store::{FileStore, Log, LogConfig};
 use poex_store::audit::{Event, Filter, Operation};
 use time::macros::datetime;
 

@@ -1,4 +1,4 @@
-//! poex-log: the poex transparency log: pure formats and arithmetic, plus a crash-safe store.
+//! poex-log: the poex transparency log's formats and arithmetic, with no I/O.
 //!
 //! A transparency log is an append-only Merkle tree: a signed *checkpoint* commits to the tree's
 //! size and root, an *inclusion proof* shows an entry is in it, a *consistency proof* shows a
@@ -12,7 +12,6 @@
 //! | [`note`] | c2sp.org/signed-note | [`note::open`], [`note::sign`], Ed25519 [`note::Ed25519Signer`] / [`note::Ed25519Verifier`] and their key strings |
 //! | [`checkpoint`] | c2sp.org/tlog-checkpoint | [`Checkpoint`], [`checkpoint::Origin`], [`checkpoint::TreeSize`] |
 //! | [`tile`] | c2sp.org/tlog-tiles | tile and bundle paths and encodings, [`tile::integrate`], [`tile::TileHashReader`] |
-//! | [`file`](mod@file) | tlog-tiles on disk | [`file::TileStore`] (durability contract), [`file::FileStore`], the [`file::Log`] sequencer (group commit, dedup through a leaf index on disk, recovery, bounded tile cache for proofs), [`file::history`] (kept checkpoints), [`file::validate`] (the audit, as [`file::Finding`]s) |
 //!
 //! How they fit: entries go through [`tile::integrate`], which returns the tiles and entry
 //! bundles to persist and the new root; the log then signs a [`Checkpoint`] of the new size and
@@ -20,10 +19,12 @@
 //! [`tile::TileHashReader`] and verified with [`proof::verify_inclusion`] and
 //! [`proof::verify_consistency`] against a checkpoint opened with the log's verifier key.
 //!
-//! What the pure modules (all but [`file`](mod@file)) do **not** do: no file or network I/O, no clock, no
-//! randomness, no async. [`file`](mod@file) is the only module that touches storage, through the narrow
-//! [`file::TileStore`] trait, synchronously. In the pure layer storage is the caller's: [`tile::integrate`] reads the few tiles it needs through the
-//! [`tile::TileSource`] trait and hands back what to write. Keys come in as seeds or key strings;
+//! What this crate does **not** do: no file or network I/O, no clock, no randomness, no async;
+//! its dependencies are hashing (`sha2`), signatures (`ed25519-dalek`), encodings (`base64`,
+//! `hex`), `thiserror` and `zeroize`. Storage is the caller's: [`tile::integrate`] reads the few
+//! tiles it needs through the [`tile::TileSource`] trait and hands back what to write. The log on
+//! disk (the tile store and its durability contract, the group-commit sequencer, the leaf index,
+//! recovery and the audit) is the `poex-log-store` crate, built on this one. Keys come in as seeds or key strings;
 //! generating them is the caller's job. Tiles read from an untrusted source are not
 //! authenticated here; proofs made from them are, when verified against a signed checkpoint.
 //!
@@ -59,12 +60,28 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod checkpoint;
-pub mod file;
 pub mod hash;
 pub mod note;
 pub mod proof;
 pub mod tile;
 pub mod tlog_proof;
+
+/// The position of an entry in the log (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogIndex(pub u64);
+
+impl LogIndex {
+    /// The index as a number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for LogIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 pub use checkpoint::Checkpoint;
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};

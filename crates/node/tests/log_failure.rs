@@ -149,8 +149,8 @@ async fn a_failed_log_write_is_reported_refused_and_recovered() {
         log_key.as_bytes(),
     )
     .unwrap();
-    let store = poex_log::file::FileStore::open_read_only(t.home().join("ledger/log")).unwrap();
-    let report = poex_log::file::validate_range(&store, &verifier, None);
+    let store = poex_log_store::FileStore::open_read_only(t.home().join("ledger/log")).unwrap();
+    let report = poex_log_store::validate_range(&store, &verifier, None);
     let problems: Vec<String> = report
         .findings
         .iter()

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use poex_log::file::{FileStore, Log, LogConfig};
 use poex_log::leaf_hash;
 use poex_log::note::Ed25519Signer;
 use poex_log::proof::{verify_consistency, verify_inclusion};
+use poex_log_store::{FileStore, Log, LogConfig};
 
 fn config() -> LogConfig {
     let signer = Ed25519Signer::from_seed("bench.example/log", &[9; 32]).expect("valid name");

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::tile::{BundleId, TileId};
+use poex_log::tile::{BundleId, TileId};
 
 /// Path of the signed checkpoint in the tlog-tiles layout.
 pub const CHECKPOINT_PATH: &str = "checkpoint";

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
-use crate::hash::Hash;
+use poex_log::hash::Hash;
 
 /// redb page cache for the on-disk index (its only memory that could grow).
 pub(crate) const DISK_CACHE_BYTES: usize = 32 << 20;
@@ -348,7 +348,7 @@ impl DiskIndex {
             let mut meta = tx.open_table(META)?;
             meta.insert("format", FORMAT)?;
             meta.insert("size", 0u64.to_be_bytes().as_slice())?;
-            meta.insert("root", crate::hash::empty_root().to_bytes().as_slice())?;
+            meta.insert("root", poex_log::hash::empty_root().to_bytes().as_slice())?;
             tx.open_table(LEAVES)?;
             tx.open_table(TILE_NODES)?;
         }
@@ -356,7 +356,7 @@ impl DiskIndex {
         self.pending.clear();
         self.pending_nodes.clear();
         self.size = 0;
-        self.root = Some(crate::hash::empty_root());
+        self.root = Some(poex_log::hash::empty_root());
         self.durable_size = 0;
         Ok(())
     }
@@ -388,7 +388,7 @@ impl DiskIndex {
     /// [`DURABLE_EVERY`] entries have accumulated since the last synced commit.
     fn flush(&mut self, sync: bool) -> Result<(), redb::Error> {
         let sync = sync || self.size - self.durable_size >= DURABLE_EVERY;
-        let root = self.root.unwrap_or_else(crate::hash::empty_root);
+        let root = self.root.unwrap_or_else(poex_log::hash::empty_root);
         let mut tx = self.db.begin_write()?;
         if sync {
             // A synced commit also records the allocator state, so that reopening after a

@@ -19,9 +19,9 @@
 use std::io;
 
 use super::store::TileStore;
-use crate::checkpoint::Checkpoint;
-use crate::note::Verifier;
-use crate::tile::{TILE_WIDTH, encode_index, parse_index};
+use poex_log::checkpoint::Checkpoint;
+use poex_log::note::Verifier;
+use poex_log::tile::{TILE_WIDTH, encode_index, parse_index};
 
 /// The directory of kept checkpoints in a store.
 pub const HISTORY_DIR: &str = "history";

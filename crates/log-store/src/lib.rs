@@ -1,11 +1,20 @@
-//! The I/O half of the log: a [`TileStore`] with a written durability contract, [`FileStore`] on
-//! local disk, the [`Log`] sequencer with group commit, crash recovery and deduplication, the
-//! checkpoint [`history`], and [`validate`], the audit that recomputes a stored log and reports
-//! every difference as a [`Finding`].
+//! poex-log-store: the poex transparency log on disk. A [`TileStore`] with a written
+//! durability contract, [`FileStore`] on local disk, the [`Log`] sequencer with group commit,
+//! crash recovery and deduplication through a leaf index (a redb file), the checkpoint
+//! [`history`], and [`validate`], the audit that recomputes a stored log and reports every
+//! difference as a [`Finding`]. The durability contract, the on-disk layout and what open and
+//! the audit check are written in docs/log.md ("Storage and sequencing"); the formats are
+//! poex-log's (the same document's first half).
 //!
-//! Everything here is synchronous (std threads, `Mutex`, `Condvar`). The pure modules
-//! ([`tile`](crate::tile), [`proof`](crate::proof), [`checkpoint`](crate::checkpoint)) do the
-//! arithmetic; this module only decides what to write, in which order, and what a crash leaves.
+//! Everything here is synchronous (std threads, `Mutex`, `Condvar`). The pure `poex-log` crate
+//! ([`tile`](poex_log::tile), [`proof`](poex_log::proof), [`checkpoint`](poex_log::checkpoint))
+//! does the arithmetic and defines the formats; this crate only decides what to write, in which
+//! order, and what a crash leaves.
+//!
+//! What it does **not** do: serve the tiles (a node does, docs/node.md), know what an entry
+//! means (poex-ledger's typed entries do), hold keys (the caller passes a [`LogConfig`] with a
+//! signer), or run anything asynchronously. It reads the clock only to delay the reuse of a
+//! replaced file's inode ([`RECYCLE_AFTER`]).
 //!
 //! # Durability, in one paragraph
 //!
@@ -26,10 +35,10 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::checkpoint::{CheckpointOpenError, Origin};
-use crate::note::{SignError, Signer, Verifier};
-use crate::proof::ProveError;
-use crate::tile::{
+use poex_log::checkpoint::{CheckpointOpenError, Origin};
+use poex_log::note::{SignError, Signer, Verifier};
+use poex_log::proof::ProveError;
+use poex_log::tile::{
     BundleId, HashTile, IntegrateError, TILE_HEIGHT, TILE_WIDTH, TileDataError, TileId,
     TileReadError, TileSource,
 };
@@ -50,22 +59,7 @@ pub use store::{
 };
 pub use validate::{Finding, Report, validate, validate_range};
 
-/// The position of an entry in the log (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LogIndex(pub u64);
-
-impl LogIndex {
-    /// The index as a number.
-    pub const fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl std::fmt::Display for LogIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use poex_log::LogIndex;
 
 /// What a [`Log`] needs besides its store: its name and keys.
 #[derive(Clone)]

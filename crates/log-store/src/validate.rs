@@ -10,11 +10,11 @@ use super::history::{HISTORY_DIR, open_kept, parse_history_path};
 use super::log::Frontier;
 use super::store::{CHECKPOINT_PATH, TileStore};
 use super::{StoreTiles, first_entry_of_tile};
-use crate::checkpoint::Checkpoint;
-use crate::hash::{Hash, leaf_hash};
-use crate::note::{Note, Verifier};
-use crate::proof::range_nodes;
-use crate::tile::{
+use poex_log::checkpoint::Checkpoint;
+use poex_log::hash::{Hash, leaf_hash};
+use poex_log::note::{Note, Verifier};
+use poex_log::proof::range_nodes;
+use poex_log::tile::{
     BundleId, EntryBundle, HashTile, TILE_HEIGHT, TILE_WIDTH, TileId, edge_bundle, integrate,
     tiles_for_size,
 };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use logcheck::{Expect, Fault, FaultyStore, check_log, config};
-use poex_log::file::{
+use poex_log_store::{
     CHECKPOINT_PATH, FileStore, Finding, Log, LogError, LogOptions, MemoryStore, Report, TileStore,
     WriteMode, validate, validate_range,
 };
@@ -148,7 +148,7 @@ fn concurrent_appends_are_group_committed() {
     });
     let mut expect = Expect::default();
     for (e, i) in results.into_iter().flatten() {
-        expect.ack(&[e], &[poex_log::file::LogIndex(i)]);
+        expect.ack(&[e], &[poex_log_store::LogIndex(i)]);
     }
     assert_eq!(expect.acked.len(), threads * per);
     assert_eq!(log.size(), (threads * per) as u64);

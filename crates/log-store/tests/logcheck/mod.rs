@@ -11,11 +11,11 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use poex_log::file::{Log, LogConfig, TileStore, WriteMode, validate};
 use poex_log::note::Ed25519Signer;
 use poex_log::proof::{verify_consistency, verify_inclusion};
 use poex_log::tile::{BundleId, EntryBundle};
 use poex_log::{Hash, leaf_hash};
+use poex_log_store::{Log, LogConfig, TileStore, WriteMode, validate};
 
 pub const ORIGIN: &str = "example.com/poex-test-log";
 
@@ -100,7 +100,7 @@ pub struct Expect {
 
 impl Expect {
     /// Records an acknowledged append; the same entry must always get the same index.
-    pub fn ack(&mut self, entries: &[Vec<u8>], indexes: &[poex_log::file::LogIndex]) {
+    pub fn ack(&mut self, entries: &[Vec<u8>], indexes: &[poex_log_store::LogIndex]) {
         assert_eq!(entries.len(), indexes.len());
         for (e, i) in entries.iter().zip(indexes) {
             if let Some(old) = self.acked.insert(i.get(), e.clone()) {

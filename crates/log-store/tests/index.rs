@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use logcheck::{Expect, check_log, config};
-use poex_log::file::{FileStore, Log, LogError, LogIndex, MemoryStore, TileStore, WriteMode};
 use poex_log::leaf_hash;
+use poex_log_store::{FileStore, Log, LogError, LogIndex, MemoryStore, TileStore, WriteMode};
 
 fn entry(i: u64) -> Vec<u8> {
     format!("indexed entry {i}").into_bytes()
@@ -330,10 +330,10 @@ fn damage_below_the_edge_is_left_to_validate() {
     b[40] ^= 1;
     std::fs::write(&p, b).unwrap();
     let log = open(&d);
-    let report = poex_log::file::validate(log.store(), &*config().verifier);
+    let report = poex_log_store::validate(log.store(), &*config().verifier);
     assert_eq!(
         report.findings,
-        [poex_log::file::Finding::TileModified {
+        [poex_log_store::Finding::TileModified {
             level: 0,
             first: 256,
             path: "tile/0/001".into()

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use super::index::{LeafIndex, TileNodes};
 
 use super::{ReadError, StoreTiles, TileStore};
-use crate::hash::{Hash, node_hash};
-use crate::proof::{HashReader, NodeId};
-use crate::tile::{
+use poex_log::hash::{Hash, node_hash};
+use poex_log::proof::{HashReader, NodeId};
+use poex_log::tile::{
     HashTile, TILE_HEIGHT, TILE_WIDTH, TileDataError, TileId, TileReadError, TileSource,
 };
 
@@ -438,13 +438,13 @@ pub(crate) fn perfect_root(hashes: &[Hash]) -> Hash {
     level
         .first()
         .copied()
-        .unwrap_or_else(crate::hash::empty_root)
+        .unwrap_or_else(poex_log::hash::empty_root)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::leaf_hash;
+    use poex_log::hash::leaf_hash;
 
     fn tile(seed: u32) -> HashTile {
         HashTile::new(

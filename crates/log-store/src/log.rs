@@ -13,10 +13,10 @@ use super::{
     LogConfig, LogError, LogIndex, ReadError, StoreTiles, first_entry_of_bundle,
     first_entry_of_tile,
 };
-use crate::checkpoint::{Checkpoint, TreeSize};
-use crate::hash::{Hash, empty_root, leaf_hash, node_hash};
-use crate::proof::{self, HashReader, NodeId};
-use crate::tile::{
+use poex_log::checkpoint::{Checkpoint, TreeSize};
+use poex_log::hash::{Hash, empty_root, leaf_hash, node_hash};
+use poex_log::proof::{self, HashReader, NodeId};
+use poex_log::tile::{
     BundleId, EntryBundle, HashTile, MAX_ENTRY_SIZE, TILE_WIDTH, TileId, TileSource, edge_bundle,
     edge_tiles, integrate_with_root,
 };
@@ -1233,7 +1233,7 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proof::MemoryTree;
+    use poex_log::proof::MemoryTree;
 
     #[test]
     fn frontier_root_matches_memory_tree() {

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use logcheck::{Expect, check_log, config};
-use poex_log::file::{FileStore, Log, LogIndex, validate};
+use poex_log_store::{FileStore, Log, LogIndex, validate};
 
 /// How many times the appending process is killed.
 const CRASH_RUNS: usize = 200;
