@@ -1,9 +1,9 @@
 //! Printing a [`Checks`] list: what `poex verify` and `poex log verify` print (one line each)
 //! before exiting 0 or 4. The list itself, and the checks of a proof, are poex-ledger's
-//! ([`poex_ledger::checks`]), shared with the node's verify API and page.
+//! ([`poex_verify::checks`]), shared with the node's verify API and page.
 
 use poex_core::display::escape;
-pub use poex_ledger::checks::Checks;
+pub use poex_verify::checks::Checks;
 
 /// Prints checks for a person.
 pub trait PrintChecks {

@@ -62,7 +62,7 @@ use poex_core::receipt::{BUILD_TYPE_EXEC, BUILD_TYPE_JOB, LOG_NAME, ReceiptFacts
 use poex_core::request::{JobRequest, RequestedLimits, SignedRequest, random_hex16};
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, Digest, DigestSet, Signer};
-use poex_ledger::{Ledger, LedgerError, ProofBundle};
+use poex_ledger::{Ledger, LedgerError};
 use poex_seal::{Recipient, SEALED_SUFFIX, Sealed};
 use poex_store::Store;
 use poex_store::audit::{Event, Operation};
@@ -393,8 +393,9 @@ impl Processor<'_> {
         };
         let ledger = self.ledger.open().map_err(|e| not_logged(e.to_string()))?;
         // One commit for the events and the receipt: a crash leaves both or neither.
-        let (bundle, index) =
-            ProofBundle::record(&ledger, events, receipt).map_err(|e| not_logged(e.to_string()))?;
+        let (bundle, index) = ledger
+            .record_job(events, receipt)
+            .map_err(|e| not_logged(e.to_string()))?;
         write_atomic(bundle_path, bundle.to_json().as_bytes())?;
         Ok(index.0)
     }

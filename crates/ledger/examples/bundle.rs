@@ -17,7 +17,7 @@ use poex_core::receipt::{BUILD_TYPE_JOB, OUTCOME_MEDIA_TYPE, OUTCOME_NAME, Recei
 use poex_core::request::{AssetRef, JobRequest, REQUEST_TYPE, Requester, SignedRequest};
 use poex_core::statement::ResourceDescriptor;
 use poex_core::{Algorithm, DigestSet, SecretKey, Signer as _};
-use poex_ledger::{Ledger, ProofBundle};
+use poex_ledger::Ledger;
 use poex_log::leaf_hash;
 use poex_log::tlog_proof::TlogProof;
 use poex_store::audit::{Event, Operation};
@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         event(Operation::ReadAlgorithm, "demo-stats", 1),
         event(Operation::ReadDataset, "demo-cohort", 1),
     ])?;
-    let bundle = ProofBundle::build(&ledger, &receipt)?;
+    let bundle = ledger.log_and_prove(&receipt)?;
     ledger.log_events(&[event(Operation::RunFinished, "demo-stats", 2)])?;
 
     let verified = bundle.verify(&processor.public(), ledger.verifier())?;

@@ -472,12 +472,11 @@ mod tests {
     use super::*;
 
     fn keys(kind: &str, job: Option<&str>, assets: &[&str], time: Option<i128>) -> Keys {
-        Keys {
-            kind: kind.into(),
-            job: job.map(Into::into),
-            assets: assets.iter().map(|a| (*a).to_owned()).collect(),
-            time,
-        }
+        let mut k = Keys::kind_only(kind);
+        k.job = job.map(Into::into);
+        k.assets = assets.iter().map(|a| (*a).to_owned()).collect();
+        k.time = time;
+        k
     }
 
     fn sample() -> Vec<(u64, Keys)> {

@@ -1388,10 +1388,7 @@ impl Ledger {
 fn keys_of(bytes: &[u8]) -> Keys {
     match Entry::decode(bytes) {
         Ok(e) => e.keys(),
-        Err(_) => Keys {
-            kind: INVALID_KIND.to_owned(),
-            ..Keys::default()
-        },
+        Err(_) => Keys::kind_only(INVALID_KIND),
     }
 }
 

@@ -104,7 +104,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let ledger = Ledger::create(dir.path(), Arc::new(SecretKey::from_seed(&[2; 32])), None)?;
-//! let bundle = ProofBundle::build(&ledger, &receipt)?;  // logs the receipt, proves it
+//! let bundle = ledger.log_and_prove(&receipt)?;  // logs the receipt, proves it
 //!
 //! // Anyone, offline, with the two public keys they trust:
 //! let verified = bundle.verify(&processor.public(), ledger.verifier())?;
@@ -117,8 +117,7 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod bundle;
-pub mod checks;
-pub mod entry;
+pub use poex_verify::{checks, entry};
 pub mod index;
 pub mod ledger;
 pub mod signer;

@@ -47,7 +47,7 @@ fn a_bundle_from_a_real_ledger_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = ledger_with_receipts(dir.path(), 2, None);
     let r = receipt("job-2", "cohort", 20);
-    let bundle = ProofBundle::build(&ledger, &r).unwrap();
+    let bundle = ledger.log_and_prove(&r).unwrap();
     assert_eq!(
         ledger.size(),
         5,
@@ -101,7 +101,7 @@ fn a_bundle_from_a_real_ledger_verifies() {
 
     // A new receipt is logged by build, then proven.
     let r4 = receipt("job-4", "cohort", 40);
-    let b4 = ProofBundle::build(&ledger, &r4).unwrap();
+    let b4 = ledger.log_and_prove(&r4).unwrap();
     assert_eq!(ledger.size(), 6);
     assert_eq!(
         b4.verify(&processor().public(), ledger.verifier())
@@ -112,10 +112,10 @@ fn a_bundle_from_a_real_ledger_verifies() {
 
     // A reader builds bundles for logged receipts only.
     let reader = Ledger::open_read_only(dir.path(), ledger.verifier()).unwrap();
-    let rb = ProofBundle::build(&reader, &r).unwrap();
+    let rb = reader.log_and_prove(&r).unwrap();
     rb.verify(&processor().public(), ledger.verifier()).unwrap();
     assert!(matches!(
-        ProofBundle::build(&reader, &receipt("job-9", "cohort", 50)),
+        reader.log_and_prove(&receipt("job-9", "cohort", 50)),
         Err(LedgerError::NotLogged)
     ));
 }
@@ -127,7 +127,7 @@ fn a_big_receipt_bundle_verifies_by_digest() {
     let big = common::facts("job-big", "cohort", 10_000, 45)
         .sign(&processor())
         .unwrap();
-    let bundle = ProofBundle::build(&ledger, &big).unwrap();
+    let bundle = ledger.log_and_prove(&big).unwrap();
     assert!(
         bundle
             .log_entry
@@ -156,8 +156,12 @@ fn a_big_receipt_bundle_verifies_by_digest() {
 fn each_forgery_fails_its_own_check() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = ledger_with_receipts(dir.path(), 2, None);
-    let good = ProofBundle::build(&ledger, &receipt("job-2", "cohort", 20)).unwrap();
-    let other = ProofBundle::build(&ledger, &receipt("job-3", "cohort", 30)).unwrap();
+    let good = ledger
+        .log_and_prove(&receipt("job-2", "cohort", 20))
+        .unwrap();
+    let other = ledger
+        .log_and_prove(&receipt("job-3", "cohort", 30))
+        .unwrap();
     let pk = processor().public();
     let log = ledger.verifier();
     good.verify(&pk, log).unwrap();
@@ -259,7 +263,7 @@ fn checkpoints_of_another_key_or_origin_are_refused() {
     // Same origin, another key: the same entries, checkpoint signed by key 3.
     let d3 = tempfile::tempdir().unwrap();
     let impostor = ledger_with_receipts(d3.path(), 3, Some(ledger.origin().clone()));
-    let b = ProofBundle::build(&impostor, &r).unwrap();
+    let b = impostor.log_and_prove(&r).unwrap();
     let e = b.verify(&processor().public(), &trusted).unwrap_err();
     assert!(matches!(e, BundleError::CheckpointSignature(_)), "{e}");
     // (and it verifies under its own key, so only the key made the difference)
@@ -273,7 +277,7 @@ fn checkpoints_of_another_key_or_origin_are_refused() {
         2,
         Some("poex.local/log/another".parse().unwrap()),
     );
-    let b = ProofBundle::build(&other_log, &r).unwrap();
+    let b = other_log.log_and_prove(&r).unwrap();
     let e = b.verify(&processor().public(), &trusted).unwrap_err();
     assert!(
         matches!(&e, BundleError::CheckpointOrigin { found, .. } if found == "poex.local/log/another"),
@@ -306,7 +310,7 @@ fn the_later_log_must_extend_the_bundles_checkpoint() {
     ])
     .unwrap();
     let key = a.verifier().clone();
-    let bundle = ProofBundle::build(&a, &r).unwrap();
+    let bundle = a.log_and_prove(&r).unwrap();
     let cp = bundle
         .verify(&processor().public(), &key)
         .unwrap()
@@ -424,7 +428,7 @@ fn a_bundle_for_a_logged_receipt_appends_nothing() {
     let ledger = ledger_with_receipts(dir.path(), 1, None);
     let size = ledger.size();
     let logged = receipt("job-2", "cohort", 20);
-    let bundle = ProofBundle::for_logged(&ledger, &logged).unwrap();
+    let bundle = ledger.prove_logged(&logged).unwrap();
     assert_eq!(ledger.size(), size, "nothing appended");
     let verified = bundle
         .verify(&processor().public(), ledger.verifier())
@@ -432,7 +436,7 @@ fn a_bundle_for_a_logged_receipt_appends_nothing() {
     assert_eq!(Some(verified.index), ledger.find_receipt(&logged).unwrap());
     let unknown = receipt("job-9", "cohort", 90);
     assert!(matches!(
-        ProofBundle::for_logged(&ledger, &unknown),
+        ledger.prove_logged(&unknown),
         Err(LedgerError::NotLogged)
     ));
     assert_eq!(ledger.size(), size);

@@ -29,7 +29,7 @@ fn ledger_with_job(dir: &std::path::Path, key: u8) -> (Ledger, ProofBundle) {
     ledger.log_receipt(&receipt("job-1", "cohort", 10)).unwrap();
     ledger.log_receipt(&receipt("job-2", "cohort", 20)).unwrap();
     let job = job_facts("job-3", RESULTS, LOG).sign(&processor()).unwrap();
-    let bundle = ProofBundle::build(&ledger, &job).unwrap();
+    let bundle = ledger.log_and_prove(&job).unwrap();
     (ledger, bundle)
 }
 
@@ -275,7 +275,9 @@ fn what_is_not_a_bundle_fails_envelope_or_bundle_and_stops() {
 fn each_tampering_fails_the_check_it_breaks() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, good) = ledger_with_job(dir.path(), 2);
-    let other = ProofBundle::build(&ledger, &receipt("job-2", "cohort", 20)).unwrap();
+    let other = ledger
+        .log_and_prove(&receipt("job-2", "cohort", 20))
+        .unwrap();
     let log = ledger.verifier();
     let run = |b: &ProofBundle| check(b.to_json().as_bytes(), log);
     assert!(run(&good).all_ok());
@@ -373,7 +375,7 @@ fn each_tampering_fails_the_check_it_breaks() {
     // The same entries in a log of another key with the same origin, and in another log.
     let d2 = tempfile::tempdir().unwrap();
     let impostor = Ledger::create(d2.path(), log_key(3), Some(ledger.origin().clone())).unwrap();
-    let b = ProofBundle::build(&impostor, &good.receipt).unwrap();
+    let b = impostor.log_and_prove(&good.receipt).unwrap();
     let c = run(&b);
     after_log(&c, "checkpoint");
     assert!(

@@ -709,14 +709,14 @@ impl Node {
                 .filter(|s| self.ledger.find_receipt(s).ok().flatten().is_some()),
         });
         let (envelope, bundle) = match (first, saved) {
-            (Some(env), _) => match poex_ledger::ProofBundle::for_logged(&self.ledger, &env) {
+            (Some(env), _) => match self.ledger.prove_logged(&env) {
                 Ok(b) => (env, b),
                 Err(e) => {
                     tracing::error!(job = %record.id, error = %e, "could not prove the job's logged receipt");
                     return false;
                 }
             },
-            (None, Some(env)) => match poex_ledger::ProofBundle::build(&self.ledger, &env) {
+            (None, Some(env)) => match self.ledger.log_and_prove(&env) {
                 Ok(b) => (env, b),
                 Err(e) => {
                     tracing::error!(job = %record.id, error = %e, "could not log the job's saved receipt");

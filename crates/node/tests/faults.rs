@@ -74,14 +74,14 @@ async fn bundle_verifies(t: &TestNode, id: &str) -> Value {
     let (bundle, verdict) = t.bundle_and_verdict(id).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     let processor = t.node.processor_public();
-    let trust = poex_ledger::checks::Trust {
+    let trust = poex_verify::checks::Trust {
         processor: &processor,
         processor_source: "the node",
         log: t.node.ledger.verifier(),
         log_source: "the node",
     };
     let bytes = serde_json::to_vec(&bundle).unwrap();
-    let (checks, verified) = poex_ledger::checks::check_bundle(&bytes, "bundle", &trust);
+    let (checks, verified) = poex_verify::checks::check_bundle(&bytes, "bundle", &trust);
     assert!(checks.all_ok(), "{:?}", checks.to_json());
     assert!(verified.is_some());
     bundle

@@ -1255,7 +1255,7 @@ impl TaskRun {
             .verify(processor_key, log_verifier)
             .with_context(|| format!("{}: {unfinished}", report.bundle_path.display()))?;
         let mut results = Vec::new();
-        for r in poex_ledger::checks::results(&verified.statement) {
+        for r in poex_verify::checks::results(&verified.statement) {
             let hex = r.digest.get("sha256").with_context(|| {
                 format!(
                     "result {} has no sha256 in the receipt; {unfinished}",

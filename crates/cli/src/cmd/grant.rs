@@ -27,15 +27,15 @@ use clap::{ArgGroup, Args, Subcommand};
 use poex_core::PublicKey;
 use poex_core::digest::Comparison;
 use poex_core::receipt::{LOG_NAME, ReceiptStatement};
-use poex_ledger::checks::{
-    Checks, Proof, check_log, check_receipt, check_request, execution_log, parse,
-};
 use poex_log::note::Ed25519Verifier;
 use poex_seal::grant::{
     self, Capsule, CapsuleFragment, GrantError, IDENTITY_FILE, Identity, KeyFragment, Public,
     WrappedKey,
 };
 use poex_store::keystore::load_public_file;
+use poex_verify::checks::{
+    Checks, Proof, check_log, check_receipt, check_request, execution_log, parse,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

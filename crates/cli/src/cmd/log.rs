@@ -21,7 +21,6 @@ use poex_core::outcome::{Outcome, OutcomeError};
 use poex_core::receipt::{self, ReceiptError, ReceiptStatement};
 use poex_core::statement::ResourceDescriptor;
 use poex_exec::pipeline::BUNDLE_NAME;
-use poex_ledger::entry::ReceiptDigest;
 use poex_ledger::ledger::{INDEX_FILE, LEAVES_FILE};
 use poex_ledger::tiles::DirTiles;
 use poex_ledger::{Entry, Ledger, LogIndex, ProofBundle};
@@ -34,6 +33,7 @@ use poex_log_store::CHECKPOINT_PATH;
 use poex_store::audit::Event;
 use poex_store::registry::Record;
 use poex_store::write_atomic;
+use poex_verify::entry::ReceiptDigest;
 use serde_json::{Value, json};
 
 use crate::Done;
@@ -764,7 +764,7 @@ fn add(home: &Home, receipt_path: &Path, json: bool) -> Result<Done> {
 
     let ledger = home.ledger()?;
     let before = ledger.find_receipt(&envelope)?;
-    let bundle = ProofBundle::build(&ledger, &envelope)?;
+    let bundle = ledger.log_and_prove(&envelope)?;
     let verified = bundle.verify(&processor, ledger.verifier()).context(
         "the proof bundle just built does not verify: the log is damaged; run 'poex log verify'",
     )?;

@@ -5,7 +5,7 @@
 //! user chose (`--key`, or this home's processor key), nor a log checkpoint before it verified
 //! under the log key the user chose (`--log-key`, or this home's log key).
 //!
-//! The checks themselves are [`poex_ledger::checks`] (shared with the node's verify API and
+//! The checks themselves are [`poex_verify::checks`] (shared with the node's verify API and
 //! page); this command finds the files, the trusted keys, hashes what the user holds, and adds
 //! `consistency` with a later log (`--log`), which needs to read it.
 
@@ -18,16 +18,16 @@ use poex_core::receipt::{LOG_NAME, ReceiptStatement};
 use poex_core::{Algorithm, Digest, PublicKey};
 use poex_exec::pipeline::BUNDLE_NAME;
 use poex_ledger::ProofBundle;
-use poex_ledger::bundle::verify_extends_from_tiles;
-use poex_ledger::checks::{
-    Proof, check_log, check_receipt, check_request, check_results, check_subjects, parse, report,
-    summary,
-};
 use poex_ledger::ledger::default_origin;
 use poex_log::checkpoint::Checkpoint;
 use poex_log::note::Ed25519Verifier;
 use poex_store::hash::{hash_file, hash_tree, no_progress};
 use poex_store::keystore::load_public_file;
+use poex_verify::bundle::verify_extends_from_tiles;
+use poex_verify::checks::{
+    Proof, check_log, check_receipt, check_request, check_results, check_subjects, parse, report,
+    summary,
+};
 
 use poex_chain::ChainConfig;
 

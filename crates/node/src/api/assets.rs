@@ -23,10 +23,10 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use poex_core::{Digest, DigestSet};
 use poex_exec::at_rest;
-use poex_ledger::entry::Entry;
 use poex_store::audit::{Event, Operation};
 use poex_store::hash::Layout;
 use poex_store::registry::{Added, AssetKind, Name, Policy, Record, SealedAt};
+use poex_verify::entry::Entry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -491,7 +491,7 @@ pub async fn execution_log(
     let envelope: Envelope = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
     let statement =
         receipt::open(&envelope, &node.processor_public()).map_err(ApiError::internal)?;
-    let Some(attested) = poex_ledger::checks::execution_log(&statement) else {
+    let Some(attested) = poex_verify::checks::execution_log(&statement) else {
         return Err(ApiError::not_found(format!(
             "job {id}'s receipt attests no execution log (it ended {} without a completed run); \
              what its folder may hold of a run that did not end is not attested, and not served",

@@ -67,17 +67,17 @@ pub async fn verify(
     let bundle_bytes = serde_json::to_vec(&req.bundle).map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || {
         let processor = node.processor_public();
-        let trust = poex_ledger::checks::Trust {
+        let trust = poex_verify::checks::Trust {
             processor: &processor,
             processor_source: "this node's processor key",
             log: node.ledger.verifier(),
             log_source: "this node's log key",
         };
         let (mut checks, verified) =
-            poex_ledger::checks::check_bundle(&bundle_bytes, "the bundle", &trust);
+            poex_verify::checks::check_bundle(&bundle_bytes, "the bundle", &trust);
         if let Some(v) = &verified {
             if !files.is_empty() {
-                poex_ledger::checks::check_subjects(&v.statement, &files, &mut checks);
+                poex_verify::checks::check_subjects(&v.statement, &files, &mut checks);
             }
             consistency(&node, v, &mut checks);
         }
@@ -97,8 +97,8 @@ pub async fn verify(
 /// Whether this node's log today extends the bundle's checkpoint (a fork would show here).
 fn consistency(
     node: &Node,
-    verified: &poex_ledger::bundle::Verified,
-    checks: &mut poex_ledger::checks::Checks,
+    verified: &poex_verify::Verified,
+    checks: &mut poex_verify::checks::Checks,
 ) {
     let (_, note) = match node.ledger.checkpoint() {
         Ok(c) => c,
@@ -108,7 +108,7 @@ fn consistency(
         }
     };
     let tiles = poex_ledger::tiles::DirTiles::new(node.ledger.tiles_dir(), node.ledger.size());
-    match poex_ledger::bundle::verify_extends_from_tiles(
+    match poex_verify::bundle::verify_extends_from_tiles(
         &verified.checkpoint,
         note.as_bytes(),
         &tiles,

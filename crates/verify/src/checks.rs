@@ -17,6 +17,7 @@
 //! | `checkpoint` | (fails only) the proof's checkpoint is not the trusted log's or not signed by its key |
 //! | `inclusion` | the entry is in the checkpointed tree (and the checkpoint verified) |
 //! | `request` | a job's embedded request verifies under the requester's key; fails per input pinned otherwise than it ran |
+//! | `outcome` | (fails only) the receipt's `outcome` byproduct is not of the outcome's shape ([`poex_core::outcome::Outcome`]) |
 //! | `inputs` | the algorithm and datasets run are the ones the request pinned |
 //! | `refusal` | (passes only) the receipt records a refusal: nothing ran, so there are no inputs to match |
 //! | `results` | a results folder holds exactly the receipt's results, each unmodified ([`check_results`]) |
@@ -27,7 +28,7 @@
 //! after it can be trusted. [`check_bundle`] runs the whole sequence on a bundle.
 //!
 //! ```
-//! # use poex_ledger::checks::Checks;
+//! # use poex_verify::checks::Checks;
 //! let mut checks = Checks::default();
 //! checks.pass("signature", "signed by processor 1a2b");
 //! checks.fail("file", "rows.txt (sha256:00…) does not match any result in the receipt");

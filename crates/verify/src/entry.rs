@@ -30,11 +30,11 @@
 
 use std::fmt;
 
+use poex_core::asset::Record;
+use poex_core::audit::Event;
 use poex_core::dsse::Envelope;
 use poex_core::receipt::ReceiptStatement;
 use poex_core::statement::ResourceDescriptor;
-use poex_store::audit::Event;
-use poex_store::registry::Record;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use time::OffsetDateTime;
@@ -389,6 +389,14 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The keys of an entry that is filed under `kind` only (one that does not decode).
+    pub fn kind_only(kind: impl Into<String>) -> Keys {
+        Keys {
+            kind: kind.into(),
+            ..Keys::default()
+        }
+    }
+
     fn add_asset(&mut self, key: String) {
         if let Err(at) = self.assets.binary_search(&key) {
             self.assets.insert(at, key);
@@ -435,11 +443,10 @@ pub(crate) fn statement_of(envelope: &Envelope) -> Result<ReceiptStatement, Stri
 
 #[cfg(test)]
 mod tests {
+    use poex_core::asset::{AssetKind, Layout, Name, Policy};
+    use poex_core::audit::Operation;
     use poex_core::receipt::{BUILD_TYPE_JOB, ReceiptFacts};
     use poex_core::{Algorithm, DigestSet, SecretKey};
-    use poex_store::audit::Operation;
-    use poex_store::hash::Layout;
-    use poex_store::registry::{AssetKind, Name, Policy};
     use serde_json::{Map, Value};
 
     use super::*;

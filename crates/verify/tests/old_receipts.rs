@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use poex_core::outcome::{EndStatus, Outcome};
 use poex_core::{Algorithm, Digest, PublicKey};
-use poex_ledger::checks::{Trust, check_bundle, check_results, report, summary};
 use poex_log::note::Ed25519Verifier;
+use poex_verify::checks::{Trust, check_bundle, check_results, report, summary};
 use serde_json::Value;
 
 const BUNDLES: [(&str, EndStatus); 4] = [
@@ -94,14 +94,14 @@ fn the_old_results_still_match_their_receipt() {
             (n.to_owned(), Algorithm::Sha256.hash(&bytes))
         })
         .collect();
-    let mut checks = poex_ledger::checks::Checks::default();
+    let mut checks = poex_verify::checks::Checks::default();
     check_results(&statement, &files, "the results folder", &mut checks);
     assert!(checks.all_ok(), "{checks:#?}");
 
     // A changed result is caught: the test can fail.
     let mut changed = files.clone();
     changed[0].1 = Algorithm::Sha256.hash(b"not the report");
-    let mut checks = poex_ledger::checks::Checks::default();
+    let mut checks = poex_verify::checks::Checks::default();
     check_results(&statement, &changed, "the results folder", &mut checks);
     assert!(!checks.all_ok(), "{checks:#?}");
     assert_eq!(summary(&statement).results.len(), 2);
