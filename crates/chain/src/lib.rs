@@ -1,8 +1,8 @@
 //! poex on an EVM chain (docs/chain.md).
 //!
 //! Three contracts (`contracts/src`, compiled by solcjs to `contracts/build`): `HashSig`, the
-//! write-once digest registry of seed 001; `CheckpointAnchor`, which keeps each log's signed
-//! checkpoints in a strictly growing line; and `PoxTasks`, seed 002's task workflow (submit,
+//! write-once digest registry (`addSig`/`getSig`); `CheckpointAnchor`, which keeps each log's signed
+//! checkpoints in a strictly growing line; and `PoxTasks`, the task workflow (submit,
 //! advertise, match, approve, result) with deadlines. [`Chain`] connects to a JSON-RPC endpoint
 //! named by a [`ChainConfig`] (checking its chain id), signs with a [`ChainKey`] kept in a 0600
 //! file, and reports every failure as a [`ChainError`] that says what to do.

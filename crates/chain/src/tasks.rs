@@ -1,4 +1,4 @@
-//! The PoX task workflow of seed 002 on `PoxTasks`: a data owner submits a task, a processor
+//! The proof-of-execution task workflow on `PoxTasks` (docs/chain.md): a data owner submits a task, a processor
 //! advertises an offer, either side matches the task with the offer and the other approves, and
 //! the matched processor submits the result. Deadlines are unix seconds in chain time
 //! ([`Chain::chain_time`]): a task not approved by `match_by`, or without a result by

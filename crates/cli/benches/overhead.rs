@@ -1,5 +1,5 @@
 //! What `poex run` and `poex exec` add to a command, side by side with `in-toto-run` and the
-//! bare command, in one run (issue 2's benchmark).
+//! bare command, in one run.
 //!
 //! ```text
 //! cargo bench -p poex-cli --bench overhead                       # 1 MiB, 64 MiB, 1 GiB, 10,000 x 4 KiB
@@ -737,7 +737,7 @@ fn main() -> Result<()> {
         fx_exec <= 0.020 && fx_run <= 0.020,
     ));
     goals.push((
-        "the job cgroup keeps poex run within the 20 ms fixed overhead (issue 12)".into(),
+        "the job cgroup keeps poex run within the 20 ms fixed overhead".into(),
         format!(
             "run {:.1} ms with the cgroup, {:.1} ms without: the cgroup costs {:+.1} ms",
             fx_run * 1e3,
@@ -813,7 +813,7 @@ fn main() -> Result<()> {
         format!("exec {ef}; run {rf}"),
         eok && rok,
     ));
-    writeln!(t, "\n| goal (issue 2) | measured | met |")?;
+    writeln!(t, "\n| goal | measured | met |")?;
     writeln!(t, "|---|---|---|")?;
     for (g, m, ok) in &goals {
         writeln!(t, "| {g} | {m} | {} |", if *ok { "yes" } else { "**no**" })?;

@@ -1,5 +1,5 @@
-//! `poex publish dataset --seal-at-rest` and jobs on it, through the real binary (issue 6,
-//! item 2; docs/seal.md "Datasets at rest"): the home never holds the plaintext, the job runs
+//! `poex publish dataset --seal-at-rest` and jobs on it, through the real binary
+//! (docs/seal.md "Datasets at rest"): the home never holds the plaintext, the job runs
 //! and verifies, no plaintext outlives it, and without the data identity the job is refused.
 
 #![expect(clippy::unwrap_used, reason = "tests")]

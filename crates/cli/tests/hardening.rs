@@ -1,5 +1,5 @@
 //! Every job ends with a signed receipt that tells the truth, whatever the algorithm leaves
-//! behind (issue 12): each case runs a real job through `poex run` or `poex exec` in the real
+//! behind: each case runs a real job through `poex run` or `poex exec` in the real
 //! sandbox, then checks the receipt's outcome and that `poex verify` passes on the job folder
 //! as it was left.
 #![expect(

@@ -1,9 +1,10 @@
 //! The receipt: a DSSE envelope, signed by the processor, over an in-toto Statement v1
 //! whose predicate is SLSA Provenance v1. `docs/receipt.md` explains every field.
 //!
-//! Mapping of seed 002's proof-of-execution metadata onto the SLSA fields:
+//! Where the proof-of-execution metadata (who asked, what ran on what, where, when, with what
+//! result) sits in the SLSA fields:
 //!
-//! | seed 002 | receipt |
+//! | metadata | receipt |
 //! |---|---|
 //! | owner / requester, request time | `buildDefinition.externalParameters.jobRequest` (the requester-signed envelope) |
 //! | executable hashes | `resolvedDependencies[role=algorithm]` |

@@ -1,4 +1,4 @@
-//! Datasets kept encrypted at rest (issue 6, item 2; docs/seal.md "Datasets at rest"),
+//! Datasets kept encrypted at rest (docs/seal.md "Datasets at rest"),
 //! through the real store, log and sandbox: the store never holds the plaintext; a job opens
 //! it into a private folder, checks its digests, mounts it read-only and removes it when the
 //! run ends (success, failure, cancel); a tampered sealed object, a missing or wrong data

@@ -12,7 +12,7 @@
 //! 3. N concurrent clients (default 200), each doing signed uploads and public reads; every
 //!    response must be the expected one — errors are counted and printed.
 //!
-//! Goals (issue 4): p50 latency <= 50 ms above the bare sandbox; >= 10,000 tile reads/s;
+//! Goals: p50 latency <= 50 ms above the bare sandbox; >= 10,000 tile reads/s;
 //! 200 concurrent clients with no error. The figures go to docs/performance.md.
 
 #![expect(

@@ -17,7 +17,7 @@
 //! - [`serve`]: binds, runs workers and the anchoring task, and shuts down gracefully.
 //!
 //! What it does not do: TLS (put a reverse proxy in front), user accounts (a caller *is* its
-//! Ed25519 key), or keeping results from the node's operator (see issue 6's HPKE results).
+//! Ed25519 key), or keeping results from the node's operator (for that, results are sealed to the requester: docs/seal.md).
 
 #![forbid(unsafe_code)]
 

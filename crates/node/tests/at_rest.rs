@@ -1,4 +1,4 @@
-//! Datasets kept encrypted at rest on a node (issue 6, item 2; docs/seal.md "Datasets at
+//! Datasets kept encrypted at rest on a node (docs/seal.md "Datasets at
 //! rest"): `"sealAtRest": true` in `POST /api/assets`, by owners only, for datasets only; the
 //! store keeps only the sealed object (an uploaded plaintext object is removed once no record
 //! names it); jobs on it run, verify, and leave no plaintext; a restarted node opens it with

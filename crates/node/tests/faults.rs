@@ -1,4 +1,4 @@
-//! The node under faults and abuse (issue 12, item 9): requests the pipeline cannot run,
+//! The node under faults and abuse: requests the pipeline cannot run,
 //! runs that fail, a node killed between logging a receipt and writing its bundle, denials
 //! of unproven callers and floods of them, unattested logs, and the caller mistakes that
 //! used to be 500s or plain text. Real homes, real logs, real sandboxes; requests signed as

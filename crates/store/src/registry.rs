@@ -1,5 +1,5 @@
-//! The write-once registry of published assets (seed 001's `HashSig`: `addSig` refuses to
-//! overwrite, `getSig` reads).
+//! The write-once registry of published assets (as the chain's `HashSig`: `addSig` refuses
+//! to overwrite, `getSig` reads).
 //!
 //! One JSON file per record at `registry/<datasets|algorithms>/<name>.json`. A name, once
 //! published, means one content forever: publishing the same content again is a no-op
