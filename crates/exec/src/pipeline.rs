@@ -367,15 +367,19 @@ pub struct ExecRequest {
 }
 
 impl Processor<'_> {
-    fn audit(&self, events: &[Event]) -> Result<(), PipelineError> {
+    /// Whether the log can take the job's record now: a job does not run while it cannot.
+    fn log_writable(&self) -> Result<(), PipelineError> {
         let ledger = self
             .ledger
             .open()
             .map_err(|e| PipelineError::Audit(e.to_string()))?;
-        ledger
-            .log_events(events)
-            .map_err(|e| PipelineError::Audit(e.to_string()))?;
-        Ok(())
+        if ledger.is_writable() {
+            Ok(())
+        } else {
+            Err(PipelineError::Audit(
+                "the log is open read-only; a job needs it writable".into(),
+            ))
+        }
     }
 
     /// Logs the job's last events and its receipt, and writes the receipt's proof bundle.
@@ -499,10 +503,13 @@ impl Processor<'_> {
             checked.algorithm.name.as_str(),
             &job_id,
         ));
-        self.audit(&reads)?;
+        // Nothing runs while the log cannot be written. The reads are logged in the commit
+        // that logs the receipt (Processor::record): the log never holds a job's start
+        // without its end.
+        self.log_writable()?;
 
-        // From here the job is started on the record (its reads are logged): whatever
-        // happens next, it ends with a signed receipt, a failure receipt if it cannot run.
+        // From here the job is started: whatever happens next, it ends with a signed
+        // receipt, a failure receipt if it cannot run.
         let mut ext = Map::new();
         ext.insert(
             "jobRequest".into(),
@@ -514,6 +521,7 @@ impl Processor<'_> {
             self.finish_unstarted(
                 Unstarted {
                     build_type: BUILD_TYPE_JOB,
+                    reads: reads.clone(),
                     job_id: &job_id,
                     receipt: out.join("receipt.json"),
                     bundle: out.join(BUNDLE_NAME),
@@ -554,6 +562,7 @@ impl Processor<'_> {
         let status = status_of(&outcome, interrupted);
 
         let paths = FinishPaths {
+            reads,
             results: spec.output.clone(),
             receipt: out.join("receipt.json"),
             bundle: out.join(BUNDLE_NAME),
@@ -704,7 +713,8 @@ impl Processor<'_> {
                 sandbox: path,
             });
         }
-        self.audit(&reads)?;
+        // Logged with the receipt, in one commit (Processor::record).
+        self.log_writable()?;
 
         let spec = Spec {
             argv: request.argv.clone(),
@@ -750,6 +760,7 @@ impl Processor<'_> {
                 return self.finish_unstarted(
                     Unstarted {
                         build_type: BUILD_TYPE_EXEC,
+                        reads,
                         job_id: &job_id,
                         receipt: receipt_path,
                         bundle: bundle_path,
@@ -776,6 +787,7 @@ impl Processor<'_> {
         };
         self.finish(
             FinishPaths {
+                reads,
                 results: out.clone(),
                 receipt: receipt_path,
                 bundle: bundle_path,
@@ -955,6 +967,9 @@ fn partial_files(out: &Path) -> Result<Vec<String>, PipelineError> {
 
 /// Where a finished job's files go, and whom they are sealed to.
 struct FinishPaths {
+    /// The job's start events (its input reads, the run's start): logged in the one commit
+    /// that logs its receipt, before the events of its end.
+    reads: Vec<Event>,
     results: PathBuf,
     receipt: PathBuf,
     bundle: PathBuf,
@@ -1233,7 +1248,7 @@ impl Processor<'_> {
     )]
     fn finish(
         &self,
-        paths: FinishPaths,
+        mut paths: FinishPaths,
         build_type: &'static str,
         job_id: &str,
         ext: Map<String, Value>,
@@ -1277,7 +1292,7 @@ impl Processor<'_> {
         // receipt attests.
         let mut status = status;
         let mut results = Vec::new();
-        let mut writes = Vec::new();
+        let mut writes = std::mem::take(&mut paths.reads);
         let mut unattested: Option<String> = None;
         let refused = if outcome.termination == Termination::OutputLimitExceeded {
             Some("the output is over its limits, so it was not hashed".to_owned())
@@ -1441,6 +1456,8 @@ impl Processor<'_> {
 /// A job whose inputs were read on the record but whose run never started.
 struct Unstarted<'a> {
     build_type: &'static str,
+    /// Its start events, logged with its receipt.
+    reads: Vec<Event>,
     job_id: &'a str,
     receipt: PathBuf,
     bundle: PathBuf,
@@ -1487,7 +1504,9 @@ impl Processor<'_> {
             job.job_id,
         );
         event.detail = Some(reason.clone());
-        let log_index = self.record(&[event], &receipt, &job.receipt, &job.bundle)?;
+        let mut events = job.reads;
+        events.push(event);
+        let log_index = self.record(&events, &receipt, &job.receipt, &job.bundle)?;
         Ok(JobReport {
             job_id: job.job_id.to_owned(),
             status: JobStatus::Failed {

@@ -707,6 +707,37 @@ fn the_pipeline_gives_the_runner_the_jobs_view_and_records_what_it_left() {
     );
 }
 
+/// A job's start is not in the log while it runs: its reads, its start, its writes, its end
+/// and its receipt enter the log together, in the commit that logs the receipt, so no reader
+/// of the log ever sees a job that started and has no receipt.
+#[test]
+fn a_jobs_events_and_receipt_enter_the_log_in_one_commit() {
+    let env = Env::new();
+    let request = env.job("unused: the scripted runner runs instead");
+    let before = env.ledger.open().unwrap().size();
+    let seen_during = Mutex::new(None);
+    let runner = Scripted(|spec: &poex_exec::sandbox::Spec| {
+        *seen_during.lock().unwrap() = Some(env.ledger.open().unwrap().size());
+        fs::write(spec.output.join("sum.txt"), "6\n").unwrap();
+        Ok(Script::exited(0, "summed\n"))
+    });
+    let report = env
+        .processor_with(&runner)
+        .run_job(request, JobOptions::default(), &Quiet)
+        .unwrap();
+    assert_eq!(report.status, JobStatus::Succeeded);
+    assert_eq!(
+        seen_during.into_inner().unwrap(),
+        Some(before),
+        "nothing of the job may be in the log while it runs"
+    );
+    // Five events (two reads, start, one write, end) and the receipt, the receipt last.
+    let after = env.ledger.open().unwrap().size();
+    assert_eq!(after, before + 6);
+    assert_eq!(report.log_index, after - 1);
+    assert_eq!(env.events(&report.job_id).len(), 5);
+}
+
 /// A refused job never reaches the runner.
 #[test]
 fn a_refused_job_never_reaches_the_runner() {
