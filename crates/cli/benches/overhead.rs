@@ -8,7 +8,11 @@
 //!
 //! Environment: `POEX_BENCH_DIR` (scratch parent, default `/tmp`), `POEX_BENCH_KEEP=1` (keep
 //! the scratch folder), `POEX_BENCH_ROUNDS=N` (rounds per dataset; the 1 GiB file gets
-//! fewer), `POEX_BENCH_IN_TOTO_RUN=PATH` (the in-toto-run entry point to use).
+//! fewer), `POEX_BENCH_IN_TOTO_RUN=PATH` (the in-toto-run entry point to use),
+//! `POEX_BENCH_WRITE_DOCS=1` (a full run only: write this run's figures into README.md's "How
+//! fast" table and docs/performance.md's overhead table, between their `bench:overhead`
+//! markers, so the figures in the docs are always a run's output, never copied by hand;
+//! crates/cli/tests/bench_figures.rs checks that the two agree).
 //!
 //! Every dataset is read by the same trivial algorithm,
 //! `find DS -type f | sort | xargs cat | wc -c > OUT/result.txt`, in four ways, interleaved
@@ -820,6 +824,44 @@ fn main() -> Result<()> {
     }
     print!("{t}");
 
+    let readme = readme_table(
+        &fixed,
+        [
+            (&datasets[big].label, &results[big]),
+            (&datasets[tree].label, &results[tree]),
+        ],
+    )?;
+    print!("\nREADME.md's table:\n\n{readme}");
+    if std::env::var("POEX_BENCH_WRITE_DOCS").is_ok_and(|v| v == "1") {
+        if quick {
+            bail!(
+                "POEX_BENCH_WRITE_DOCS=1 needs a full run: a smoke run's figures do not go in the docs"
+            );
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let commit = Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(&root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let date = Command::new("date")
+            .arg("+%Y-%m-%d")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        let body = t.trim_start().split_once('\n').map_or("", |(_, rest)| rest);
+        let table = format!(
+            "Written by `POEX_BENCH_WRITE_DOCS=1 cargo bench -p poex-cli --bench overhead` on {date}, \
+             poex at commit `{commit}`.\n{body}"
+        );
+        write_between(&root.join("docs/performance.md"), &table)?;
+        write_between(&root.join("README.md"), &readme)?;
+        eprintln!("wrote the figures into README.md and docs/performance.md");
+    }
+
     if keep {
         let kept = dir.keep();
         eprintln!("kept {}", kept.display());
@@ -827,5 +869,52 @@ fn main() -> Result<()> {
         // the sandbox may leave read-only folders; tempfile's drop removes the rest
         drop(dir);
     }
+    Ok(())
+}
+
+/// README.md's summary: what each wrapper adds at the fixed cost and at two sizes.
+fn readme_table(fixed: &Summary, sizes: [(&String, &Summary); 2]) -> Result<String> {
+    let mut t = String::new();
+    writeln!(
+        t,
+        "| added over the bare command | in-toto-run | poex exec | poex run |"
+    )?;
+    writeln!(t, "|---|---:|---:|---:|")?;
+    writeln!(
+        t,
+        "| fixed (`true`) | {:.3} s | {:.3} s | {:.3} s ({:.3} s without the job cgroup) |",
+        fixed.added(1),
+        fixed.added(2),
+        fixed.added(3),
+        fixed.added(4)
+    )?;
+    for (label, s) in sizes {
+        writeln!(
+            t,
+            "| {label} | {:.3} s | {:.3} s | {:.3} s |",
+            s.added(1),
+            s.added(2),
+            s.added(3)
+        )?;
+    }
+    Ok(t)
+}
+
+/// Replaces what stands between `<!-- bench:overhead -->` and `<!-- /bench:overhead -->` in
+/// `path` (written whole to a temporary file, then renamed over it).
+fn write_between(path: &Path, body: &str) -> Result<()> {
+    const BEGIN: &str = "<!-- bench:overhead -->\n";
+    const END: &str = "<!-- /bench:overhead -->";
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        bail!("{} has no {BEGIN:?} ... {END:?} markers", path.display());
+    };
+    let mut out = String::with_capacity(text.len() + body.len());
+    out.push_str(&text[..b + BEGIN.len()]);
+    out.push_str(body);
+    out.push_str(&text[e..]);
+    let tmp = path.with_extension("md.tmp");
+    fs::write(&tmp, out)?;
+    fs::rename(&tmp, path)?;
     Ok(())
 }

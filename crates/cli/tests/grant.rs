@@ -2,6 +2,7 @@
 //! log (bubblewrap sandbox), sealed by the processor to the requester and to its own umbral
 //! key, read by a validator through m-of-n proxies, checked against the real bundle; and every
 //! way it must fail (docs/grants.md).
+#![cfg(feature = "grants")]
 #![expect(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -467,7 +468,7 @@ fn revocation_stops_the_owners_proxies_and_rotation_keeps_new_logs_out_of_reach(
         .filter(|p| p.to_string_lossy().ends_with(".retired.key"))
         .collect();
     assert_eq!(retired.len(), 1);
-    let old = poex_seal::grant::Identity::read_file(&retired[0]).unwrap();
+    let old = poex_grant::Identity::read_file(&retired[0]).unwrap();
     let sealed = fs::File::open(env.path("job/execution.log.sealed")).unwrap();
     let mut plain = Vec::new();
     poex_seal::decrypt_with(&[&old], sealed, &mut plain).unwrap();
@@ -511,7 +512,7 @@ fn the_umbral_key_is_private_and_never_printed() {
         &["grant", "--validator", public.trim(), "-m", "1", "-n", "1"],
     );
     assert!(err.contains("own umbral key"), "{err}");
-    let other = poex_seal::grant::Identity::generate()
+    let other = poex_grant::Identity::generate()
         .unwrap()
         .public()
         .to_string();

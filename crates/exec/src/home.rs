@@ -129,9 +129,14 @@ pub enum HomeError {
     #[error("the data identity (datasets sealed at rest): {0}")]
     DataIdentity(#[from] poex_seal::keyfile::KeyFileError),
     /// The Umbral key file (`keys/umbral.key`) is unreadable or malformed.
+    #[cfg(feature = "grants")]
     #[error(transparent)]
-    UmbralKey(#[from] poex_seal::grant::IdentityFileError),
+    UmbralKey(#[from] poex_grant::IdentityFileError),
 }
+
+/// A key a sealed execution log's file key is also wrapped to: the log owner's Umbral key
+/// ([`Home::log_owner_if_exists`]).
+pub type LogOwner = Box<dyn poex_seal::Wrap + Send + Sync>;
 
 /// The default notifier: `poex: <notice>` on stderr, as the `poex` command prints it.
 pub fn notify_stderr(notice: &str) {
@@ -317,15 +322,32 @@ impl Home {
         self.keys.dir().join("umbral.key")
     }
 
-    /// The log owner's Umbral public key, if this home has an Umbral key (`poex grant
-    /// --show-key` makes it): sealed execution logs are then also wrapped to it, so the owner
-    /// can grant validators.
-    pub fn log_owner_if_exists(&self) -> Result<Option<poex_seal::grant::Public>, HomeError> {
+    /// The log owner's key, if this home has an Umbral key (`poex grant --show-key` makes it):
+    /// sealed execution logs are then also wrapped to it, so the owner can grant validators
+    /// (docs/grants.md). Reading it needs the `grants` feature (it links Umbral, GPL-3.0-only);
+    /// without it a home that has the key gets a notice that sealed logs are not wrapped to it.
+    pub fn log_owner_if_exists(&self) -> Result<Option<LogOwner>, HomeError> {
         let path = self.umbral_key_path();
         match std::fs::symlink_metadata(&path) {
-            Ok(_) => Ok(Some(poex_seal::grant::Identity::read_file(&path)?.public())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(HomeError::Io { path, source }),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(HomeError::Io { path, source }),
+        }
+        #[cfg(feature = "grants")]
+        {
+            Ok(Some(Box::new(
+                poex_grant::Identity::read_file(&path)?.public(),
+            )))
+        }
+        #[cfg(not(feature = "grants"))]
+        {
+            self.notify(&format!(
+                "{} exists, but this poex was built without the `grants` feature: sealed \
+                 execution logs are not wrapped to it, so they cannot be granted to validators \
+                 (build with `--features grants`, docs/grants.md)",
+                path.display()
+            ));
+            Ok(None)
         }
     }
 

@@ -321,10 +321,11 @@ pub struct Processor<'a> {
     /// The owner's data identity, which opens datasets kept sealed at rest
     /// ([`crate::at_rest`]); with `None` a job on such a dataset is refused.
     pub data_identity: Option<&'a poex_seal::Identity>,
-    /// The log owner's Umbral key (`HOME/keys/umbral.key`, docs/grants.md): when set, a
-    /// sealed execution log also wraps its file key to it, so the owner can later grant a
-    /// validator the log by proxy re-encryption without ever holding it in plaintext.
-    pub log_owner: Option<&'a poex_seal::grant::Public>,
+    /// The log owner's key: when set, a sealed execution log also wraps its file key to it.
+    /// With the `grants` feature of the `poex` command this is the owner's Umbral key
+    /// (`HOME/keys/umbral.key`, `poex_grant::Public`, docs/grants.md), so the owner can later
+    /// grant a validator the log by proxy re-encryption without ever holding it in plaintext.
+    pub log_owner: Option<&'a (dyn poex_seal::Wrap + Send + Sync)>,
 }
 
 /// How the pipeline reaches the transparency log.

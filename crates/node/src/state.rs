@@ -80,7 +80,7 @@ pub struct Node {
     /// sealed to: read at start if the home has one, else created by the first sealed publish.
     data_identity: OnceLock<Identity>,
     /// The log owner's Umbral key, read at start (docs/grants.md).
-    log_owner: Option<poex_seal::grant::Public>,
+    log_owner: Option<poex_exec::home::LogOwner>,
     /// Held while a dataset or algorithm is published, so that a publish which removes a
     /// plaintext upload (sealed at rest) never races one that registers it.
     pub(crate) publish_lock: Mutex<()>,
@@ -236,7 +236,7 @@ impl Node {
             jobs_dir: self.home.jobs_dir(),
             ceiling: self.ceiling(),
             data_identity: self.data_identity.get(),
-            log_owner: self.log_owner.as_ref(),
+            log_owner: self.log_owner.as_deref(),
         }
     }
 

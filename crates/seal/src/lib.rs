@@ -22,7 +22,7 @@
 //! The main types: [`Recipient`] (a public key, `poex-x25519:<base64>`) and [`Identity`] (its
 //! secret); [`encrypt`] and [`decrypt`] stream from a reader to a writer and return
 //! [`Sealed`], both digests computed on the way. Another kind of recipient (the Umbral
-//! re-encryption grants) adds a [`Stanza`] kind by implementing [`Wrap`] and [`Unwrap`], and
+//! re-encryption grants of the poex-grant crate) adds a [`Stanza`] kind by implementing [`Wrap`] and [`Unwrap`], and
 //! uses [`encrypt_to`]/[`decrypt_with`], or [`encrypt_with`] and [`Decryptor`] when it manages
 //! the [`FileKey`] itself; readers skip stanzas they cannot open.
 //!
@@ -49,7 +49,6 @@ use poex_core::Digest;
 use zeroize::Zeroizing;
 
 mod error;
-pub mod grant;
 mod header;
 pub mod keyfile;
 mod stream;

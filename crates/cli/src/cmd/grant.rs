@@ -1,5 +1,5 @@
 //! `poex grant`, `poex reencrypt`, `poex validate-log`: a validator reads a sealed execution
-//! log through m-of-n proxies (Umbral threshold proxy re-encryption, [`poex_seal::grant`]),
+//! log through m-of-n proxies (Umbral threshold proxy re-encryption, [`poex_grant`]),
 //! then checks it against the receipt. docs/grants.md has the design and its limits.
 //!
 //! | who | command | reads | writes |
@@ -27,11 +27,11 @@ use clap::{ArgGroup, Args, Subcommand};
 use poex_core::PublicKey;
 use poex_core::digest::Comparison;
 use poex_core::receipt::{LOG_NAME, ReceiptStatement};
-use poex_log::note::Ed25519Verifier;
-use poex_seal::grant::{
-    self, Capsule, CapsuleFragment, GrantError, IDENTITY_FILE, Identity, KeyFragment, Public,
-    WrappedKey,
+use poex_grant::{
+    self as grant, Capsule, CapsuleFragment, GrantError, IDENTITY_FILE, Identity, KeyFragment,
+    Public, WrappedKey,
 };
+use poex_log::note::Ed25519Verifier;
 use poex_store::keystore::load_public_file;
 use poex_verify::checks::{
     Checks, Proof, check_log, check_receipt, check_request, execution_log, parse,

@@ -3,6 +3,10 @@
 mod audit;
 pub(crate) mod chain;
 mod demo;
+#[cfg(feature = "grants")]
+pub(crate) mod grant;
+#[cfg(not(feature = "grants"))]
+#[path = "grant_off.rs"]
 pub(crate) mod grant;
 mod keys;
 mod log;

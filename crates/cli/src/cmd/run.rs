@@ -146,7 +146,7 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         jobs_dir: home.jobs_dir(),
         ceiling: Limits::default(),
         data_identity: data_identity.as_ref(),
-        log_owner: log_owner.as_ref(),
+        log_owner: log_owner.as_deref(),
     };
     let bars = Bars::new(quiet || args.json);
     let options = JobOptions {

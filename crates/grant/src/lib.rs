@@ -1,4 +1,4 @@
-//! Grants: a validator reads a sealed execution log through m-of-n proxies, by Umbral
+//! poex-grant: a validator reads a sealed execution log through m-of-n proxies, by Umbral
 //! threshold proxy re-encryption ([`umbral_pre`]), without anyone re-encrypting the log and
 //! without any proxy seeing the plaintext or the file key.
 //!
@@ -19,7 +19,7 @@
 //!
 //! The owner can always open its own logs directly ([`WrappedKey::open`]).
 //!
-//! What this module does not do: keep grant records, revoke, or read any file but an identity
+//! What this crate does not do: keep grant records, revoke, or read any file but an identity
 //! file ([`Identity::read_file`]). Umbral cannot take back a key fragment once handed out;
 //! the CLI records revocations so the owner's own proxies refuse, and rotating the owner's
 //! key keeps logs sealed afterwards out of reach (docs/grants.md, "Revocation"). Nor does it
@@ -28,7 +28,7 @@
 //! comparison of the decrypted log with the digest in the signed receipt.
 //!
 //! ```
-//! use poex_seal::grant::{self, Identity};
+//! use poex_grant::{self as grant, Identity};
 //!
 //! let owner = Identity::generate()?;
 //! let validator = Identity::generate()?;
@@ -58,6 +58,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -73,7 +76,8 @@ use umbral_pre::{
 };
 use zeroize::Zeroizing;
 
-use crate::{FILE_KEY_LEN, FileKey, OpenError, SealError, Stanza, Unwrap, Wrap, keyfile};
+use poex_seal::{FILE_KEY_LEN, FileKey, OpenError, SealError, Stanza, Unwrap, Wrap};
+use poex_secret_file::SecretFileError;
 
 /// The tag of a [`WrappedKey`]'s stanza in a sealed file: `-> umbral <capsule>`, the body the
 /// wrapped file key.
@@ -378,9 +382,9 @@ impl Identity {
 
 impl Identity {
     /// Reads the identity in `path`, refusing a file other users can read or write (as
-    /// [`crate::keyfile::read`] does for X25519 identities).
+    /// [`poex_seal::keyfile::read`] does for X25519 identities).
     pub fn read_file(path: &Path) -> Result<Identity, IdentityFileError> {
-        let text = keyfile::read_secret(path).map_err(|e| file_error(path, e))?;
+        let text = poex_secret_file::read(path).map_err(|e| file_error(path, e))?;
         Identity::parse(&text).map_err(|source| IdentityFileError::Malformed {
             path: path.to_owned(),
             source,
@@ -391,18 +395,18 @@ impl Identity {
     /// then hard-linked to its name (which fails if the name exists): a crash never leaves
     /// half a key, and a key is never overwritten.
     pub fn write_new_file(&self, path: &Path) -> Result<(), IdentityFileError> {
-        keyfile::create_secret(path, &self.to_file_text()).map_err(|e| file_error(path, e))
+        poex_secret_file::create(path, &self.to_file_text()).map_err(|e| file_error(path, e))
     }
 }
 
-fn file_error(path: &Path, e: keyfile::SecretFileError) -> IdentityFileError {
+fn file_error(path: &Path, e: SecretFileError) -> IdentityFileError {
     match e {
-        keyfile::SecretFileError::Exists => IdentityFileError::Exists(path.to_owned()),
-        keyfile::SecretFileError::TooOpen(mode) => IdentityFileError::TooOpen {
+        SecretFileError::Exists => IdentityFileError::Exists(path.to_owned()),
+        SecretFileError::TooOpen(mode) => IdentityFileError::TooOpen {
             path: path.to_owned(),
             mode,
         },
-        keyfile::SecretFileError::Io(path, source) => IdentityFileError::Io { path, source },
+        SecretFileError::Io(path, source) => IdentityFileError::Io { path, source },
     }
 }
 
@@ -686,7 +690,7 @@ fn file_key(bytes: &[u8]) -> Result<FileKey, GrantError> {
 }
 
 /// `grant::stanza(owner, file_key)`: the `-> umbral` stanza that lets `owner` (and anyone it
-/// grants) recover `file_key`. Sealing with [`crate::encrypt_to`] and `&owner` as one of the
+/// grants) recover `file_key`. Sealing with [`poex_seal::encrypt_to`] and `&owner` as one of the
 /// recipients does the same ([`Wrap`] for [`Public`]).
 pub fn stanza(owner: &Public, file_key: &FileKey) -> Result<Stanza, GrantError> {
     Ok(WrappedKey::new(owner, file_key)?.to_stanza())

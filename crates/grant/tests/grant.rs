@@ -2,8 +2,8 @@
 //! m-of-n, proxies re-encrypt, the validator opens; and every way it must fail.
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use poex_seal::grant::{
-    self, Capsule, CapsuleFragment, GrantError, Identity, KeyFragment, Public,
+use poex_grant::{
+    self as grant, Capsule, CapsuleFragment, GrantError, Identity, KeyFragment, Public,
     VerifiedCapsuleFragment, WrappedKey,
 };
 use poex_seal::{FileKey, OpenError, Stanza};

@@ -2,8 +2,8 @@
 //! validator.
 //!
 //! ```text
-//! cargo bench -p poex-seal --bench grant
-//! POEX_BENCH_ROUNDS=20 cargo bench -p poex-seal --bench grant
+//! cargo bench -p poex-grant --bench grant
+//! POEX_BENCH_ROUNDS=20 cargo bench -p poex-grant --bench grant
 //! ```
 //!
 //! Everything is in memory (no files): this measures the cryptography. Each figure is the
@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use poex_seal::grant::{self, CapsuleFragment, Identity, KeyFragment, WrappedKey};
+use poex_grant::{self as grant, CapsuleFragment, Identity, KeyFragment, WrappedKey};
 
 const NOW: &str = "2026-11-21T20:00:00Z";
 
@@ -53,7 +53,7 @@ fn main() {
     let validator_pk = validator.public();
     let file_key = poex_seal::FileKey::from_bytes([7; 32]);
 
-    println!("poex-seal grant bench: median of {rounds} rounds, microseconds per operation");
+    println!("poex-grant bench: median of {rounds} rounds, microseconds per operation");
     println!();
     let wrap = median_us(rounds, || WrappedKey::new(&owner_pk, &file_key).unwrap());
     let wrapped = WrappedKey::new(&owner_pk, &file_key).unwrap();
