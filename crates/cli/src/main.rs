@@ -39,8 +39,11 @@ use poex_core::display::escape;
 pub struct Done(pub u8);
 
 fn main() -> ExitCode {
+    progress::start_clock();
     let cli = args::Cli::parse();
-    match cmd::dispatch(cli) {
+    let done = cmd::dispatch(cli);
+    progress::timing("done");
+    match done {
         Ok(Done(code)) => ExitCode::from(code),
         Err(err) => {
             // A closed pipe (poex audit | head) is not an error worth a message.

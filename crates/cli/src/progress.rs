@@ -1,8 +1,8 @@
 //! Progress on stderr for long work (hashing, running). Hidden when stderr is not a
 //! terminal, so logs and CI output stay clean.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use poex_core::display::escape;
@@ -10,6 +10,27 @@ use poex_exec::pipeline::Reporter;
 
 /// Below this many bytes a hashing step is too short to deserve a bar.
 const MIN_BAR_BYTES: u64 = 64 << 20;
+
+/// When the process started, for `POEX_TIMINGS=1` (set by [`start_clock`]).
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Starts the clock of `POEX_TIMINGS=1`: called first thing in `main`.
+pub fn start_clock() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// With `POEX_TIMINGS=1`, prints on stderr how long the process has run when `what` begins
+/// (milliseconds since [`start_clock`]): how docs/performance.md splits a job's fixed cost
+/// into its steps. Printed whether or not stderr is a terminal, and never anything secret.
+pub fn timing(what: &str) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("POEX_TIMINGS").is_some_and(|v| v == "1")) {
+        let ms = STARTED
+            .get()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1e3);
+        eprintln!("poex: timing {ms:7.2} ms  {}", escape(what));
+    }
+}
 
 pub struct Bars {
     quiet: bool,
@@ -36,6 +57,7 @@ impl Reporter for Bars {
     }
 
     fn stage(&self, what: &str) {
+        timing(what);
         if !self.quiet && console_is_tty() {
             eprintln!("  {}", escape(what));
         }

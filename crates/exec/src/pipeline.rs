@@ -507,6 +507,7 @@ impl Processor<'_> {
         // Nothing runs while the log cannot be written. The reads are logged in the commit
         // that logs the receipt (Processor::record): the log never holds a job's start
         // without its end.
+        reporter.stage("checking that the log can be written");
         self.log_writable()?;
 
         // From here the job is started: whatever happens next, it ends with a signed
@@ -535,6 +536,7 @@ impl Processor<'_> {
                 reason,
             )
         };
+        reporter.stage("preparing the run (mounts, limits)");
         let spec = match self.prepare_run(&checked, &job_id, &out, cancel) {
             Ok(spec) => spec,
             Err(e) => return unstarted(checked, format!("the job could not be prepared: {e}")),
@@ -549,6 +551,7 @@ impl Processor<'_> {
             Err(e) => return unstarted(checked, format!("{}: {e}", out.display())),
         };
         let outcome = self.runner.run(&spec);
+        reporter.stage("the sandbox ended: checking inputs and results");
         drop(plain);
         let output_problem = restore_owner(&spec.output, &owner).err();
         let outcome = match outcome {
@@ -715,6 +718,7 @@ impl Processor<'_> {
             });
         }
         // Logged with the receipt, in one commit (Processor::record).
+        reporter.stage("checking that the log can be written");
         self.log_writable()?;
 
         let spec = Spec {
@@ -747,6 +751,7 @@ impl Processor<'_> {
         let started = now();
         let owner = fs::metadata(&out).map_err(io_err(&out))?;
         let outcome = self.runner.run(&spec);
+        reporter.stage("the sandbox ended: checking inputs and results");
         let changed = stamps.iter().find_map(|(path, before)| {
             let what = match crate::inputs::Stamps::of(path) {
                 Ok(after) => before.changed(&after)?,
@@ -1435,10 +1440,12 @@ impl Processor<'_> {
             byproducts: vec![log_rd, recorded.to_descriptor()],
             fallback_subject: request_subject(request_bytes),
         };
+        reporter.stage("signing the receipt");
         let receipt = facts
             .sign(self.signer)
             .map_err(|e| PipelineError::Receipt(e.to_string()))?;
         write_atomic(&paths.receipt, &to_json(&receipt)?)?;
+        reporter.stage("recording the job in the log, writing its proof bundle");
         let log_index = self.record(&writes, &receipt, &paths.receipt, &paths.bundle)?;
         Ok(JobReport {
             job_id: job_id.to_owned(),

@@ -49,6 +49,7 @@ fn asset_ref(home: &Home, kind: AssetKind, name: &str) -> Result<AssetRef> {
 }
 
 pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
+    crate::progress::timing("opening the home, reading the keys");
     let home = Home::open(root)?;
     let requester = home.secret(&args.as_key)?;
     let request = JobRequest {
@@ -154,6 +155,7 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         job_id,
         ..JobOptions::default()
     };
+    crate::progress::timing("the job begins");
     let report = match processor.run_job(signed.envelope, options, &bars) {
         Ok(r) => r,
         Err(e) => {
@@ -199,6 +201,7 @@ fn request_json(envelope: &poex_core::dsse::Envelope) -> Result<Vec<u8>> {
 }
 
 pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
+    crate::progress::timing("opening the home, reading the keys");
     let (home, created) = Home::init(root)?;
     if created && !quiet {
         eprintln!(
@@ -233,7 +236,9 @@ pub fn exec(root: &Path, args: ExecArgs, quiet: bool) -> Result<Done> {
         limits: requested(&args.limits),
     };
     let bars = Bars::new(quiet || args.json);
+    crate::progress::timing("hashing the inputs");
     let report = processor.exec(&request, &requester, &bars)?;
+    crate::progress::timing("printing the report");
     print_report(&report, args.json, quiet)
 }
 
