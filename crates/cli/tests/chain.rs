@@ -1,6 +1,7 @@
 //! `poex chain`, `poex anchor`, `publish --chain`, the chain check of `poex run` and `verify
 //! --rpc`: the real binary against a real EVM node (Hardhat 3, poex-chain's `DevNode`), each
 //! test on a fresh chain.
+#![cfg(feature = "chain")]
 #![expect(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"

@@ -1,5 +1,6 @@
-//! The default `poex` links nothing GPL: validator grants (Umbral, GPL-3.0-only) come only with
-//! the `grants` feature, which is what README.md's "Licence" section promises.
+//! The default `poex` links nothing GPL and no chain client: validator grants (Umbral,
+//! GPL-3.0-only) come only with the `grants` feature, which is what README.md's "Licence"
+//! section promises, and alloy only with the `chain` feature.
 #![expect(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
@@ -44,6 +45,24 @@ fn umbral_is_linked_only_with_the_grants_feature() {
         assert!(
             with.iter().any(|c| c == gpl),
             "--features grants should bring {gpl}"
+        );
+    }
+}
+
+#[test]
+fn the_chain_client_is_linked_only_with_the_chain_feature() {
+    let default = tree(&[]);
+    for heavy in ["alloy", "poex-chain"] {
+        assert!(
+            !default.iter().any(|c| c == heavy),
+            "the default poex depends on {heavy}"
+        );
+    }
+    let with = tree(&["chain"]);
+    for heavy in ["alloy", "poex-chain"] {
+        assert!(
+            with.iter().any(|c| c == heavy),
+            "--features chain should bring {heavy}"
         );
     }
 }

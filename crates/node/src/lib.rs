@@ -21,6 +21,10 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "chain")]
+pub mod anchor;
+#[cfg(not(feature = "chain"))]
+#[path = "anchor_off.rs"]
 pub mod anchor;
 pub mod api;
 pub mod auth;

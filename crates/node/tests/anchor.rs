@@ -1,7 +1,7 @@
 //! `anchor_interval_secs`: a served node anchors its log's checkpoints on a real EVM node
 //! (Hardhat, poex-chain's `devnode`), only when the log grew; refuses to start without chain
 //! settings; keeps serving while the chain is unreachable.
-
+#![cfg(feature = "chain")]
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 mod common;

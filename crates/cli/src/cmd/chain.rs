@@ -31,6 +31,7 @@ use crate::home::Home;
 /// The chain settings file in a home.
 pub const CONFIG_FILE: &str = "chain.toml";
 
+pub use super::chain_common::*;
 pub use poex_exec::home::chain_config_path as config_path;
 use poex_exec::home::{chain_journal_dir as journal_dir, chain_key_path as default_key_file};
 
@@ -693,6 +694,22 @@ pub fn anchor(root: &Path, args: AnchorArgs, quiet: bool) -> Result<Done> {
     Ok(Done(0))
 }
 
+/// `publish --chain`: the settings and key, read (and the endpoint reached) before anything
+/// is published, so that a misconfigured chain stops the publish.
+pub fn publish_config(root: &Path, rpc: Option<&str>) -> Result<ChainConfig> {
+    let config = load_config(root, rpc)?;
+    if config.contracts.registry.is_none() {
+        bail!(
+            "--chain: {} names no registry contract (contracts.registry); deploy with 'poex chain deploy'",
+            config_path(root).display()
+        );
+    }
+    runtime()?
+        .block_on(connect(root, &config, true))
+        .context("--chain: nothing was published")?;
+    Ok(config)
+}
+
 /// `publish --chain`, after the local publish: registers `sha256` under KIND/NAME.
 pub fn register_published(
     root: &Path,
@@ -750,36 +767,6 @@ pub fn register_published(
         }
     }
     Ok(())
-}
-
-/// A job request's inputs as `check_run_inputs` takes them: the algorithm, then each dataset.
-pub fn request_inputs(request: &poex_core::request::JobRequest) -> Vec<(AssetKind, &str, &Digest)> {
-    let mut inputs = vec![(
-        AssetKind::Algorithm,
-        request.algorithm.name.as_str(),
-        &request.algorithm.digest,
-    )];
-    inputs.extend(
-        request
-            .datasets
-            .iter()
-            .map(|d| (AssetKind::Dataset, d.name.as_str(), &d.digest)),
-    );
-    inputs
-}
-
-/// How `poex run` looks its inputs up on chain.
-pub struct RunCheck<'a> {
-    /// `--require-chain`.
-    pub require: bool,
-    /// `--no-chain-check`.
-    pub skip: bool,
-    /// `--rpc`.
-    pub rpc: Option<&'a str>,
-    /// Print the lines on stderr (stdout carries JSON).
-    pub to_stderr: bool,
-    /// `--quiet`.
-    pub quiet: bool,
 }
 
 /// Before `poex run`: each input (kind, name, local sha256) looked up in the chain's registry.
@@ -995,30 +982,6 @@ pub fn find_anchor(
     }
 }
 
-/// A duration for `--match-within`/`--result-within`: seconds, or a number with s, m, h or d.
-pub fn parse_duration(text: &str, flag: &str) -> Result<u64> {
-    let t = text.trim();
-    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => bail!("{flag} {text:?}: give seconds, or a number with s, m, h or d (e.g. 10m)"),
-    };
-    let n: u64 = digits.parse().map_err(|_| {
-        anyhow::anyhow!("{flag} {text:?}: give seconds, or a number with s, m, h or d (e.g. 10m)")
-    })?;
-    if n == 0 {
-        bail!("{flag} {text:?}: must be more than zero");
-    }
-    n.checked_mul(scale)
-        .with_context(|| format!("{flag} {text:?}: too long"))
-}
-
 /// A chain timestamp (unix seconds) in RFC 3339.
 fn when(secs: u64) -> String {
     i64::try_from(secs)
@@ -1029,26 +992,6 @@ fn when(secs: u64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| secs.to_string())
-}
-
-/// What `poex run --chain` needs to start a task.
-pub struct TaskOptions<'a> {
-    /// `--requester-chain-key` (default: the home's chain key).
-    pub requester_key: Option<&'a Path>,
-    /// Seconds of chain time to match and approve.
-    pub match_within: u64,
-    /// Seconds of chain time to the result.
-    pub result_within: u64,
-    /// `--rpc`.
-    pub rpc: Option<&'a str>,
-    /// The processor's offer text.
-    pub resources: String,
-    /// The task's metadata.
-    pub metadata: String,
-    /// Print the steps on stderr (stdout carries JSON).
-    pub to_stderr: bool,
-    /// `--quiet`.
-    pub quiet: bool,
 }
 
 /// A `poex run --chain` task: submitted, matched and approved by [`TaskRun::begin`], its

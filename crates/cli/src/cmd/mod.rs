@@ -1,7 +1,12 @@
 //! One module per command group; `dispatch` wires them to the parsed arguments.
 
 mod audit;
+#[cfg(feature = "chain")]
 pub(crate) mod chain;
+#[cfg(not(feature = "chain"))]
+#[path = "chain_off.rs"]
+pub(crate) mod chain;
+mod chain_common;
 mod demo;
 #[cfg(feature = "grants")]
 pub(crate) mod grant;

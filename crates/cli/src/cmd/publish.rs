@@ -83,17 +83,10 @@ pub fn publish(root: &Path, command: PublishCommand, quiet: bool) -> Result<Done
     // --chain: the settings and key are read (and the endpoint reached) before anything is
     // published, so a misconfigured chain stops here.
     let chain_config = if chain.chain {
-        let config = super::chain::load_config(&home.root, chain.rpc.as_deref())?;
-        if config.contracts.registry.is_none() {
-            bail!(
-                "--chain: {} names no registry contract (contracts.registry); deploy with 'poex chain deploy'",
-                super::chain::config_path(&home.root).display()
-            );
-        }
-        super::chain::runtime()?
-            .block_on(super::chain::connect(&home.root, &config, true))
-            .context("--chain: nothing was published")?;
-        Some(config)
+        Some(super::chain::publish_config(
+            &home.root,
+            chain.rpc.as_deref(),
+        )?)
     } else {
         None
     };

@@ -29,6 +29,9 @@ use poex_verify::checks::{
     summary,
 };
 
+#[cfg(not(feature = "chain"))]
+use super::chain::ChainConfig;
+#[cfg(feature = "chain")]
 use poex_chain::ChainConfig;
 
 use crate::Done;
@@ -257,8 +260,22 @@ fn extends(
         .map_err(|e| format!("{log}: {e}"))
 }
 
+/// `anchor` in a build without the chain client: `verify_config` refused already.
+#[cfg(not(feature = "chain"))]
+fn check_anchor(
+    _root: &Path,
+    config: &ChainConfig,
+    _cp: &Checkpoint,
+    _log_key: &Ed25519Verifier,
+    _log_arg: Option<&str>,
+    _checks: &mut Checks,
+) -> Result<()> {
+    match *config {}
+}
+
 /// `anchor`: the bundle's checkpoint is anchored on chain exactly, or a later anchored
 /// checkpoint extends it (proved with `--log`, or this home's log when it is the same log).
+#[cfg(feature = "chain")]
 fn check_anchor(
     root: &Path,
     config: &ChainConfig,
@@ -320,6 +337,7 @@ fn check_anchor(
 }
 
 /// This home's log, when it is the log of `log_key`.
+#[cfg(feature = "chain")]
 fn home_log(root: &Path, log_key: &Ed25519Verifier) -> Option<LogSource> {
     let home = Home::open(root).ok()?;
     let ledger = home.ledger_read().ok()?;
