@@ -602,14 +602,8 @@ fn write_pending(path: &Path, pending: &Pending) -> Result<(), ChainError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec(pending).unwrap_or_default();
-    {
-        use std::io::Write as _;
-        let mut f = fs::File::create(&tmp).map_err(err)?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(err)?;
-    }
-    fs::rename(&tmp, path).map_err(err)
+    // The folder is synced too: a journal entry whose name a crash lost would let a second
+    // transaction go out.
+    poex_durable::write_atomic(path, &bytes).map_err(err)
 }

@@ -13,7 +13,6 @@
 //! ```
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use alloy::primitives::Address;
@@ -129,13 +128,8 @@ impl ChainConfig {
         let text = toml::to_string(&stored)
             .map_err(|e| ChainError::Config(format!("{}: {e}", path.display())))?;
         let io = |e: std::io::Error| ChainError::Config(format!("{}: {e}", path.display()));
-        let tmp = path.with_extension("toml.tmp");
-        let mut f = fs::File::create(&tmp).map_err(io)?;
-        f.write_all(b"# poex chain settings (docs/chain.md)\n")
-            .and_then(|()| f.write_all(text.as_bytes()))
-            .and_then(|()| f.sync_all())
-            .map_err(io)?;
-        fs::rename(&tmp, path).map_err(io)
+        let file = format!("# poex chain settings (docs/chain.md)\n{text}");
+        poex_durable::write_atomic(path, file.as_bytes()).map_err(io)
     }
 
     fn check(&self) -> Result<(), ChainError> {

@@ -274,7 +274,7 @@ pub fn remove_object(objects: &Objects, digest: &Digest) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }?;
-    File::open(objects.dir())?.sync_all()
+    poex_durable::sync_dir(objects.dir())
 }
 
 /// The `sealedAtRest` annotation of a dataset in a receipt: the sealed object the processor

@@ -1814,34 +1814,16 @@ fn seal_atomic(
     reader: impl io::Read,
     dest: &Path,
 ) -> Result<Sealed, PipelineError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let unique = random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?;
-    let tmp = dir.join(format!(".tmp-seal-{unique}"));
-    let sealed = (|| -> Result<Sealed, PipelineError> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        // encrypt writes the header, then whole 1 MiB batches: no buffering needed.
-        let facts = poex_seal::encrypt_to(recipients, reader, &mut file).map_err(|e| {
-            PipelineError::Seal {
-                path: dest.to_owned(),
-                message: e.to_string(),
-            }
+    // Never replaces a file: the name is taken only if free (Place::CreateNew).
+    let mut file = poex_durable::AtomicFile::new(dest, poex_durable::Place::CreateNew, 0o644)
+        .map_err(io_err(dest))?;
+    // encrypt writes the header, then whole 1 MiB batches: no buffering needed.
+    let facts =
+        poex_seal::encrypt_to(recipients, reader, &mut file).map_err(|e| PipelineError::Seal {
+            path: dest.to_owned(),
+            message: e.to_string(),
         })?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        fs::hard_link(&tmp, dest).map_err(io_err(dest))?;
-        Ok(facts)
-    })();
-    let _ = fs::remove_file(&tmp);
-    let facts = sealed?;
-    fsync_dir(dir)?;
+    file.commit().map_err(io_err(dest))?;
     Ok(facts)
 }
 
@@ -1918,13 +1900,11 @@ impl io::Read for Counted<'_> {
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), PipelineError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    poex_durable::sync_dir(dir).map_err(io_err(dir))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    poex_store::write_atomic(path, bytes).map_err(io_err(path))
+    poex_durable::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 fn now() -> String {

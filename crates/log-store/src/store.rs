@@ -651,9 +651,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| with_path(e, dir))
+    poex_durable::sync_dir(dir).map_err(|e| with_path(e, dir))
 }
 
 fn with_path(e: io::Error, path: &Path) -> io::Error {

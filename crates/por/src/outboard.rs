@@ -27,9 +27,8 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -229,36 +228,12 @@ impl Outboard {
         })
     }
 
-    /// Writes the outboard to `path` atomically (a temporary file beside it, fsynced, then
-    /// renamed over `path`): a reader sees the old outboard, or none, or the whole new one.
+    /// Writes the outboard to `path` atomically ([`poex_durable::write_atomic`]): a reader
+    /// sees the old outboard, or none, or the whole new one.
     pub fn save(&self, path: &Path) -> Result<(), RespondError> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        // Unique per process and call: two threads building the same outboard at once (two
-        // first challenges) each write their own temporary file; the last rename wins, and
-        // both contents are the same.
-        static SAVES: AtomicU64 = AtomicU64::new(0);
-        let temp = dir.join(format!(
-            ".tmp-{}-{}-{}",
-            std::process::id(),
-            SAVES.fetch_add(1, Ordering::Relaxed),
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("outboard")
-        ));
-        let write = || -> io::Result<()> {
-            let mut f = File::create(&temp)?;
-            f.write_all(&self.to_bytes())?;
-            f.sync_all()?;
-            fs::rename(&temp, path)?;
-            File::open(dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            RespondError::io(path, e)
-        })
+        // Two threads building the same outboard at once (two first challenges) each write
+        // their own temporary file; the last rename wins, and both contents are the same.
+        poex_durable::write_atomic(path, &self.to_bytes()).map_err(|e| RespondError::io(path, e))
     }
 
     /// The outboard at `path` if it is one for `file` (same root and size), else a new one built

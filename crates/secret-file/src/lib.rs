@@ -7,9 +7,9 @@
 //! the mode would hide that. Used for X25519 and Umbral identities (poex-seal) and for the chain
 //! signer key (poex-chain).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -39,41 +39,11 @@ pub fn create(path: &Path, text: &str) -> Result<(), SecretFileError> {
     if fs::symlink_metadata(path).is_ok() {
         return Err(SecretFileError::Exists);
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut random = [0u8; 8];
-    // If the random source fails, the pid still separates writers; create_new never clobbers.
-    let _ = getrandom::fill(&mut random);
-    let tmp = dir.join(format!(
-        ".secret.tmp-{}-{:016x}",
-        std::process::id(),
-        u64::from_le_bytes(random)
-    ));
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io(&tmp)(e));
+    match poex_durable::write_new(path, text.as_bytes(), 0o600) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SecretFileError::Exists),
+        Err(e) => Err(io(path)(e)),
     }
-    // Before this link only the temporary exists and the name stays free; after it, the whole
-    // secret is under its name.
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(SecretFileError::Exists),
-        Err(e) => return Err(io(path)(e)),
-    }
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 /// Reads a secret file's text, refusing a file other users can read or write.

@@ -1,7 +1,8 @@
 //! Small filesystem helpers shared by the store's modules: directories with exact modes,
-//! directory fsync, unique temporary names, and a guard that removes a temporary on failure.
+//! unique temporary names, and a guard that removes a temporary on failure (durable writes
+//! themselves are poex-durable's).
 
-use std::fs::{self, DirBuilder, File};
+use std::fs::{self, DirBuilder};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -39,36 +40,10 @@ pub(crate) fn ensure_dir(path: &Path, mode: u32) -> io::Result<()> {
 }
 
 /// Flushes a directory's entries (creations, renames, links) to stable storage.
-pub(crate) fn fsync_dir(path: &Path) -> io::Result<()> {
-    File::open(path)?.sync_all()
-}
+pub(crate) use poex_durable::sync_dir as fsync_dir;
 
-/// Atomic overwrite: writes `bytes` to a uniquely named temp file beside `path`, syncs it,
-/// renames it over `path` and syncs the directory. A reader sees the old file or the whole
-/// new one; after `Ok` the new one survives a crash. If we crash before the rename, only a
-/// dot-named temp file is left, which readers skip.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(temp_name(""));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fsync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
+/// Atomic overwrite, durable after `Ok` ([`poex_durable::write_atomic`]).
+pub use poex_durable::write_atomic;
 
 /// A name for a temporary entry in a directory that readers skip: it starts with `.`, which
 /// no object digest and no registry name can.

@@ -7,9 +7,9 @@
 //! name, which fails if the name exists), so a crash never leaves a half-written key and a
 //! name is never overwritten.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use poex_core::keys::{KeyError, PublicKey, SecretKey};
@@ -125,24 +125,10 @@ impl Keystore {
         }
         let key = SecretKey::generate().map_err(KeyFileError::Generate)?;
         let pem = key.to_pkcs8_pem();
-        let tmp = self
-            .dir
-            .join(format!(".{name}.key.tmp-{}", std::process::id()));
-        {
-            // Mode 0600 from the first byte: the secret is never briefly world-readable.
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io_err(&tmp))?;
-            f.write_all(pem.as_bytes()).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
-        }
-        // If we crash before this link, only the temp file exists and the name stays free;
-        // after it, the key is complete under its name.
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
+        // Mode 0600 from the first byte: the secret is never briefly world-readable. If we
+        // crash before the link, only a temp file exists and the name stays free; after it,
+        // the key is complete under its name.
+        let linked = poex_durable::write_new(&path, pem.as_bytes(), 0o600);
         match linked {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

@@ -329,7 +329,5 @@ fn sync_files(paths: &[PathBuf]) -> Result<(), ObjectError> {
 
 fn seal_dir(dir: &Path) -> Result<(), ObjectError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)).map_err(io_err(dir))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    poex_durable::sync_dir(dir).map_err(io_err(dir))
 }

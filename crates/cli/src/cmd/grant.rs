@@ -18,7 +18,7 @@
 //! [`Operation`]: poex_store::audit::Operation
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write as _};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -234,15 +234,8 @@ fn write_record(path: &Path, record: &GrantRecord) -> Result<()> {
 
 /// Writes a new file (never overwrites) with `mode`.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    poex_durable::write_new(path, bytes, mode)
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 fn parse_public(text: &str, flag: &str) -> Result<Public> {
@@ -370,22 +363,17 @@ fn seal(home: &Home, file: &Path, to: &[String], out: Option<&Path>, quiet: bool
         Path::to_owned,
     );
     let input = fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let tmp = out.with_extension("sealing.tmp");
-    let output = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
+    // Never replace a sealed file: the name is taken only if free.
+    let output = poex_durable::AtomicFile::new(&out, poex_durable::Place::CreateNew, 0o644)
+        .with_context(|| format!("creating {}", out.display()))?;
     let mut writer = io::BufWriter::new(output);
     let sealed = poex_seal::encrypt_to(&wraps, io::BufReader::new(input), &mut writer);
     let finished = sealed.map_err(anyhow::Error::from).and_then(|s| {
         let f = writer.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        // Never replace a sealed file: link fails if the name exists.
-        fs::hard_link(&tmp, &out).with_context(|| format!("creating {}", out.display()))?;
+        f.commit()
+            .with_context(|| format!("creating {}", out.display()))?;
         Ok(s)
     });
-    let _ = fs::remove_file(&tmp);
     let s = finished?;
     if !quiet {
         outln!("sealed {} -> {}", file.display(), out.display());

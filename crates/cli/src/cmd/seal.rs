@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::io::{self, Read, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -216,12 +215,12 @@ fn load_identity(root: &Path, spec: &str) -> Result<Identity> {
     )
 }
 
-/// A new file written beside its final name and linked there only when complete: a reader
-/// never sees half a file, and an existing file is never replaced.
+/// A new file written beside its final name and linked there only when complete
+/// ([`poex_durable::Place::CreateNew`]): a reader never sees half a file, an existing file is
+/// never replaced, and an abandoned one leaves nothing.
 struct Pending {
-    tmp: PathBuf,
     dest: PathBuf,
-    file: Option<fs::File>,
+    file: poex_durable::AtomicFile,
 }
 
 impl Pending {
@@ -232,41 +231,20 @@ impl Pending {
                 dest.display()
             );
         }
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            name.unwrap_or_default(),
-            std::process::id()
-        ));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
+        let file = poex_durable::AtomicFile::new(dest, poex_durable::Place::CreateNew, mode)
+            .with_context(|| format!("creating {}", dest.display()))?;
         Ok(Pending {
-            tmp,
             dest: dest.to_owned(),
-            file: Some(file),
+            file,
         })
     }
 
-    fn file(&mut self) -> Result<&mut fs::File> {
-        self.file
-            .as_mut()
-            .context("the output file is already closed")
+    fn file(&mut self) -> Result<&mut poex_durable::AtomicFile> {
+        Ok(&mut self.file)
     }
 
-    fn commit(mut self) -> Result<()> {
-        if let Some(f) = self.file.take() {
-            f.sync_all()
-                .with_context(|| format!("writing {}", self.tmp.display()))?;
-        }
-        match fs::hard_link(&self.tmp, &self.dest) {
+    fn commit(self) -> Result<()> {
+        match self.file.commit() {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 bail!(
@@ -276,12 +254,6 @@ impl Pending {
             }
             Err(e) => Err(e).with_context(|| format!("creating {}", self.dest.display())),
         }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.tmp);
     }
 }
 
