@@ -2,7 +2,7 @@
 //! generation and verification, bytes on disk, open time and resident memory, on a `FileStore`
 //! in a temp dir with the leaf index in a redb file beside it (`Log::create_indexed`).
 //!
-//! `cargo bench -p poex-log --bench append` (plain timing, prints a table). Scale with
+//! `cargo bench -p poex-log-store --bench append` (plain timing, prints a table). Scale with
 //! `POEX_BENCH_SIZE` (entries in the proof log, default 1,000,000) and `POEX_BENCH_DIR` (where the
 //! temp dirs go; default the system temp dir, which must be a real disk for fsync to mean anything).
 
