@@ -1,10 +1,10 @@
-//! The poex home (`poex_exec::home`: keys, store, log, job folders), and where the `poex`
+//! The poex home (`poex_home`: keys, store, log, job folders), and where the `poex`
 //! command finds it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-pub use poex_exec::home::*;
+pub use poex_home::*;
 
 /// The home directory to use: `--home`/`POEX_HOME`, else the XDG data dir.
 pub fn resolve(flag: Option<&Path>) -> Result<PathBuf> {

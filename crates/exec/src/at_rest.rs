@@ -2,7 +2,7 @@
 //!
 //! A dataset published *sealed at rest* is never in the object store as plaintext: its bytes
 //! (a file's, or a folder's as a tar stream) are sealed with poex-seal to the owner's data key
-//! ([`Home::data_identity`](crate::home::Home::data_identity)) and only the sealed object is
+//! ([`Home::data_identity`](poex_home::Home::data_identity)) and only the sealed object is
 //! imported. Its registry record still carries the plaintext's digests (requests pin them,
 //! receipts name them) and says where the sealed object is ([`SealedAt`]).
 //!
@@ -40,7 +40,7 @@ use poex_store::registry::{AssetKind, Name, Policy, Record, SealedAt};
 use serde_json::{Value, json};
 
 /// The owner's data identity: poex-seal's X25519 identity, re-exported for callers that hold
-/// one ([`Home::data_identity`](crate::home::Home::data_identity)) without naming poex-seal.
+/// one ([`Home::data_identity`](poex_home::Home::data_identity)) without naming poex-seal.
 pub use poex_seal::{Identity, Recipient};
 
 /// Where a job's plaintext goes when memory has room: a tmpfs on every common Linux system.

@@ -19,13 +19,12 @@
 //!   key at publish time, opened for one job into a private folder the sandbox mounts
 //!   read-only, and removed when the job ends.
 //!
-//! - [`home`]: the poex home on disk (keys, store, log, job folders), shared by the `poex`
-//!   command and the node; it gives the pipeline its log ([`pipeline::LedgerAccess`]).
+//! The poex home on disk (keys, store, log, job folders) is poex-home's; the pipeline reaches a
+//! home's log through [`pipeline::LedgerAccess`].
 #![deny(unsafe_code)] // the sandbox's few FFI calls opt out one by one, each with a SAFETY argument
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 pub mod at_rest;
-pub mod home;
 mod inputs;
 mod outdir;
 pub mod pipeline;

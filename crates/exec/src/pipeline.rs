@@ -333,12 +333,20 @@ pub struct Processor<'a> {
 /// The pipeline asks for the log only for the moment it writes (the events before a run, the
 /// events, receipt and proof after it) and drops it before the sandbox runs, so concurrent
 /// jobs share one log. An implementation either opens the log for each call, waiting for its
-/// writer lock (the `poex` command's [`Home`](crate::home::Home)), or hands out clones of one
+/// writer lock (the `poex` command's [`Home`](poex_home::Home)), or hands out clones of one
 /// writer it keeps open (a node; `Arc<Ledger>` does this): a [`Ledger`] is `Sync`, and
 /// concurrent appends are committed together.
 pub trait LedgerAccess: Sync {
     /// The log, open for writing.
     fn open(&self) -> Result<Arc<Ledger>, LedgerError>;
+}
+
+/// The `poex` command's home: opens the log afresh for each write, waiting while another
+/// process writes it.
+impl LedgerAccess for poex_home::Home {
+    fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
+        self.ledger().map(Arc::new)
+    }
 }
 
 /// One writer shared by every job: each call returns a clone of it.

@@ -17,9 +17,9 @@ use poex_core::receipt;
 use poex_core::request::{
     AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest,
 };
-use poex_exec::home::{DEFAULT_KEY, Home, HomeError, LOG_KEY, PROCESSOR_KEY};
 use poex_exec::pipeline::{LedgerAccess, Processor};
 use poex_exec::sandbox::Limits;
+use poex_home::{DEFAULT_KEY, Home, HomeError, LOG_KEY, PROCESSOR_KEY};
 use poex_ledger::{LedgerError, ProofBundle};
 
 /// A home whose notices are collected instead of printed.

@@ -30,8 +30,8 @@ use poex_core::receipt::rfc3339;
 use poex_core::request::{
     AssetRef, JobRequest, REQUEST_TYPE, Requester, SignedRequest, random_hex16,
 };
-use poex_exec::home::Home;
 use poex_exec::sandbox::{self, Limits, Spec};
+use poex_home::Home;
 use poex_node::{Config, Node};
 use serde_json::{Value, json};
 use sha2::Digest as _;

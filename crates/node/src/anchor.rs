@@ -63,7 +63,7 @@ impl Anchoring {
         if secs == 0 {
             return Ok(None);
         }
-        let path = poex_exec::home::chain_config_path(root);
+        let path = poex_home::chain_config_path(root);
         let refuse = |what: String| {
             StartError::Chain(format!(
                 "anchor_interval_secs = {secs} needs the chain settings in {} and their key: {what}. \
@@ -89,7 +89,7 @@ impl Anchoring {
         Ok(Some(Anchoring {
             config: chain,
             key,
-            journal: poex_exec::home::chain_journal_dir(root),
+            journal: poex_home::chain_journal_dir(root),
             interval: Duration::from_secs(secs),
             state: Mutex::new(State::default()),
         }))

@@ -9,9 +9,9 @@ use std::time::Duration;
 use poex_core::keys::SecretKey;
 use poex_core::{KeyId, Signer as _};
 use poex_exec::at_rest::{self, Identity};
-use poex_exec::home::{DEFAULT_KEY, Home, HomeError};
 use poex_exec::pipeline::{LedgerAccess, Processor};
 use poex_exec::sandbox::Limits;
+use poex_home::{DEFAULT_KEY, Home, HomeError};
 use poex_ledger::{Ledger, LedgerError};
 use poex_store::audit::Event;
 
@@ -80,7 +80,7 @@ pub struct Node {
     /// sealed to: read at start if the home has one, else created by the first sealed publish.
     data_identity: OnceLock<Identity>,
     /// The log owner's Umbral key, read at start (docs/grants.md).
-    log_owner: Option<poex_exec::home::LogOwner>,
+    log_owner: Option<poex_home::LogOwner>,
     /// Held while a dataset or algorithm is published, so that a publish which removes a
     /// plaintext upload (sealed at rest) never races one that registers it.
     pub(crate) publish_lock: Mutex<()>,

@@ -80,7 +80,7 @@ async fn a_served_node_anchors_its_log_when_it_grows_and_only_then() {
     let reader = Chain::connect(config.clone(), None).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     chain_home(dir.path(), config);
     let t = TestNode::open_idle(dir, anchoring_config());
     let (_, info) = t.json("GET", "/api/info", None, None).await;
@@ -137,7 +137,7 @@ fn refusal(home: &Path) -> String {
 #[test]
 fn anchoring_without_chain_settings_or_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let e = refusal(dir.path());
     assert!(
         e.contains("chain.toml") && e.contains("anchor_interval_secs"),
@@ -170,7 +170,7 @@ fn anchoring_without_chain_settings_or_key_refuses_to_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_chain_does_not_stop_the_node() {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     // Nothing listens on port 1.
     let mut config = ChainConfig::new("http://127.0.0.1:1", 31337);
     config.contracts.anchor = Some(poex_chain::Address::repeat_byte(7));

@@ -299,7 +299,7 @@ async fn home_with_sealed_dataset() -> (tempfile::TempDir, Value, Value, poex_co
     let mut config = common::config();
     config.import_roots = vec![roots.path().to_owned()];
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, config);
     let alice = key();
     let alg = t.algorithm(&alice, "count.sh", COUNT).await;

@@ -117,7 +117,7 @@ fn reopen(t: TestNode, workers: Vec<std::thread::JoinHandle<()>>) -> TestNode {
 /// A node on a fresh home whose workers the test holds (see [`reopen`]).
 fn node_with_workers() -> (TestNode, Vec<std::thread::JoinHandle<()>>) {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, common::config());
     let workers = poex_node::start_workers(&t.node).unwrap();
     (t, workers)
@@ -128,7 +128,7 @@ fn node_with_workers() -> (TestNode, Vec<std::thread::JoinHandle<()>>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_the_pipeline_cannot_run_are_refused_at_submission_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, common::config());
     let alice = key();
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;
@@ -280,7 +280,7 @@ async fn a_job_whose_run_fails_still_ends_with_a_receipt_that_verifies() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reasons_callers_see_name_no_absolute_path() {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, common::config());
     let alice = key();
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;
@@ -521,7 +521,7 @@ fn du(dir: &Path) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_job_serves_no_unattested_log() {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let root = dir.path().to_owned();
     let t = TestNode::open_idle(dir, common::config());
     let alice = key();

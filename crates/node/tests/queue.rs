@@ -91,7 +91,7 @@ async fn a_requester_cannot_flood_the_queue() {
     let mut config = common::config();
     config.max_queued_per_requester = 2;
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, config);
     let (alice, bob) = (key(), key());
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;
@@ -114,7 +114,7 @@ async fn a_requester_cannot_flood_the_queue() {
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_survive_a_node_that_dies() {
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let root = dir.path().to_owned();
     let t = TestNode::open_idle(dir, common::config());
     let alice = key();
@@ -157,7 +157,7 @@ async fn requesters_take_turns() {
     let mut config = common::config();
     config.max_concurrent_jobs = 1;
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, config);
     let (alice, bob) = (key(), key());
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;
@@ -233,7 +233,7 @@ async fn a_job_that_waits_too_long_expires_with_a_receipt() {
     let mut config = common::config();
     config.queue_timeout_secs = 1;
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, config);
     let alice = key();
     let alg = t.algorithm(&alice, "q.sh", QUICK).await;

@@ -100,7 +100,7 @@ async fn shutdown_interrupts_running_jobs_and_keeps_queued_ones() {
     config.max_concurrent_jobs = 1;
     config.shutdown_grace_secs = 1;
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     // Only serve's own workers run jobs, so its shutdown is the one that ends them.
     let t = TestNode::open_idle(dir, config.clone());
     let alice = key();
@@ -155,7 +155,7 @@ fn served(
     config.max_connections = max_connections;
     config.authority = None;
     let dir = tempfile::tempdir().unwrap();
-    poex_exec::home::Home::init(dir.path()).unwrap();
+    poex_home::Home::init(dir.path()).unwrap();
     let t = TestNode::open_idle(dir, config);
     let (addr, stop, server) = start(&t);
     (t, addr, stop, server)

@@ -32,8 +32,8 @@ use crate::home::Home;
 pub const CONFIG_FILE: &str = "chain.toml";
 
 pub use super::chain_common::*;
-pub use poex_exec::home::chain_config_path as config_path;
-use poex_exec::home::{chain_journal_dir as journal_dir, chain_key_path as default_key_file};
+pub use poex_home::chain_config_path as config_path;
+use poex_home::{chain_journal_dir as journal_dir, chain_key_path as default_key_file};
 
 /// A runtime for the chain client (one per command; the CLI is otherwise synchronous).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -16,7 +16,7 @@ use crate::Done;
 use crate::args::{AnchorArgs, ChainArgs};
 
 pub use super::chain_common::*;
-pub use poex_exec::home::chain_config_path as config_path;
+pub use poex_home::chain_config_path as config_path;
 
 /// What every refusal ends with.
 const BUILD: &str = "this poex was built without the `chain` feature: build it with `cargo install --path crates/cli --features chain` (docs/chain.md)";

@@ -21,7 +21,7 @@ use poex_core::request::{
     AssetRef, JobRequest, REQUEST_TYPE, Requester, SignedRequest, random_hex16,
 };
 use poex_core::{Digest, Signer as _};
-use poex_exec::home::Home;
+use poex_home::Home;
 use poex_node::{Config, Node};
 use serde_json::{Value, json};
 use sha2::Digest as _;

@@ -1,4 +1,4 @@
-//! The poex home: where keys, the store, the transparency log and job folders live.
+//! poex-home: where a poex home keeps its keys, store, transparency log and job folders.
 //!
 //! ```text
 //! HOME/
@@ -25,12 +25,17 @@
 //!
 //! The owner's *data identity* ([`Home::data_identity`]) is an X25519 identity (poex-seal)
 //! kept beside the signing keys: datasets published sealed at rest are sealed to its
-//! recipient, and the pipeline opens them with it for a job ([`crate::at_rest`]).
+//! recipient, and the pipeline opens them with it for a job (`poex_exec::at_rest`).
 //!
-//! [`Home`] is a [`LedgerAccess`] that opens the log afresh for each write, waiting for
-//! another writer to finish; a long-running process opens it once with
-//! [`Home::ledger_nowait`] and shares that [`Ledger`] (an `Arc<Ledger>` is a
-//! [`LedgerAccess`] too).
+//! [`Home::ledger`] opens the log afresh for each write, waiting for another writer to finish
+//! (the job pipeline's `LedgerAccess` for a `Home`, in poex-exec, is that); a long-running
+//! process opens it once with [`Home::ledger_nowait`] and shares that [`Ledger`].
+//!
+//! What this crate does not do: run jobs, choose where the home is, or read the chain and
+//! node settings it names (their crates do).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 use std::fmt;
 use std::io;
@@ -41,8 +46,6 @@ use poex_core::keys::{PublicKey, SecretKey};
 use poex_ledger::{Ledger, LedgerError};
 use poex_store::keystore::{self, KeyFileError, Keystore};
 use poex_store::{Store, StoreError};
-
-use crate::pipeline::LedgerAccess;
 
 /// Name of the key that signs receipts.
 pub const PROCESSOR_KEY: &str = "processor";
@@ -386,13 +389,6 @@ impl fmt::Debug for Home {
         f.debug_struct("Home")
             .field("root", &self.root)
             .finish_non_exhaustive()
-    }
-}
-
-/// Opens the log afresh for each write, waiting while another process writes it.
-impl LedgerAccess for Home {
-    fn open(&self) -> Result<Arc<Ledger>, LedgerError> {
-        self.ledger().map(Arc::new)
     }
 }
 
