@@ -139,14 +139,14 @@ fn a_good_bundle_passes_every_check() {
     assert_eq!(report(&Checks::default(), None)["summary"], Value::Null);
 }
 
-/// `bundle::check` is the same list, with details that do not say where the keys came from.
+/// `checks::check` is the same list, with details that do not say where the keys came from.
 #[test]
 fn bundle_check_runs_the_same_checks_without_key_sources() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, good) = ledger_with_job(dir.path(), 2);
     let pk = processor().public();
     let (checks, verified) =
-        poex_ledger::bundle::check(good.to_json().as_bytes(), &pk, ledger.verifier());
+        poex_ledger::checks::check(good.to_json().as_bytes(), &pk, ledger.verifier());
     let full = check(good.to_json().as_bytes(), ledger.verifier());
     assert_eq!(names(&checks), names(&full));
     assert!(checks.all_ok() && verified.is_some());
@@ -162,7 +162,7 @@ fn bundle_check_runs_the_same_checks_without_key_sources() {
     let last = b.receipt.payload.len() - 2;
     b.receipt.payload[last] ^= 0x01;
     let (checks, verified) =
-        poex_ledger::bundle::check(b.to_json().as_bytes(), &pk, ledger.verifier());
+        poex_ledger::checks::check(b.to_json().as_bytes(), &pk, ledger.verifier());
     assert!(verified.is_none());
     let (name, detail) = failure(&checks);
     assert_eq!(name, "signature");
@@ -170,13 +170,13 @@ fn bundle_check_runs_the_same_checks_without_key_sources() {
         detail.ends_with(&format!("(trusted key {})", pk.key_id())),
         "{detail}"
     );
-    let (checks, _) = poex_ledger::bundle::check(b"[", &pk, ledger.verifier());
+    let (checks, _) = poex_ledger::checks::check(b"[", &pk, ledger.verifier());
     assert!(failure(&checks).1.starts_with("the bundle is not JSON: "));
 
     let mut b = good.clone();
     b.tlog_proof = b.tlog_proof.replacen("index 3", "index 03", 1);
     let (checks, verified) =
-        poex_ledger::bundle::check(b.to_json().as_bytes(), &pk, ledger.verifier());
+        poex_ledger::checks::check(b.to_json().as_bytes(), &pk, ledger.verifier());
     assert!(verified.is_none());
     let (name, detail) = failure(&checks);
     assert_eq!(name, "checkpoint");

@@ -34,7 +34,8 @@
 //!
 //! [`check`] runs the same verification as a list of named checks, each passed or failed with
 //! its reason (what `poex verify` prints and a node's verify page shows), and [`check_subjects`]
-//! adds the files a user holds, by digest: see [`checks`](crate::checks).
+//! adds the files a user holds, by digest: see `checks` (which builds on this module, never the
+//! other way round).
 
 use std::fmt::Display;
 
@@ -52,7 +53,6 @@ use poex_log::tlog_proof::{TlogProof, TlogProofError};
 use poex_log::{Hash, leaf_hash};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::checks::{Checks, Trust};
 use crate::entry::{Entry, EntryError, Kind};
 
 /// The bundle's `mediaType`.
@@ -284,26 +284,6 @@ impl ProofBundle {
         })
     }
 }
-
-/// Every check `poex verify` runs on a bundle that needs only its bytes and the trusted keys,
-/// each named with its reason: [`checks::check_bundle`](crate::checks::check_bundle) without
-/// naming where the keys came from. Gives the checks and, when the receipt's signature and the
-/// log proof verified, what the bundle establishes.
-pub fn check(
-    bundle: &[u8],
-    processor: &PublicKey,
-    log: &Ed25519Verifier,
-) -> (Checks, Option<Verified>) {
-    let trust = Trust {
-        processor,
-        processor_source: "",
-        log,
-        log_source: "",
-    };
-    crate::checks::check_bundle(bundle, "the bundle", &trust)
-}
-
-pub use crate::checks::check_subjects;
 
 enum CheckpointCheck {
     Origin { expected: String, found: String },

@@ -766,6 +766,24 @@ pub fn report(checks: &Checks, statement: Option<&ReceiptStatement>) -> Value {
     })
 }
 
+/// Every check `poex verify` runs on a bundle that needs only its bytes and the trusted keys,
+/// each named with its reason: [`check_bundle`] without
+/// naming where the keys came from. Gives the checks and, when the receipt's signature and the
+/// log proof verified, what the bundle establishes.
+pub fn check(
+    bundle: &[u8],
+    processor: &PublicKey,
+    log: &Ed25519Verifier,
+) -> (Checks, Option<Verified>) {
+    let trust = Trust {
+        processor,
+        processor_source: "",
+        log,
+        log_source: "",
+    };
+    check_bundle(bundle, "the bundle", &trust)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
