@@ -847,11 +847,7 @@ fn main() -> Result<()> {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_else(|| "unknown".into());
-        let date = Command::new("date")
-            .arg("+%Y-%m-%d")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
+        let date = time::OffsetDateTime::now_utc().date();
         let body = t.trim_start().split_once('\n').map_or("", |(_, rest)| rest);
         let table = format!(
             "Written by `POEX_BENCH_WRITE_DOCS=1 cargo bench -p poex-cli --bench overhead` on {date}, \

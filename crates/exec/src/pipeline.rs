@@ -330,9 +330,9 @@ pub struct Processor<'a> {
 
 /// How the pipeline reaches the transparency log.
 ///
-/// The pipeline asks for the log only for the moment it writes (the events before a run, the
-/// events, receipt and proof after it) and drops it before the sandbox runs, so concurrent
-/// jobs share one log. An implementation either opens the log for each call, waiting for its
+/// The pipeline asks for the log only for a moment: before a run, to check that it can be
+/// written, and after it, for the one commit of the job's events, receipt and proof; it holds
+/// none while the sandbox runs, so concurrent jobs share one log. An implementation either opens the log for each call, waiting for its
 /// writer lock (the `poex` command's [`Home`](poex_home::Home)), or hands out clones of one
 /// writer it keeps open (a node; `Arc<Ledger>` does this): a [`Ledger`] is `Sync`, and
 /// concurrent appends are committed together.

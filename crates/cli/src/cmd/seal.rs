@@ -239,10 +239,6 @@ impl Pending {
         })
     }
 
-    fn file(&mut self) -> Result<&mut poex_durable::AtomicFile> {
-        Ok(&mut self.file)
-    }
-
     fn commit(self) -> Result<()> {
         match self.file.commit() {
             Ok(()) => Ok(()),
@@ -292,7 +288,7 @@ fn encrypt(root: &Path, args: EncryptArgs, quiet: bool) -> Result<Done> {
         inner: input,
         bars: &bars,
     };
-    let sealed = poex_seal::encrypt(&recipients, reader, out.file()?);
+    let sealed = poex_seal::encrypt(&recipients, reader, &mut out.file);
     bars.end_bytes();
     let sealed = sealed?;
     out.commit()?;
@@ -349,7 +345,7 @@ fn decrypt(root: &Path, args: DecryptArgs, quiet: bool) -> Result<Done> {
         bars: &bars,
     };
     let opened = match pending.as_mut() {
-        Some(p) => poex_seal::decrypt(&identity, reader, p.file()?),
+        Some(p) => poex_seal::decrypt(&identity, reader, &mut p.file),
         None => poex_seal::decrypt(&identity, reader, io::stdout().lock()),
     };
     bars.end_bytes();
