@@ -54,7 +54,8 @@ use time::OffsetDateTime;
 use crate::entry::{Entry, EntryError, Keys};
 use crate::index::{Field, Index, IndexError, IndexState, MemIndex};
 use crate::signer::LogSigner;
-use crate::tiles::{DirTiles, TilesError, read_entries};
+use poex_log::reader::read_entries;
+use poex_log_store::dir::{DirError, DirFiles, DirTiles};
 
 /// The tlog-tiles store, under the ledger directory.
 pub const LOG_DIR: &str = "log";
@@ -182,7 +183,7 @@ pub enum LedgerError {
     },
     /// Reading the tiles directory failed.
     #[error(transparent)]
-    Tiles(#[from] TilesError),
+    Tiles(#[from] DirError),
     /// A proof could not be computed.
     #[error("proving: {0}")]
     Prove(String),
@@ -532,10 +533,10 @@ impl Ledger {
                 None
             }
         };
-        let tiles = DirTiles::new(&log_dir, 0);
+        let tiles = DirFiles::tiles(&log_dir, 0);
         let note_bytes = match tiles.checkpoint() {
             Ok(b) => b,
-            Err(TilesError::Missing { .. }) => {
+            Err(DirError::Missing { .. }) => {
                 return Err(LedgerError::NoLog {
                     dir: dir.to_path_buf(),
                 });

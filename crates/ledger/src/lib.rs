@@ -14,7 +14,6 @@
 //! | [`bundle`] | [`ProofBundle`]: receipt + log entry + tlog-proof in one JSON file, and its offline verification |
 //! | [`checks`] | [`Checks`]: a bundle and the files a user holds checked step by step, each check named with its reason (what `poex verify` and a node's verify page show) |
 //! | [`signer`] | [`LogSigner`]: a poex Ed25519 key as the log's checkpoint signer |
-//! | [`tiles`] | [`DirTiles`](tiles::DirTiles): read a tlog-tiles directory without writing (readers, `--log DIR`) |
 //!
 //! # Layout of a ledger directory
 //!
@@ -121,7 +120,6 @@ pub use poex_verify::{checks, entry};
 pub mod index;
 pub mod ledger;
 pub mod signer;
-pub mod tiles;
 
 pub use bundle::{BundleError, ProofBundle, Verified};
 pub use checks::{Check, Checks};

@@ -15,11 +15,11 @@ use poex_ledger::bundle::{
     BundleError, ExtendError, MEDIA_TYPE, verify_extends, verify_extends_from_tiles,
 };
 use poex_ledger::entry::{Entry, Kind};
-use poex_ledger::tiles::DirTiles;
 use poex_ledger::{Ledger, LedgerError, LogIndex, ProofBundle};
 use poex_log::checkpoint::Origin;
 use poex_log::proof::{ConsistencyError, InclusionError};
 use poex_log::tlog_proof::TlogProof;
+use poex_log_store::dir::DirFiles;
 use poex_store::audit::Operation;
 
 /// A ledger with a record, three receipts and an event; returns it and the three receipts.
@@ -329,14 +329,14 @@ fn the_later_log_must_extend_the_bundles_checkpoint() {
             .get(),
         5
     );
-    let a_tiles = DirTiles::new(a.tiles_dir(), 5);
+    let a_tiles = DirFiles::tiles(a.tiles_dir(), 5);
     verify_extends_from_tiles(&cp, a_note.as_bytes(), &a_tiles, &key).unwrap();
     // The same checkpoint extends itself.
     verify_extends(&cp, bundle_note(&bundle).as_bytes(), &[], &key).unwrap();
 
     // B (a fork) is signed by the same key but does not extend A's checkpoint.
     let (_, b_note) = b.checkpoint().unwrap();
-    let b_tiles = DirTiles::new(b.tiles_dir(), 5);
+    let b_tiles = DirFiles::tiles(b.tiles_dir(), 5);
     let e = verify_extends_from_tiles(&cp, b_note.as_bytes(), &b_tiles, &key).unwrap_err();
     let ExtendError::NotAnExtension {
         bundle: evidence_a,

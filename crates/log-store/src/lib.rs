@@ -44,6 +44,7 @@ use poex_log::tile::{
 };
 
 mod cache;
+pub mod dir;
 pub mod history;
 mod index;
 mod log;

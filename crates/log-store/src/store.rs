@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use poex_log::tile::{BundleId, TileId};
 
 /// Path of the signed checkpoint in the tlog-tiles layout.
-pub const CHECKPOINT_PATH: &str = "checkpoint";
+pub const CHECKPOINT_PATH: &str = poex_log::reader::CHECKPOINT;
 
 /// How a [`TileStore::write`] must land. Names follow Tessera's POSIX driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@
 //! | [`note`] | c2sp.org/signed-note | [`note::open`], [`note::sign`], Ed25519 [`note::Ed25519Signer`] / [`note::Ed25519Verifier`] and their key strings |
 //! | [`checkpoint`] | c2sp.org/tlog-checkpoint | [`Checkpoint`], [`checkpoint::Origin`], [`checkpoint::TreeSize`] |
 //! | [`tile`] | c2sp.org/tlog-tiles | tile and bundle paths and encodings, [`tile::integrate`], [`tile::TileHashReader`] |
+//! | [`reader`] | c2sp.org/tlog-tiles | [`reader::LogReader`]: a published log's checkpoint, tiles and entries through any [`reader::LogFiles`] transport |
 //!
 //! How they fit: entries go through [`tile::integrate`], which returns the tiles and entry
 //! bundles to persist and the new root; the log then signs a [`Checkpoint`] of the new size and
@@ -63,6 +64,7 @@ pub mod checkpoint;
 pub mod hash;
 pub mod note;
 pub mod proof;
+pub mod reader;
 pub mod tile;
 pub mod tlog_proof;
 

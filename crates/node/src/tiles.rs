@@ -14,8 +14,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use poex_ledger::tiles::DirTiles;
 use poex_log::tile::{BundleId, EntryBundle, TileId};
+use poex_log_store::dir::DirFiles;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Node;
@@ -57,8 +57,8 @@ impl Cache {
     }
 }
 
-fn dir(node: &Node) -> DirTiles {
-    DirTiles::new(node.ledger.tiles_dir(), node.ledger.size())
+fn dir(node: &Node) -> poex_log_store::dir::DirTiles {
+    DirFiles::tiles(node.ledger.tiles_dir(), node.ledger.size())
 }
 
 /// `GET /log/checkpoint`.

@@ -375,7 +375,7 @@ pub fn verify_extends(
 }
 
 /// Like [`verify_extends`], computing the consistency proof from the log's tiles (a tlog-tiles
-/// directory, `poex_ledger::tiles::DirTiles`, or any [`TileSource`], e.g. over HTTP).
+/// directory, `poex_log_store::dir::DirTiles`, or any [`TileSource`], e.g. over HTTP).
 /// The tiles need not be trusted: the proof they give is checked against both signed roots.
 pub fn verify_extends_from_tiles<S>(
     bundle: &Checkpoint,

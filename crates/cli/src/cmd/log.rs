@@ -22,7 +22,6 @@ use poex_core::receipt::{self, ReceiptError, ReceiptStatement};
 use poex_core::statement::ResourceDescriptor;
 use poex_exec::pipeline::BUNDLE_NAME;
 use poex_ledger::ledger::{INDEX_FILE, LEAVES_FILE};
-use poex_ledger::tiles::DirTiles;
 use poex_ledger::{Entry, Ledger, LogIndex, ProofBundle};
 use poex_log::checkpoint::Checkpoint;
 use poex_log::note::{self, Ed25519Verifier};
@@ -30,6 +29,7 @@ use poex_log::proof::{self, fold_range};
 use poex_log::tile::{TILE_WIDTH, TileHashReader, TileId, TileSource};
 use poex_log::{Hash, leaf_hash, node_hash};
 use poex_log_store::CHECKPOINT_PATH;
+use poex_log_store::dir::DirFiles;
 use poex_store::audit::Event;
 use poex_store::registry::Record;
 use poex_store::write_atomic;
@@ -595,7 +595,7 @@ fn verify(home: &Home, json: bool) -> Result<Done> {
     };
     if let Some(cp) = &cp {
         let size = cp.size.get();
-        let tiles = DirTiles::new(&tiles_dir, size);
+        let tiles = DirFiles::tiles(&tiles_dir, size);
         // What a tlog client computes: each complete subtree's hash read from the highest tile
         // holding it.
         let from_tiles = proof::root(size, &TileHashReader::new(size, &tiles));

@@ -107,7 +107,7 @@ fn consistency(
             return;
         }
     };
-    let tiles = poex_ledger::tiles::DirTiles::new(node.ledger.tiles_dir(), node.ledger.size());
+    let tiles = poex_log_store::dir::DirFiles::tiles(node.ledger.tiles_dir(), node.ledger.size());
     match poex_verify::bundle::verify_extends_from_tiles(
         &verified.checkpoint,
         note.as_bytes(),
