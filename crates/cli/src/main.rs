@@ -26,9 +26,7 @@ mod checks;
 mod cmd;
 mod home;
 mod json;
-mod logsource;
 mod progress;
-mod remote;
 
 use std::process::ExitCode;
 
@@ -61,8 +59,8 @@ fn main() -> ExitCode {
             // A node's refusal (401, 403) exits like a refused job.
             let code = err
                 .chain()
-                .find_map(|e| e.downcast_ref::<remote::HttpError>())
-                .map_or(1, remote::HttpError::exit_code);
+                .find_map(|e| e.downcast_ref::<poex_client::Error>())
+                .map_or(1, poex_client::Error::exit_code);
             ExitCode::from(code)
         }
     }

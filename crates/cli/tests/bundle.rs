@@ -252,5 +252,8 @@ fn consistency_over_http() {
     let nothing = Server::start(empty.to_str().unwrap());
     let (stdout, _) = env.expect(4, &["verify", "job/bundle.json", "--log", &nothing.1]);
     assert!(stdout.contains("FAIL consistency"), "{stdout}");
-    assert!(stdout.contains("no checkpoint"), "{stdout}");
+    assert!(
+        stdout.contains("checkpoint is missing from the log"),
+        "{stdout}"
+    );
 }

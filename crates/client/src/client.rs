@@ -434,9 +434,9 @@ fn check(
         .into_reader()
         .take(1 << 20)
         .read_to_end(&mut body);
-    let message = serde_json::from_slice::<serde_json::Value>(&body)
+    let message = serde_json::from_slice::<crate::wire::ErrorBody>(&body)
         .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .map(|e| e.message)
         .unwrap_or_else(|| {
             let text = String::from_utf8_lossy(&body).trim().to_owned();
             if text.is_empty() {

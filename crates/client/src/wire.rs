@@ -431,6 +431,15 @@ pub struct Auth {
     pub keyid: String,
 }
 
+/// What a node sends with an error status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A short code (`not_found`, `forbidden`, `too_large`).
+    pub error: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
 /// `GET /healthz`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

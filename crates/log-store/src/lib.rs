@@ -45,6 +45,7 @@ use poex_log::tile::{
 
 mod cache;
 pub mod dir;
+mod frontier;
 pub mod history;
 mod index;
 mod log;

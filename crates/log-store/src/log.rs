@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use super::cache::{DEFAULT_CACHE_TILES, LogReader, TileCache, TileTree, tile_nodes};
+use super::frontier::Frontier;
 use super::history::{KeptCheckpoint, has_history, history_block, history_path, read_history};
 use super::index::LeafIndex;
 use super::store::{CHECKPOINT_PATH, TileStore, WriteMode, bundle_mode, tile_mode};
@@ -14,7 +15,7 @@ use super::{
     first_entry_of_tile,
 };
 use poex_log::checkpoint::{Checkpoint, TreeSize};
-use poex_log::hash::{Hash, empty_root, leaf_hash, node_hash};
+use poex_log::hash::{Hash, empty_root, leaf_hash};
 use poex_log::proof::{self, HashReader, NodeId};
 use poex_log::tile::{
     BundleId, EntryBundle, HashTile, MAX_ENTRY_SIZE, TILE_WIDTH, TileId, TileSource, edge_bundle,
@@ -1009,7 +1010,7 @@ fn load_edges<S: TileStore>(
         .map_err(|e| format!("reading the right edge from the edge tiles: {e}"))?;
     let mut frontier = Frontier::default();
     for (node, h) in nodes.iter().zip(hashes) {
-        frontier.stack.push((u32::from(node.level), h));
+        frontier.push_subtree(u32::from(node.level), h);
     }
     if frontier.root() != *root {
         return Err("the right-edge tiles do not hash to the checkpoint root".into());
@@ -1102,7 +1103,7 @@ fn catch_up<S: TileStore>(
         CatchUp::Corrupt(format!("reading the tree at the index's size {from}: {e}"))
     })?;
     for (node, h) in nodes.iter().zip(hashes) {
-        frontier.stack.push((u32::from(node.level), h));
+        frontier.push_subtree(u32::from(node.level), h);
     }
     let tiles = StoreTiles {
         store,
@@ -1190,44 +1191,6 @@ fn first_entry_of_path(path: &str) -> Option<u64> {
         return Some(first_entry_of_bundle(id));
     }
     TileId::parse_path(path).ok().map(first_entry_of_tile)
-}
-
-/// The right edge of a Merkle tree being built leaf by leaf: perfect subtrees, largest first.
-#[derive(Default, Clone)]
-pub(crate) struct Frontier {
-    stack: Vec<(u32, Hash)>,
-}
-
-impl Frontier {
-    pub(crate) fn push(&mut self, leaf: Hash) {
-        let mut cur = (0u32, leaf);
-        while let Some(&(height, left)) = self.stack.last() {
-            if height != cur.0 {
-                break;
-            }
-            self.stack.pop();
-            cur = (height + 1, node_hash(&left, &cur.1));
-        }
-        self.stack.push(cur);
-    }
-
-    /// RFC 9162 root: the perfect subtrees folded right to left.
-    pub(crate) fn root(&self) -> Hash {
-        self.root_with(&[])
-    }
-
-    /// The root of the tree these subtrees start, continued by `more` perfect subtrees (each
-    /// smaller than the last of this frontier, largest first): `range_nodes` of the rest.
-    pub(crate) fn root_with(&self, more: &[Hash]) -> Hash {
-        let mut it = self.stack.iter().map(|(_, h)| h).chain(more).rev();
-        let Some(&(mut acc)) = it.next() else {
-            return empty_root();
-        };
-        for left in it {
-            acc = node_hash(left, &acc);
-        }
-        acc
-    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::fmt;
 use std::ops::Range;
 
 use super::cache::perfect_root;
+use super::frontier::Frontier;
 use super::history::{HISTORY_DIR, open_kept, parse_history_path};
-use super::log::Frontier;
 use super::store::{CHECKPOINT_PATH, TileStore};
 use super::{StoreTiles, first_entry_of_tile};
 use poex_log::checkpoint::Checkpoint;

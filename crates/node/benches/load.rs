@@ -24,6 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use poex_client::log::HttpFiles;
+use poex_client::wire::{PolicyBody, Publish};
+use poex_client::{Client, Upload};
 use poex_core::Signer as _;
 use poex_core::keys::SecretKey;
 use poex_core::receipt::rfc3339;
@@ -32,9 +35,9 @@ use poex_core::request::{
 };
 use poex_exec::sandbox::{self, Limits, Spec};
 use poex_home::Home;
+use poex_log::reader::LogFiles as _;
 use poex_node::{Config, Node};
-use serde_json::{Value, json};
-use sha2::Digest as _;
+use serde_json::Value;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -43,87 +46,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Client {
-    base: String,
-    authority: String,
-    agent: ureq::Agent,
-}
-
-impl Client {
-    fn new(base: &str) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        Client {
-            base: base.to_owned(),
-            authority: base.trim_start_matches("http://").to_owned(),
-            agent,
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, Vec<u8>) {
-        let mut r = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .call()
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.body_mut().read_to_vec().unwrap())
-    }
-
-    fn post(&self, key: &SecretKey, path: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let sha: [u8; 32] = sha2::Sha256::digest(body).into();
-        let headers = poex_node::auth::sign_request(
-            key,
-            "POST",
-            &self.authority,
-            path,
-            Some((content_type, sha)),
-            now,
-        )
-        .unwrap();
-        let mut req = self.agent.post(&format!("{}{path}", self.base));
-        for (k, v) in &headers {
-            req = req.header(k, v);
-        }
-        let mut r = req.send(body).unwrap();
-        let status = r.status().as_u16();
-        (status, r.body_mut().read_to_vec().unwrap())
-    }
-
-    fn post_json(&self, key: &SecretKey, path: &str, v: &Value) -> (u16, Value) {
-        let (s, b) = self.post(
-            key,
-            path,
-            "application/json",
-            &serde_json::to_vec(v).unwrap(),
-        );
-        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
-    }
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-fn sha256_of(record: &Value) -> String {
-    record["digests"]["sha256"]
-        .as_str()
-        .map(|h| format!("sha256:{h}"))
-        .or_else(|| {
-            record["digests"].as_array().and_then(|a| {
-                a.iter().find_map(|d| {
-                    d.as_str()
-                        .filter(|s| s.starts_with("sha256:"))
-                        .map(str::to_owned)
-                })
-            })
-        })
-        .unwrap()
 }
 
 fn main() {
@@ -157,7 +82,7 @@ fn main() {
     });
     let addr = rx.recv().unwrap();
     let base = format!("http://{addr}");
-    let client = Client::new(&base);
+    let client = Client::new(&base).unwrap();
     println!(
         "poex node load test against {base} ({} cores)",
         std::thread::available_parallelism()
@@ -168,25 +93,38 @@ fn main() {
     // Publish a trivial algorithm and a dataset.
     let alice = SecretKey::generate().unwrap();
     let script = b"echo done > /out/x\n";
-    let (s, obj) = client.post(&alice, "/api/objects", "application/octet-stream", script);
-    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&obj));
-    let obj: Value = serde_json::from_slice(&obj).unwrap();
-    let (s, alg) = client.post_json(
-        &alice,
-        "/api/assets",
-        &json!({"kind": "algorithm", "name": "t.sh", "object": obj["object"], "entrypoint": ["sh", "t.sh"]}),
-    );
-    assert_eq!(s, 201, "{alg}");
-    let (_, dobj) = client.post(&owner, "/api/objects", "application/octet-stream", b"data");
-    let dobj: Value = serde_json::from_slice(&dobj).unwrap();
-    let (s, ds) = client.post_json(
-        &owner,
-        "/api/assets",
-        &json!({"kind": "dataset", "name": "d", "object": dobj["object"],
-                "policy": {"allowedAlgorithms": [sha256_of(&alg)],
-                           "allowedRequesters": [alice.public_key().key_id().to_string()]}}),
-    );
-    assert_eq!(s, 201, "{ds}");
+    let octets = |b: &[u8]| Upload::bytes("application/octet-stream", b.to_vec());
+    let obj = client.upload(octets(script), &alice).unwrap();
+    let (created, alg) = client
+        .publish(
+            &Publish {
+                kind: "algorithm".into(),
+                name: "t.sh".into(),
+                object: obj.object,
+                entrypoint: Some(vec!["sh".into(), "t.sh".into()]),
+                ..Publish::default()
+            },
+            &alice,
+        )
+        .unwrap();
+    assert!(created);
+    let dobj = client.upload(octets(b"data"), &owner).unwrap();
+    let (created, ds) = client
+        .publish(
+            &Publish {
+                kind: "dataset".into(),
+                name: "d".into(),
+                object: dobj.object,
+                policy: Some(PolicyBody {
+                    allowed_algorithms: vec![alg.digests.sha256().unwrap().to_string()],
+                    allowed_requesters: vec![alice.public_key().key_id().to_string()],
+                }),
+                ..Publish::default()
+            },
+            &owner,
+        )
+        .unwrap();
+    assert!(created);
 
     // 1a. The baseline: the same command in the bare sandbox.
     let script_path = dir.path().join("t.sh");
@@ -215,9 +153,9 @@ fn main() {
     bare.sort_by(f64::total_cmp);
 
     // 1b. Submit -> proof, one job at a time.
-    let asset = |r: &Value| AssetRef {
-        name: r["name"].as_str().unwrap().to_owned(),
-        digest: sha256_of(r).parse().unwrap(),
+    let asset = |r: &poex_core::asset::Record| AssetRef {
+        name: r.name.as_str().to_owned(),
+        digest: *r.digests.sha256().unwrap(),
     };
     let mut latency = Vec::new();
     for _ in 0..jobs {
@@ -236,15 +174,11 @@ fn main() {
             result_recipient: None,
         };
         let envelope = SignedRequest::sign(req, &alice).unwrap().envelope;
-        let body = serde_json::to_value(&envelope).unwrap();
         let t = Instant::now();
-        let (s, v) = client.post_json(&alice, "/api/jobs", &body);
-        assert_eq!(s, 202, "{v}");
-        let id = v["id"].as_str().unwrap().to_owned();
+        let id = client.submit(&envelope, &alice).unwrap().id;
         loop {
-            let (s, b) = client.get(&format!("/api/jobs/{id}/bundle"));
-            if s == 200 {
-                let bundle: Value = serde_json::from_slice(&b).unwrap();
+            if let Some(d) = client.job_part(&id, "bundle").unwrap() {
+                let bundle: Value = serde_json::from_reader(d.reader).unwrap();
                 assert!(bundle["tlogProof"].is_string());
                 break;
             }
@@ -278,8 +212,8 @@ fn main() {
     // 2. Tile reads per second.
     let size = node.ledger.size();
     let tile = poex_log::tile::TileId::at_size(0, 0, size).unwrap().path();
-    let tile_url = format!("/log/{tile}");
-    assert_eq!(client.get(&tile_url).0, 200);
+    let log_url = format!("{base}/log");
+    assert!(HttpFiles::new(&log_url).read(&tile).unwrap().is_some());
     let file = node.ledger.tiles_dir().join(&tile);
     let disk = rate(secs, 2, move |_| {
         let b = std::fs::read(&file).unwrap();
@@ -288,14 +222,14 @@ fn main() {
     });
     let threads = 8;
     let http = rate(secs, threads, {
-        let base = base.clone();
-        let tile_url = tile_url.clone();
+        let log_url = log_url.clone();
+        let tile = tile.clone();
         move |_| {
-            thread_local! { static C: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) }; }
+            thread_local! { static C: std::cell::RefCell<Option<HttpFiles>> = const { std::cell::RefCell::new(None) }; }
             C.with(|c| {
                 let mut c = c.borrow_mut();
-                let c = c.get_or_insert_with(|| Client::new(&base));
-                c.get(&tile_url).0 == 200
+                let c = c.get_or_insert_with(|| HttpFiles::new(&log_url));
+                matches!(c.read(&tile), Ok(Some(_)))
             })
         }
     });
@@ -319,26 +253,21 @@ fn main() {
         .spawn()
         .unwrap();
     let peer_base = format!("http://127.0.0.1:{peer_port}");
-    let peer_url = format!("/{tile}");
     let ready = Instant::now();
-    while Client::new(&peer_base)
-        .agent
-        .get(&format!("{peer_base}{peer_url}"))
-        .call()
-        .is_err()
-    {
+    while !matches!(HttpFiles::new(&peer_base).read(&tile), Ok(Some(_))) {
         assert!(
             ready.elapsed() < Duration::from_secs(10),
             "python3 http.server did not start"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let peer_tile = tile.clone();
     let peer = rate(secs, threads, move |_| {
-        thread_local! { static P: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) }; }
+        thread_local! { static P: std::cell::RefCell<Option<HttpFiles>> = const { std::cell::RefCell::new(None) }; }
         P.with(|c| {
             let mut c = c.borrow_mut();
-            let c = c.get_or_insert_with(|| Client::new(&peer_base));
-            c.get(&peer_url).0 == 200
+            let c = c.get_or_insert_with(|| HttpFiles::new(&peer_base));
+            matches!(c.read(&peer_tile), Ok(Some(_)))
         })
     });
     let _ = python.kill();
@@ -370,9 +299,11 @@ fn main() {
             let base = base.clone();
             let errors = errors.clone();
             let done = done.clone();
-            let tile_url = tile_url.clone();
+            let log_url = log_url.clone();
+            let tile = tile.clone();
             std::thread::spawn(move || {
-                let c = Client::new(&base);
+                let c = Client::new(&base).unwrap();
+                let tiles = HttpFiles::new(&log_url);
                 let key = SecretKey::generate().unwrap();
                 let check = |ok: bool, what: &str| {
                     if ok {
@@ -383,17 +314,15 @@ fn main() {
                     }
                 };
                 for round in 0..5u32 {
-                    check(c.get("/healthz").0 == 200, "healthz");
-                    check(c.get("/api/assets").0 == 200, "assets");
-                    check(c.get(&tile_url).0 == 200, "tile");
+                    check(c.health().is_ok(), "healthz");
+                    check(c.assets(None).is_ok(), "assets");
+                    check(matches!(tiles.read(&tile), Ok(Some(_))), "tile");
                     let body = format!("client {i} round {round}");
-                    let (s, _) = c.post(
+                    let stored = c.upload(
+                        Upload::bytes("application/octet-stream", body.into_bytes()),
                         &key,
-                        "/api/objects",
-                        "application/octet-stream",
-                        body.as_bytes(),
                     );
-                    check(s == 201, "upload");
+                    check(stored.is_ok(), "upload");
                 }
             })
         })

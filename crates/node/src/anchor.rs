@@ -15,7 +15,6 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use poex_chain::{AnchorRecord, Anchored, Chain, ChainConfig, ChainError, ChainKey};
-use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -39,22 +38,7 @@ struct State {
 }
 
 /// The latest anchor of the log this node knows of, as `GET /api/info` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastAnchor {
-    /// The anchored checkpoint's tree size.
-    pub size: u64,
-    /// The block holding the anchoring transaction.
-    pub block: u64,
-    /// The anchoring transaction (0x hex).
-    pub tx: String,
-    /// When this node anchored it, or found it anchored (RFC 3339, UTC).
-    pub at: String,
-    /// The chain id.
-    pub chain_id: u64,
-    /// The `CheckpointAnchor` contract.
-    pub contract: String,
-}
+pub use poex_client::wire::Anchor as LastAnchor;
 
 impl Anchoring {
     /// Reads `root/chain.toml` and its key file when `config.anchor_interval_secs` is not 0.

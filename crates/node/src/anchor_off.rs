@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -13,9 +12,8 @@ use crate::state::{Node, StartError};
 /// The anchoring set-up: none exists in this build.
 pub enum Anchoring {}
 
-/// The latest anchor (`GET /api/info`): none exists in this build.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum LastAnchor {}
+/// The latest anchor (`GET /api/info`): never known in this build.
+pub use poex_client::wire::Anchor as LastAnchor;
 
 impl Anchoring {
     /// Refuses `anchor_interval_secs` other than 0.

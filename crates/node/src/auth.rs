@@ -63,7 +63,7 @@ pub fn authenticate(node: &Node, parts: &Parts, with_body: bool) -> Result<Calle
 }
 
 /// The actor of events about callers whose identity was not proven.
-pub const ANONYMOUS: &str = "anonymous";
+pub use crate::deny::ANONYMOUS;
 
 /// Logs a denial (403) of an authenticated caller as an audit event.
 pub fn deny(node: &Node, actor: &str, parts: &Parts, why: &str) {
@@ -197,50 +197,4 @@ pub fn expected_body_digest(headers: &HeaderMap) -> Result<String, ApiError> {
 pub fn check_body_digest(header_value: &str, sha256: &[u8; 32]) -> Result<(), ApiError> {
     httpsig::check_content_digest(header_value, sha256)
         .map_err(|e| ApiError::bad_request(format!("{e}; nothing was kept")))
-}
-
-/// The headers a client adds to sign a request the way this node checks it: `Content-Digest`
-/// (when there is a body), `Signature-Input` and `Signature`. `path_and_query` is the request
-/// target (`/api/jobs?x=1`); `body` is `(content type, SHA-256 of the body)`; `now` is Unix
-/// time. The signature lives 60 s and has a fresh random nonce.
-pub fn sign_request(
-    signer: &dyn poex_core::Signer,
-    method: &str,
-    authority: &str,
-    path_and_query: &str,
-    body: Option<(&str, [u8; 32])>,
-    now: i64,
-) -> Result<Vec<(String, String)>, httpsig::HttpSigError> {
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let mut headers: Vec<(String, String)> = Vec::new();
-    if let Some((content_type, sha)) = body {
-        headers.push(("content-type".into(), content_type.to_owned()));
-        headers.push((
-            "content-digest".into(),
-            httpsig::content_digest_sha256(&sha),
-        ));
-    }
-    // 128 random bits; if the system has no randomness, the time and the caller's key still
-    // make a nonce unique per second, which the node's replay check then enforces.
-    let nonce = poex_core::request::random_hex16()
-        .unwrap_or_else(|_| format!("{now:016x}{}", &signer.public_key().key_id().short()));
-    let params = httpsig::Params::poex(body.is_some(), now, now + 60, &nonce, &signer.public_key());
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let message = Message {
-        method,
-        authority,
-        path,
-        query,
-        headers: &pairs,
-    };
-    let signed = httpsig::sign(&message, &params, LABEL, signer)?;
-    headers.push(("signature-input".into(), signed.signature_input));
-    headers.push(("signature".into(), signed.signature));
-    // The caller sets content-type itself; return it anyway so the set is complete.
-    Ok(headers)
 }

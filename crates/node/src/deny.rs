@@ -6,7 +6,7 @@
 //! bucket of individually logged denials (`deny_log_per_minute`, refilled continuously), and
 //! all sources share one ten times larger, so that many addresses (an IPv6 prefix) cannot
 //! add up to more. A denial over the budget is still refused the same way; it is counted,
-//! and the counts are logged as one `deny` event (actor [`ANONYMOUS`](crate::auth::ANONYMOUS),
+//! and the counts are logged as one `deny` event (actor [`ANONYMOUS`],
 //! object `denials`) at most once per `deny_summary_secs`, naming the busiest sources.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +19,10 @@ use axum::http::request::Parts;
 use poex_store::audit::{Event, Operation};
 
 use crate::state::Node;
+
+/// The actor of events about callers whose identity was not proven: a signature that did not
+/// verify proves nobody's identity.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// Sources named one by one in a summary; the rest are counted together.
 const SUMMARY_SOURCES: usize = 10;
@@ -181,7 +185,7 @@ impl Budget {
             .collect();
         let since = st.first.take().unwrap_or_default();
         st.others = 0;
-        let mut ev = Event::now(crate::auth::ANONYMOUS, Operation::Deny, "denials");
+        let mut ev = Event::now(ANONYMOUS, Operation::Deny, "denials");
         ev.detail = Some(format!(
             "{total} denial(s) since {since} were over the budget of {} logged per source per \
              minute and are counted here instead of logged one by one; by source: {}; by reason: {}",

@@ -105,7 +105,10 @@ impl IntoResponse for ApiError {
         }
         let mut response = (
             self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
+            Json(poex_client::wire::ErrorBody {
+                error: self.code.into(),
+                message: self.message,
+            }),
         )
             .into_response();
         if let Some(secs) = self.retry_after {

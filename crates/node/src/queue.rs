@@ -32,78 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::Node;
 
-/// Where a job is in its life. The end states match the receipt's status word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum JobState {
-    /// Accepted, waiting for a worker.
-    Queued,
-    /// In the pipeline (verifying, running, sealing).
-    Running,
-    /// Ran and exited 0.
-    Succeeded,
-    /// Ran and failed (exit status, a limit, bad output), or the node could not finish it.
-    Failed,
-    /// Refused by the pipeline's checks (digests, policy); nothing ran.
-    Refused,
-    /// Cancelled by its requester or an owner (or by shutdown after the grace period).
-    Cancelled,
-    /// Waited in the queue longer than `queue_timeout_secs`.
-    Expired,
-    /// The node stopped while it ran.
-    Interrupted,
-}
-
-impl JobState {
-    /// Whether the job is over.
-    pub fn is_final(self) -> bool {
-        !matches!(self, JobState::Queued | JobState::Running)
-    }
-
-    /// The state's name, as in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::Refused => "refused",
-            JobState::Cancelled => "cancelled",
-            JobState::Expired => "expired",
-            JobState::Interrupted => "interrupted",
-        }
-    }
-
-    /// The state a job ends in, from its receipt's end status (`wall-time-exceeded` and the
-    /// other failure words are `failed`).
-    pub fn from_status(status: EndStatus) -> JobState {
-        match status {
-            EndStatus::Succeeded => JobState::Succeeded,
-            EndStatus::Refused => JobState::Refused,
-            EndStatus::Cancelled => JobState::Cancelled,
-            EndStatus::Expired => JobState::Expired,
-            EndStatus::Interrupted => JobState::Interrupted,
-            _ => JobState::Failed,
-        }
-    }
-
-    /// Parses a state name.
-    pub fn parse(text: &str) -> Option<JobState> {
-        [
-            JobState::Queued,
-            JobState::Running,
-            JobState::Succeeded,
-            JobState::Failed,
-            JobState::Refused,
-            JobState::Cancelled,
-            JobState::Expired,
-            JobState::Interrupted,
-        ]
-        .into_iter()
-        .find(|s| s.name() == text)
-    }
-}
+pub use poex_client::wire::JobState;
 
 /// One job as the queue file holds it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,4 +1,9 @@
 //! The node's shared state: the home, the one writer of the log, the queue, the replay cache.
+//!
+//! Module cycle: [`Node`] is the one shared state of a running node. The queue, the tile cache,
+//! the anchoring, the denial log and the signature check each hold a part of it and take
+//! `&Node` to reach the rest (the log writer, the home, the config); `Node` holds those parts.
+//! A separate context type passed to each would only rename the cycle, so it stays, here only.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -268,7 +268,7 @@ async fn signatures_are_required_checked_and_single_use() {
         .method("GET")
         .uri("/api/jobs/abc/log")
         .header("host", common::HOST);
-    for (k, v) in poex_node::auth::sign_request(
+    for (k, v) in poex_client::sign::sign_request(
         &alice,
         "GET",
         common::HOST,

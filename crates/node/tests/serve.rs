@@ -20,7 +20,7 @@ fn partial_upload(addr: SocketAddr, key: &SecretKey, body: &[u8], sent: usize) -
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let authority = addr.to_string();
     let sha: [u8; 32] = sha2::Sha256::digest(body).into();
-    let headers = poex_node::auth::sign_request(
+    let headers = poex_client::sign::sign_request(
         key,
         "POST",
         &authority,
@@ -80,16 +80,14 @@ async fn slow_and_vanishing_clients_leave_nothing() {
 
     // The node is still up.
     let health = tokio::task::spawn_blocking(move || {
-        ureq::get(&format!("http://{addr}/healthz"))
-            .call()
+        poex_client::Client::new(&format!("http://{addr}"))
             .unwrap()
-            .body_mut()
-            .read_to_string()
+            .health()
             .unwrap()
     })
     .await
     .unwrap();
-    assert!(health.contains("\"ok\""), "{health}");
+    assert_eq!(health.status, "ok", "{health:?}");
     stop.send(()).unwrap();
     server.await.unwrap();
 }

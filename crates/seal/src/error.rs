@@ -117,24 +117,3 @@ pub enum OpenError {
         index: u64,
     },
 }
-
-/// Why a key could not be parsed or generated.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The text is not a `poex-x25519:` recipient.
-    #[error(
-        "{text:?} is not a recipient: expected {prefix}<base64 of 32 bytes>",
-        prefix = crate::x25519::RECIPIENT_PREFIX
-    )]
-    BadRecipient {
-        /// What was given (a public value, safe to print).
-        text: String,
-    },
-    /// The text is not a `poex-x25519-secret:` identity. The text itself is never printed.
-    #[error("not an identity: expected a line {prefix}<base64 of 32 bytes>", prefix = crate::x25519::IDENTITY_PREFIX)]
-    BadIdentity,
-    /// The operating system's random source failed.
-    #[error("random source: {0}")]
-    Random(String),
-}

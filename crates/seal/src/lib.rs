@@ -55,9 +55,9 @@ mod stream;
 pub mod suite;
 pub mod x25519;
 
-pub use error::{KeyError, OpenError, SealError};
+pub use error::{OpenError, SealError};
 pub use header::Stanza;
-pub use x25519::{Identity, Recipient};
+pub use x25519::{Identity, KeyError, Recipient};
 
 /// The format's version line, and the `format` a receipt names for a sealed file.
 pub const FORMAT: &str = "poex-seal/v1";

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use zeroize::Zeroizing;
 
-use crate::error::{KeyError, OpenError, SealError};
+use crate::error::{OpenError, SealError};
 use crate::header::Stanza;
 use crate::{FILE_KEY_LEN, FileKey, Unwrap, Wrap, suite};
 
@@ -26,6 +26,27 @@ use crate::{FILE_KEY_LEN, FileKey, Unwrap, Wrap, suite};
 pub const RECIPIENT_PREFIX: &str = "poex-x25519:";
 /// Text form of an [`Identity`]: this prefix, then the base64 of the 32-byte private key.
 pub const IDENTITY_PREFIX: &str = "poex-x25519-secret:";
+/// Why a key could not be parsed or generated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The text is not a `poex-x25519:` recipient.
+    #[error(
+        "{text:?} is not a recipient: expected {prefix}<base64 of 32 bytes>",
+        prefix = RECIPIENT_PREFIX
+    )]
+    BadRecipient {
+        /// What was given (a public value, safe to print).
+        text: String,
+    },
+    /// The text is not a `poex-x25519-secret:` identity. The text itself is never printed.
+    #[error("not an identity: expected a line {prefix}<base64 of 32 bytes>", prefix = IDENTITY_PREFIX)]
+    BadIdentity,
+    /// The operating system's random source failed.
+    #[error("random source: {0}")]
+    Random(String),
+}
+
 /// The tag of the stanza a [`Recipient`] writes.
 pub const STANZA_TAG: &str = "hpke-x25519";
 /// The HPKE `info` of the stanza: binds the wrapped key to this use.

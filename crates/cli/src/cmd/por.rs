@@ -15,11 +15,10 @@ use clap::{Args, Subcommand};
 use poex_core::{Algorithm, Digest};
 use poex_por::{Challenge, PorError, Response, detect, tree};
 use poex_store::registry::{AssetKind, Name, Record};
-use sha2::Digest as _;
 
 use crate::Done;
 use crate::home::Home;
-use crate::remote::{Client, HttpError, encode_path};
+use poex_client::Client;
 
 /// `poex por ...`.
 #[derive(Debug, Subcommand)]
@@ -168,7 +167,7 @@ fn respond(root: &Path, node: Option<&str>, a: RespondArgs, quiet: bool) -> Resu
         (Some(name), Some(url)) => {
             let client = Client::new(url)?;
             let (record, kind) = lookup(root, Some(url), name, a.kind.as_deref())?;
-            let key = super::remote::identity(root, &a.as_key)?;
+            let key = crate::home::identity(root, &a.as_key)?;
             let bytes = ask_node(&client, kind, record.name.as_str(), &c, &key)?;
             (Response::from_bytes(&bytes)?, None, None)
         }
@@ -332,7 +331,7 @@ fn lookup(
         Some(url) => {
             let client = Client::new(url)?;
             for k in kinds {
-                if let Some(r) = super::remote::record(&client, k, name)? {
+                if let Some(r) = client.asset(k, name)? {
                     found.push((r, k));
                 }
             }
@@ -379,58 +378,5 @@ fn ask_node(
     c: &Challenge,
     key: &poex_core::keys::SecretKey,
 ) -> Result<Vec<u8>> {
-    let path = format!("/api/por/{kind}/{}", encode_path(name));
-    let body = serde_json::to_vec(c)?;
-    // The Client's own requests read JSON answers; this one is binary, so it is sent here,
-    // signed exactly as the Client signs (the same function the node checks with).
-    let rest = client.base.strip_prefix("http://").unwrap_or(&client.base);
-    let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let full = format!("{prefix}{path}");
-    let sha: [u8; 32] = sha2::Sha256::digest(&body).into();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let signed = poex_node::auth::sign_request(
-        key,
-        "POST",
-        authority,
-        &full,
-        Some(("application/json", sha)),
-        now,
-    )
-    .context("signing the request")?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut request = agent
-        .post(format!("http://{authority}{full}"))
-        .header("host", authority)
-        .header("accept", "application/octet-stream");
-    for (k, v) in &signed {
-        request = request.header(k.as_str(), v.as_str());
-    }
-    let response = request
-        .send(&body[..])
-        .with_context(|| format!("could not reach the node at {}", client.base))?;
-    let status = response.status().as_u16();
-    let mut bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .take(64 << 20)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading the answer to POST {path}"))?;
-    if status != 200 {
-        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-        return Err(HttpError {
-            status,
-            request: format!("POST {path}"),
-            message,
-        }
-        .into());
-    }
-    Ok(bytes)
+    Ok(client.por(kind, name, c, key)?)
 }

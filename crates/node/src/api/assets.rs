@@ -21,6 +21,7 @@ use std::sync::{Arc, PoisonError};
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use poex_client::wire::{AssetList, Publish, Stored};
 use poex_core::{Digest, DigestSet};
 use poex_exec::at_rest;
 use poex_store::audit::{Event, Operation};
@@ -28,7 +29,6 @@ use poex_store::hash::Layout;
 use poex_store::registry::{Added, AssetKind, Name, Policy, Record, SealedAt};
 use poex_verify::entry::Entry;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::{self, Caller};
 use crate::body;
@@ -54,7 +54,7 @@ pub async fn upload(
     State(node): State<Arc<Node>>,
     Extension(timeout): Extension<body::Pace>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Stored>)> {
     let (parts, body_stream) = request.into_parts();
     let caller = auth::authenticate(&node, &parts, true)?;
     let media = body::require_type(
@@ -115,14 +115,18 @@ fn import(node: &Node, path: &Path) -> ApiResult<poex_store::hash::Tree> {
     Ok(stored.tree)
 }
 
-fn tree_json(tree: &poex_store::hash::Tree) -> Value {
-    json!({
-        "digests": tree.digests.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "object": tree.digests.blake3().map(ToString::to_string),
-        "layout": match tree.kind { Layout::Directory => "directory", _ => "file" },
-        "size": tree.total_bytes,
-        "files": tree.files.len(),
-    })
+fn tree_json(tree: &poex_store::hash::Tree) -> Stored {
+    Stored {
+        digests: tree.digests.iter().map(ToString::to_string).collect(),
+        object: tree.digests.blake3().map(ToString::to_string),
+        layout: match tree.kind {
+            Layout::Directory => "directory",
+            _ => "file",
+        }
+        .into(),
+        size: tree.total_bytes,
+        files: tree.files.len() as u64,
+    }
 }
 
 /// The longest file or folder name in an uploaded tar (Linux's `NAME_MAX`).
@@ -243,29 +247,6 @@ fn extract_tar(archive: &Path, into: &Path) -> ApiResult<()> {
     Ok(())
 }
 
-/// `POST /api/assets` body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PublishBody {
-    kind: String,
-    name: String,
-    /// An uploaded object, by its BLAKE3 digest (`blake3:<hex>`).
-    #[serde(default)]
-    object: Option<String>,
-    /// A file or folder under one of the node's `import_roots` (owners only).
-    #[serde(default)]
-    path: Option<PathBuf>,
-    /// Algorithms: the command to run, relative to the algorithm's root.
-    #[serde(default)]
-    entrypoint: Option<Vec<String>>,
-    /// Datasets: which algorithms (SHA-256 digests) and requesters (key ids) may use it.
-    #[serde(default)]
-    policy: Option<PolicyBody>,
-    /// Datasets: keep the bytes encrypted at rest, sealed to the owner's data identity.
-    #[serde(default)]
-    seal_at_rest: bool,
-}
-
 /// What a record says of its content, from hashing (and, sealed at rest, sealing) it.
 struct Content {
     digests: DigestSet,
@@ -332,23 +313,14 @@ fn remove_unreferenced(node: &Node, digest: &Digest) -> bool {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PolicyBody {
-    #[serde(default)]
-    allowed_algorithms: Vec<String>,
-    #[serde(default)]
-    allowed_requesters: Vec<String>,
-}
-
 /// `POST /api/assets`: register an object or a local file under a name.
 pub async fn publish(
     State(node): State<Arc<Node>>,
     Extension(timeout): Extension<body::Pace>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Record>)> {
     let (caller, parts, bytes) = auth::signed_json(&node, request, timeout).await?;
-    let req: PublishBody = serde_json::from_slice(&bytes)
+    let req: Publish = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let node2 = node.clone();
     let parts2 = parts.clone();
@@ -361,8 +333,8 @@ fn publish_blocking(
     node: &Node,
     caller: &Caller,
     parts: &axum::http::request::Parts,
-    req: PublishBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    req: Publish,
+) -> ApiResult<(StatusCode, Json<Record>)> {
     let kind = kind_of(&req.kind)?;
     let name =
         Name::new(req.name.as_str()).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
@@ -405,10 +377,7 @@ fn publish_blocking(
             if req.entrypoint.is_some() {
                 return Err(ApiError::bad_request("a dataset has no entrypoint"));
             }
-            let p = req.policy.unwrap_or(PolicyBody {
-                allowed_algorithms: Vec::new(),
-                allowed_requesters: Vec::new(),
-            });
+            let p = req.policy.unwrap_or_default();
             let mut allowed_algorithms = Vec::new();
             for a in &p.allowed_algorithms {
                 let d: Digest = a.parse().map_err(|e| {
@@ -565,7 +534,7 @@ fn publish_blocking(
             .append(&[Entry::Record(record.clone()), Entry::Event(ev)])
             .map_err(ApiError::internal)?;
     }
-    Ok((status, Json(record_json(&record))))
+    Ok((status, Json(record)))
 }
 
 /// The canonical path of `path` if it lies under one of `roots`.
@@ -594,10 +563,6 @@ fn allowed_path(roots: &[PathBuf], path: &Path) -> ApiResult<PathBuf> {
     )))
 }
 
-fn record_json(r: &Record) -> Value {
-    serde_json::to_value(r).unwrap_or(Value::Null)
-}
-
 /// `GET /api/assets?kind=` query.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -608,7 +573,7 @@ pub struct ListQuery {
 pub async fn list(
     State(node): State<Arc<Node>>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AssetList>> {
     let kinds = match q.kind.as_deref() {
         None => vec![AssetKind::Dataset, AssetKind::Algorithm],
         Some(k) => vec![kind_of(k)?],
@@ -621,16 +586,16 @@ pub async fn list(
             .registry()
             .list(k)
             .map_err(ApiError::internal)?;
-        out.extend(records.iter().map(record_json));
+        out.extend(records);
     }
-    Ok(Json(json!({ "assets": out })))
+    Ok(Json(AssetList { assets: out }))
 }
 
 /// `GET /api/assets/{kind}/{name}`.
 pub async fn show(
     State(node): State<Arc<Node>>,
     UrlPath((kind, name)): UrlPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Record>> {
     let kind = kind_of(&kind)?;
     let parsed =
         Name::new(name.as_str()).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
@@ -641,7 +606,7 @@ pub async fn show(
         .get(kind, &parsed)
         .map_err(ApiError::internal)?
     {
-        Some(r) => Ok(Json(record_json(&r))),
+        Some(r) => Ok(Json(r)),
         None => Err(ApiError::not_found(format!(
             "no {kind} named {name:?} on this node"
         ))),

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use poex_client::wire::{AuditItem, AuditPage};
 use poex_store::audit::{Filter, Operation};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -45,7 +45,7 @@ fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<OffsetDateTim
 pub async fn query(
     State(node): State<Arc<Node>>,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let operation = q
         .operation
         .as_deref()
@@ -80,9 +80,12 @@ pub async fn query(
     } else {
         None
     };
-    let events: Vec<Value> = page
-        .iter()
-        .map(|(i, e)| json!({ "index": i.get(), "event": e }))
+    let events = page
+        .into_iter()
+        .map(|(i, event)| AuditItem {
+            index: i.get(),
+            event,
+        })
         .collect();
-    Ok(Json(json!({ "events": events, "next": next })))
+    Ok(Json(AuditPage { events, next }))
 }

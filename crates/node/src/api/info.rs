@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse as _, Response};
-use serde_json::{Value, json};
+use poex_client::wire::{
+    Auth, CheckpointView, Checkpoints, Health, Info, JobCounts, Limits, LogInfo, LogSize, Processor,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::Node;
@@ -29,16 +31,19 @@ pub async fn health(State(node): State<Arc<Node>>) -> Response {
         (None, true) => "stopping",
         (None, false) => "ok",
     };
-    let mut body = json!({
-        "status": status,
-        "version": env!("CARGO_PKG_VERSION"),
-        "jobs": { "queued": queued, "running": running },
-        "log": { "size": node.ledger.size() },
-    });
+    let mut body = Health {
+        status: status.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        jobs: JobCounts { queued, running },
+        log: LogSize {
+            size: node.ledger.size(),
+        },
+        reason: None,
+    };
     match fault {
         None => Json(body).into_response(),
         Some(fault) => {
-            body["reason"] = json!(format!(
+            body.reason = Some(format!(
                 "the log cannot be written ({fault}); the node refuses work that writes it until it can"
             ));
             (
@@ -52,56 +57,57 @@ pub async fn health(State(node): State<Arc<Node>>) -> Response {
 }
 
 /// `GET /api/info`: what a client needs to trust and talk to this node.
-pub async fn info(State(node): State<Arc<Node>>) -> Json<Value> {
+pub async fn info(State(node): State<Arc<Node>>) -> Json<Info> {
     let c = &node.config;
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "processor": {
-            "keyId": node.processor_id().to_string(),
-            "publicKey": node.processor_public().to_base64(),
+    let strings = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
+    Json(Info {
+        version: env!("CARGO_PKG_VERSION").into(),
+        processor: Processor {
+            key_id: node.processor_id().to_string(),
+            public_key: node.processor_public().to_base64(),
         },
-        "log": {
-            "origin": node.ledger.origin().as_str(),
-            "verifierKey": node.ledger.verifier_key(),
-            "size": node.ledger.size(),
-            "tiles": "/log/",
+        log: LogInfo {
+            origin: node.ledger.origin().as_str().into(),
+            verifier_key: node.ledger.verifier_key(),
+            size: node.ledger.size(),
+            tiles: "/log/".into(),
         },
-        "owners": node.owners,
-        "authority": node.authorities(),
-        "anchor": node.anchoring.as_ref().and_then(|a| a.last()),
-        "limits": {
-            "maxConcurrentJobs": c.max_concurrent_jobs,
-            "maxQueuedPerRequester": c.max_queued_per_requester,
-            "queueTimeoutSecs": c.queue_timeout_secs,
-            "maxUploadBytes": c.max_upload_bytes,
-            "maxJsonBytes": c.max_json_bytes,
-            "signatureMaxAgeSecs": c.signature_max_age_secs,
-            "requestTimeoutSecs": c.request_timeout_secs,
-            "minBodyBytesPerSec": c.min_body_bytes_per_sec,
-            "maxConnections": c.max_connections,
+        owners: node.owners.clone(),
+        authority: node.authorities(),
+        anchor: node.anchoring.as_ref().and_then(|a| a.last()),
+        limits: Limits {
+            max_concurrent_jobs: c.max_concurrent_jobs,
+            max_queued_per_requester: c.max_queued_per_requester,
+            queue_timeout_secs: c.queue_timeout_secs,
+            max_upload_bytes: c.max_upload_bytes,
+            max_json_bytes: c.max_json_bytes,
+            signature_max_age_secs: c.signature_max_age_secs,
+            request_timeout_secs: c.request_timeout_secs,
+            min_body_bytes_per_sec: c.min_body_bytes_per_sec,
+            max_connections: c.max_connections,
         },
-        "auth": {
-            "scheme": "RFC 9421 HTTP Message Signatures, Ed25519",
-            "label": crate::auth::LABEL,
-            "components": crate::auth::REQUIRED,
-            "componentsWithBody": crate::auth::REQUIRED_WITH_BODY,
-            "keyid": "base64 of the caller's 32-byte Ed25519 public key",
+        auth: Auth {
+            scheme: "RFC 9421 HTTP Message Signatures, Ed25519".into(),
+            label: crate::auth::LABEL.into(),
+            components: strings(crate::auth::REQUIRED),
+            components_with_body: strings(crate::auth::REQUIRED_WITH_BODY),
+            keyid: "base64 of the caller's 32-byte Ed25519 public key".into(),
         },
-    }))
+    })
 }
 
 /// `GET /api/checkpoints`: the latest signed checkpoint.
-pub async fn checkpoints(State(node): State<Arc<Node>>) -> ApiResult<Json<Value>> {
+pub async fn checkpoints(State(node): State<Arc<Node>>) -> ApiResult<Json<Checkpoints>> {
     let (checkpoint, note) = node.ledger.checkpoint().map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "latest": {
-            "origin": checkpoint.origin.as_str(),
-            "size": checkpoint.size.get(),
-            "rootHash": base64_std(checkpoint.root.as_bytes()),
-            "note": note,
+    Ok(Json(Checkpoints {
+        latest: CheckpointView {
+            origin: checkpoint.origin.as_str().into(),
+            size: checkpoint.size.get(),
+            root_hash: base64_std(checkpoint.root.as_bytes()),
+            note,
         },
-        "verifierKey": node.ledger.verifier_key(),
-    })))
+        verifier_key: node.ledger.verifier_key(),
+    }))
 }
 
 fn base64_std(bytes: &[u8]) -> String {

@@ -8,13 +8,13 @@ use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use poex_client::wire::{Job, JobLinks, JobPage, Progress, ResultFile, ResultList};
 use poex_core::dsse::Envelope;
 use poex_core::receipt;
 use poex_core::request::{SignedRequest, random_hex16};
 use poex_store::audit::{Event, Operation};
 use poex_store::registry::{AssetKind, Name};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::auth::{self, Caller};
@@ -33,43 +33,27 @@ fn queue_error(e: QueueError) -> ApiError {
     }
 }
 
-fn job_json(record: &JobRecord, progress: Option<Snapshot>) -> Value {
-    let mut v = json!({
-        "id": record.id,
-        "requester": record.requester,
-        "algorithm": record.algorithm,
-        "datasets": record.datasets,
-        "state": record.state.name(),
-        "submittedAt": record.submitted_at,
-        "links": {
-            "self": format!("/api/jobs/{}", record.id),
-            "receipt": format!("/api/jobs/{}/receipt", record.id),
-            "bundle": format!("/api/jobs/{}/bundle", record.id),
-            "results": format!("/api/jobs/{}/results", record.id),
-            "log": format!("/api/jobs/{}/log", record.id),
-        },
-    });
-    let m = v.as_object_mut().expect("a json! object");
-    for (k, val) in [
-        ("status", record.status.map(|s| s.word().to_owned())),
-        ("reason", record.reason.clone()),
-        ("startedAt", record.started_at.clone()),
-        ("finishedAt", record.finished_at.clone()),
-    ] {
-        if let Some(val) = val {
-            m.insert(k.into(), Value::String(val));
-        }
+fn job_json(record: &JobRecord, progress: Option<Snapshot>) -> Job {
+    Job {
+        id: record.id.clone(),
+        seq: None,
+        requester: record.requester.clone(),
+        algorithm: record.algorithm.clone(),
+        datasets: record.datasets.clone(),
+        state: record.state,
+        status: record.status,
+        reason: record.reason.clone(),
+        submitted_at: record.submitted_at.clone(),
+        started_at: record.started_at.clone(),
+        finished_at: record.finished_at.clone(),
+        log_index: record.log_index,
+        progress: progress.map(|p| Progress {
+            stage: p.stage,
+            bytes_done: p.done,
+            bytes_total: p.total,
+        }),
+        links: JobLinks::of(&record.id),
     }
-    if let Some(i) = record.log_index {
-        m.insert("logIndex".into(), json!(i));
-    }
-    if let Some(p) = progress {
-        m.insert(
-            "progress".into(),
-            json!({ "stage": p.stage, "bytesDone": p.done, "bytesTotal": p.total }),
-        );
-    }
-    v
 }
 
 /// `POST /api/jobs`: a DSSE-enveloped job request signed by the caller.
@@ -77,7 +61,7 @@ pub async fn submit(
     State(node): State<Arc<Node>>,
     Extension(timeout): Extension<crate::body::Pace>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Job>)> {
     let (caller, parts, bytes) = auth::signed_json(&node, request, timeout).await?;
     let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
@@ -172,7 +156,7 @@ pub struct ListQuery {
 pub async fn list(
     State(node): State<Arc<Node>>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobPage>> {
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(
@@ -185,17 +169,19 @@ pub async fn list(
         .queue
         .list(q.requester.as_deref(), state, q.before, limit + 1);
     let more = jobs.len() > limit;
-    let page: Vec<Value> = jobs
+    let page: Vec<Job> = jobs
         .iter()
         .take(limit)
-        .map(|j| {
-            let mut v = job_json(j, node.queue.get(&j.id).and_then(|(_, p)| p));
-            v["seq"] = json!(j.seq);
-            v
+        .map(|j| Job {
+            seq: Some(j.seq),
+            ..job_json(j, node.queue.get(&j.id).and_then(|(_, p)| p))
         })
         .collect();
-    let next = more.then(|| jobs[limit - 1].seq);
-    Ok(Json(json!({ "jobs": page, "nextBefore": next })))
+    let next_before = more.then(|| jobs[limit - 1].seq);
+    Ok(Json(JobPage {
+        jobs: page,
+        next_before,
+    }))
 }
 
 fn valid_id(id: &str) -> ApiResult<()> {
@@ -222,7 +208,7 @@ fn find(node: &Node, id: &str) -> ApiResult<(JobRecord, Option<Snapshot>)> {
 pub async fn show(
     State(node): State<Arc<Node>>,
     UrlPath(id): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Job>> {
     let (record, progress) = find(&node, &id)?;
     Ok(Json(job_json(&record, progress)))
 }
@@ -232,7 +218,7 @@ pub async fn cancel(
     State(node): State<Arc<Node>>,
     UrlPath(id): UrlPath<String>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Job>)> {
     let (parts, _) = request.into_parts();
     let caller = auth::authenticate(&node, &parts, false)?;
     let (record, _) = find(&node, &id)?;
@@ -361,18 +347,22 @@ pub async fn results(
     State(node): State<Arc<Node>>,
     UrlPath(id): UrlPath<String>,
     request: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ResultList>> {
     let (parts, _) = request.into_parts();
     let (_caller, record) = requester_only(&node, &parts, &id)?;
-    let files: Vec<Value> = subjects(&node, &id)?
+    let files = subjects(&node, &id)?
         .into_iter()
-        .map(|(rel, sha)| {
-            json!({ "name": rel, "sha256": sha, "href": format!("/api/jobs/{id}/results/{rel}") })
+        .map(|(name, sha256)| ResultFile {
+            href: format!("/api/jobs/{id}/results/{name}"),
+            name,
+            sha256,
         })
         .collect();
-    Ok(Json(
-        json!({ "job": id, "state": record.state.name(), "files": files }),
-    ))
+    Ok(Json(ResultList {
+        job: id,
+        state: record.state,
+        files,
+    }))
 }
 
 /// A safe relative path inside the results folder. Anything else names no attested result:

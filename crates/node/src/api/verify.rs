@@ -10,43 +10,25 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::{Extension, Json};
+use poex_client::wire::{Trusted, Verdict, VerifyRequest};
 use poex_core::Digest;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::body;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Node;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    /// The proof bundle (the JSON object as the node or `poex run` wrote it).
-    bundle: Value,
-    /// Files the caller holds: name and SHA-256 (`sha256:<hex>`).
-    #[serde(default)]
-    files: Vec<FileDigest>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileDigest {
-    name: String,
-    sha256: String,
-}
 
 /// `POST /api/verify`.
 pub async fn verify(
     State(node): State<Arc<Node>>,
     Extension(timeout): Extension<body::Pace>,
     request: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Verdict>> {
     let (parts, body_stream) = request.into_parts();
     body::require_type(&parts.headers, &["application/json"])?;
     body::check_length(&parts.headers, node.config.max_json_bytes as u64 * 8)?;
     let (bytes, _) =
         body::read_all(body_stream, node.config.max_json_bytes as u64 * 8, timeout).await?;
-    let req: VerifyBody = serde_json::from_slice(&bytes).map_err(|e| {
+    let req: VerifyRequest = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"bundle\": <proof bundle>, \"files\": [{{\"name\", \"sha256\"}}]}}: {e}"
         ))
@@ -81,14 +63,14 @@ pub async fn verify(
             }
             consistency(&node, v, &mut checks);
         }
-        Ok(Json(json!({
-            "ok": checks.all_ok(),
-            "checks": checks.to_json(),
-            "trusted": {
-                "processorKeyId": node.processor_id().to_string(),
-                "logVerifierKey": node.ledger.verifier_key(),
+        Ok(Json(Verdict {
+            ok: checks.all_ok(),
+            checks,
+            trusted: Trusted {
+                processor_key_id: node.processor_id().to_string(),
+                log_verifier_key: node.ledger.verifier_key(),
             },
-        })))
+        }))
     })
     .await
     .map_err(ApiError::internal)?

@@ -307,7 +307,7 @@ pub fn build(
         let sha = body
             .as_ref()
             .map(|(ct, bytes)| (*ct, sha2::Sha256::digest(bytes).into()));
-        for (k, v) in poex_node::auth::sign_request(key, method, HOST, uri, sha, now).unwrap() {
+        for (k, v) in poex_client::sign::sign_request(key, method, HOST, uri, sha, now).unwrap() {
             b = b.header(k, v);
         }
     } else if let Some((ct, _)) = &body {

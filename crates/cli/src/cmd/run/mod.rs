@@ -1,5 +1,7 @@
 //! `poex run` (a registered algorithm on registered datasets) and `poex exec` (any command).
 
+pub mod node;
+
 use std::path::Path;
 
 use anyhow::{Context as _, Result};

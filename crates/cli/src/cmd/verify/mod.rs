@@ -9,6 +9,8 @@
 //! page); this command finds the files, the trusted keys, hashes what the user holds, and adds
 //! `consistency` with a later log (`--log`), which needs to read it.
 
+pub mod node;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -39,7 +41,7 @@ use crate::args::VerifyArgs;
 use crate::checks::{Checks, PrintChecks as _};
 use crate::cmd::chain;
 use crate::home::{Home, PROCESSOR_KEY};
-use crate::logsource::LogSource;
+use poex_client::log::LogSource;
 
 /// The receipt or bundle file, and the results folder and log that conventionally sit with it.
 struct Located {
@@ -211,7 +213,7 @@ fn check_bundle(
     };
     let cp = &verified.checkpoint;
     if let Some(arg) = &args.log {
-        let log = LogSource::parse(arg)?;
+        let log = LogSource::parse(arg).map_err(anyhow::Error::msg)?;
         match extends(&log, cp, None, &log_key) {
             Ok(later) => checks.pass(
                 "consistency",
@@ -237,7 +239,10 @@ fn extends(
     later_note: Option<&[u8]>,
     log_key: &Ed25519Verifier,
 ) -> std::result::Result<Checkpoint, String> {
-    let note = log.checkpoint().map_err(|e| format!("{e:#}"))?;
+    let note = log
+        .tiles(0)
+        .checkpoint()
+        .map_err(|e| format!("{log}: {e}"))?;
     let latest = match Checkpoint::open(&note, &[log_key]) {
         Ok((c, _)) => c.size.get(),
         Err(e) => {
@@ -304,7 +309,7 @@ fn check_anchor(
     };
     // A later checkpoint is anchored: prove the bundle's is a prefix of it.
     let log = match log_arg {
-        Some(arg) => Some(LogSource::parse(arg)?),
+        Some(arg) => Some(LogSource::parse(arg).map_err(anyhow::Error::msg)?),
         None => home_log(root, log_key),
     };
     let Some(log) = log else {

@@ -1,5 +1,7 @@
 //! `poex audit`: query the audit trail, which is the transparency log's `event` entries.
 
+pub mod node;
+
 use std::io::Write as _;
 use std::path::Path;
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use poex_client::wire::{Job, JobState};
+use poex_client::{Client, query};
 use poex_core::Signer as _;
 use poex_core::display::escape;
 use poex_core::keys::SecretKey;
@@ -20,12 +22,11 @@ use poex_core::request::{
 };
 use poex_exec::pipeline::BUNDLE_NAME;
 use poex_store::registry::AssetKind;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::Done;
 use crate::args::{LimitArgs, RunArgs, StatusArgs};
-use crate::remote::{Client, HttpError, encode_path, query};
 
 /// How long `run` and `status` keep retrying while the node cannot be reached (a restart).
 const UNREACHABLE_PATIENCE: Duration = Duration::from_secs(120);
@@ -46,10 +47,11 @@ fn requested(l: &LimitArgs) -> RequestedLimits {
 /// The node's record of `name`, as the request pins it: its name and SHA-256.
 fn asset_ref(client: &Client, kind: AssetKind, name: &str) -> Result<AssetRef> {
     poex_store::registry::Name::new(name)?;
-    let record = super::record(client, kind, name)?.with_context(|| {
+    let record = client.asset(kind, name)?.with_context(|| {
         format!(
             "no {kind} named {name:?} is published on the node at {} (see `poex --node {} show {name}`)",
-            client.base, client.base
+            client.base(),
+            client.base()
         )
     })?;
     Ok(AssetRef {
@@ -61,33 +63,12 @@ fn asset_ref(client: &Client, kind: AssetKind, name: &str) -> Result<AssetRef> {
     })
 }
 
-fn is_final(state: &str) -> bool {
-    !matches!(state, "queued" | "running")
-}
-
-fn exit_code(state: &str) -> u8 {
+fn exit_code(state: JobState) -> u8 {
     match state {
-        "succeeded" => 0,
-        "refused" => 2,
+        JobState::Succeeded => 0,
+        JobState::Refused => 2,
         _ => 3,
     }
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("?")
-}
-
-/// [`text`] for a person: whatever the node sent (names, reasons, stages) with control and
-/// bidi characters escaped.
-fn shown<'a>(v: &'a Value, key: &str) -> std::borrow::Cow<'a, str> {
-    escape(text(v, key))
-}
-
-fn job_id(v: &Value) -> Result<String> {
-    v["id"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the node's answer has no job id")
 }
 
 /// A job id is lowercase letters, digits and '-': refuse anything else before it goes into
@@ -113,7 +94,7 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
              runs the job: drop --node to run it here as a chain task"
         );
     }
-    let key = super::identity(root, &args.as_key)?;
+    let key = crate::home::identity(root, &args.as_key)?;
     if let Some(out) = &args.out {
         check_out(out)?;
     }
@@ -151,9 +132,8 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
         return Ok(Done(2));
     }
     let signed = SignedRequest::sign(request, &key)?;
-    let envelope = serde_json::to_value(&signed.envelope)?;
-    let (_, accepted) = client.post_json("/api/jobs", &envelope, Some(&key))?;
-    let id = job_id(&accepted)?;
+    let accepted = client.submit(&signed.envelope, &key)?;
+    let id = accepted.id.clone();
     check_id(&id)?;
     if args.no_wait {
         if args.json {
@@ -163,19 +143,19 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
         } else {
             outln!(
                 "job {id} accepted by {} ({})",
-                client.base,
-                shown(&accepted, "state")
+                client.base(),
+                accepted.state
             );
-            outln!("  follow   poex --node {} status {id}", client.base);
-            outln!("  fetch    poex --node {} fetch {id}", client.base);
-            outln!("  cancel   poex --node {} cancel {id}", client.base);
+            outln!("  follow   poex --node {} status {id}", client.base());
+            outln!("  fetch    poex --node {} fetch {id}", client.base());
+            outln!("  cancel   poex --node {} cancel {id}", client.base());
         }
         return Ok(Done(0));
     }
     if !quiet && !args.json {
         eprintln!(
             "poex: job {id} accepted by {}; waiting for it (Ctrl-C stops waiting, not the job)",
-            client.base
+            client.base()
         );
     }
     let job = wait(client, &id, quiet || args.json)?;
@@ -188,7 +168,7 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
 }
 
 /// Follows a job until it ends, showing its state, stage and progress on stderr.
-fn wait(client: &Client, id: &str, quiet: bool) -> Result<Value> {
+fn wait(client: &Client, id: &str, quiet: bool) -> Result<Job> {
     let tty = io::stderr().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::hidden()
@@ -205,18 +185,17 @@ fn wait(client: &Client, id: &str, quiet: bool) -> Result<Value> {
     bar.set_style(spinner.clone());
     bar.set_prefix(id.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
-    let path = format!("/api/jobs/{id}");
     let mut last = String::new();
     let mut delay = Duration::from_millis(100);
     let mut reachable = Instant::now();
     let job = loop {
-        let job = match client.get_json(&path) {
+        let job = match client.job(id) {
             Ok(j) => {
                 reachable = Instant::now();
                 j
             }
             Err(e)
-                if e.downcast_ref::<HttpError>().is_none()
+                if !matches!(e, poex_client::Error::Node(_))
                     && reachable.elapsed() < UNREACHABLE_PATIENCE =>
             {
                 bar.set_message(format!("node unreachable, retrying ({e})"));
@@ -225,17 +204,17 @@ fn wait(client: &Client, id: &str, quiet: bool) -> Result<Value> {
             }
             Err(e) => {
                 bar.finish_and_clear();
-                return Err(e);
+                return Err(e.into());
             }
         };
-        let state = text(&job, "state").to_owned();
-        let progress = &job["progress"];
-        let stage = progress["stage"].as_str().unwrap_or("");
-        let total = progress["bytesTotal"].as_u64().unwrap_or(0);
+        let state = job.state.name();
+        let (stage, done, total) = job.progress.as_ref().map_or(("", 0, 0), |p| {
+            (p.stage.as_str(), p.bytes_done, p.bytes_total)
+        });
         let message = if stage.is_empty() || stage == state {
-            escape(&state).into_owned()
+            state.to_owned()
         } else {
-            format!("{}, {}", escape(&state), escape(stage))
+            format!("{state}, {}", escape(stage))
         };
         if message != last {
             if !quiet && !tty {
@@ -246,12 +225,12 @@ fn wait(client: &Client, id: &str, quiet: bool) -> Result<Value> {
         if total > 0 {
             bar.set_style(bytes.clone());
             bar.set_length(total);
-            bar.set_position(progress["bytesDone"].as_u64().unwrap_or(0));
+            bar.set_position(done);
         } else {
             bar.set_style(spinner.clone());
         }
         bar.set_message(message);
-        if is_final(&state) {
+        if job.state.is_final() {
             break job;
         }
         std::thread::sleep(delay);
@@ -291,9 +270,9 @@ struct Fetched {
 
 /// Downloads a finished job into `out`: bundle and receipt (anyone), results and execution
 /// log (the requester only; each result checked against the SHA-256 the node lists).
-fn download(client: &Client, key: &SecretKey, job: &Value, out: &Path) -> Result<Fetched> {
-    let id = job_id(job)?;
-    check_id(&id)?;
+fn download(client: &Client, key: &SecretKey, job: &Job, out: &Path) -> Result<Fetched> {
+    let id = job.id.as_str();
+    check_id(id)?;
     check_out(out)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut fetched = Fetched {
@@ -304,7 +283,6 @@ fn download(client: &Client, key: &SecretKey, job: &Value, out: &Path) -> Result
         log: None,
         note: None,
     };
-    let base = format!("/api/jobs/{id}");
     for (name, slot) in [
         ("receipt", &mut fetched.receipt),
         ("bundle", &mut fetched.bundle),
@@ -314,44 +292,36 @@ fn download(client: &Client, key: &SecretKey, job: &Value, out: &Path) -> Result
         } else {
             "receipt.json"
         });
-        match client.get_raw(&format!("{base}/{name}")) {
-            Ok(r) => {
-                save(r, &file)?;
-                *slot = Some(file);
-            }
-            Err(e)
-                if e.downcast_ref::<HttpError>()
-                    .is_some_and(|h| h.status == 404) => {}
-            Err(e) => return Err(e),
+        if let Some(d) = client.job_part(id, name)? {
+            save(d.reader, &file)?;
+            *slot = Some(file);
         }
     }
     let me = key.public_key().key_id().to_string();
-    let requester = text(job, "requester");
-    if requester != me {
+    let requester = &job.requester;
+    if *requester != me {
         fetched.note = Some(format!(
             "results and the execution log go to the job's requester only ({requester}; you sign as {me})"
         ));
         return Ok(fetched);
     }
-    let listing = client.get_signed(&format!("{base}/results"), key)?;
-    let listing: Value = serde_json::from_reader(listing.into_body().into_reader())
-        .context("the node's list of results is not JSON")?;
+    let listing = client.results(id, key)?;
     let results = out.join("results");
     std::fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
-    let files = listing["files"].as_array().cloned().unwrap_or_default();
+    let files = listing.files;
     for f in &files {
-        let name = text(f, "name");
+        let name = f.name.as_str();
         let rel = safe_relative(name)?;
-        let want = text(f, "sha256");
+        let want = &f.sha256;
         let target = results.join(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let response = client.get_signed(&format!("{base}/results/{}", encode_path(name)), key)?;
-        let (sha, _) = save(response, &target)?;
+        let response = client.result(id, name, key)?;
+        let (sha, _) = save(response.reader, &target)?;
         let got = format!("sha256:{}", hex::encode(sha));
-        if got != want {
+        if got != *want {
             bail!(
                 "result {name}: the node listed {want} but sent bytes with {got}; the download in {} is not the attested result",
                 target.display()
@@ -359,26 +329,21 @@ fn download(client: &Client, key: &SecretKey, job: &Value, out: &Path) -> Result
         }
     }
     fetched.results = Some((results, files.len()));
-    match client.get_signed(&format!("{base}/log"), key) {
-        Ok(r) => {
+    if let Some(r) = client.execution_log(id, key)? {
+        {
             // A job sealed to its requester has only its sealed log; the node names it.
             let sealed = r
-                .headers()
-                .get("content-disposition")
-                .and_then(|v| v.to_str().ok())
+                .file_name
+                .as_deref()
                 .is_some_and(|v| v.contains(".sealed"));
             let file = if sealed {
                 out.join(format!("{LOG_NAME}{}", poex_seal::SEALED_SUFFIX))
             } else {
                 out.join(LOG_NAME)
             };
-            save(r, &file)?;
+            save(r.reader, &file)?;
             fetched.log = Some(file);
         }
-        Err(e)
-            if e.downcast_ref::<HttpError>()
-                .is_some_and(|h| h.status == 404) => {}
-        Err(e) => return Err(e),
     }
     Ok(fetched)
 }
@@ -401,13 +366,12 @@ fn safe_relative(name: &str) -> Result<PathBuf> {
 }
 
 /// Streams a response body into a new file; returns its SHA-256 and size.
-fn save(response: ureq::http::Response<ureq::Body>, path: &Path) -> Result<([u8; 32], u64)> {
+fn save(mut reader: impl Read, path: &Path) -> Result<([u8; 32], u64)> {
     let mut file = File::options()
         .write(true)
         .create_new(true)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    let mut reader = response.into_body().into_reader();
     let mut sha = Sha256::new();
     let mut buf = vec![0u8; 256 << 10];
     let mut len = 0u64;
@@ -431,24 +395,24 @@ fn save(response: ureq::http::Response<ureq::Body>, path: &Path) -> Result<([u8;
 /// Prints what a finished job left and returns its exit code (as a local `poex run`).
 fn report(
     client: &Client,
-    job: &Value,
+    job: &Job,
     fetched: &Fetched,
     as_json: bool,
     quiet: bool,
 ) -> Result<Done> {
-    let id = shown(job, "id");
-    let state = text(job, "state");
+    let id = escape(&job.id);
+    let state = job.state;
     let code = exit_code(state);
     if as_json {
         outln!(
             "{}",
             crate::json::pretty(&json!({
                 "jobId": id,
-                "node": client.base,
+                "node": client.base(),
                 "state": state,
-                "status": job.get("status"),
-                "reason": job.get("reason"),
-                "logIndex": job.get("logIndex"),
+                "status": job.status,
+                "reason": job.reason,
+                "logIndex": job.log_index,
                 "out": fetched.out,
                 "receipt": fetched.receipt,
                 "bundle": fetched.bundle,
@@ -459,18 +423,18 @@ fn report(
         );
         return Ok(Done(code));
     }
-    let reason = escape(job["reason"].as_str().unwrap_or(""));
+    let reason = escape(job.reason.as_deref().unwrap_or(""));
     match state {
-        "succeeded" if !quiet => outln!("job {id} succeeded on {}", client.base),
-        "succeeded" => {}
-        "refused" => eprintln!("poex: job {id} refused, nothing was run: {reason}"),
-        other => eprintln!("poex: job {id} {}: {reason}", escape(other)),
+        JobState::Succeeded if !quiet => outln!("job {id} succeeded on {}", client.base()),
+        JobState::Succeeded => {}
+        JobState::Refused => eprintln!("poex: job {id} refused, nothing was run: {reason}"),
+        other => eprintln!("poex: job {id} {other}: {reason}"),
     }
     if quiet {
         return Ok(Done(code));
     }
     if let Some((dir, n)) = &fetched.results
-        && state != "refused"
+        && state != JobState::Refused
     {
         outln!("  results  {} ({n} file(s))", dir.display());
     }
@@ -481,13 +445,13 @@ fn report(
         outln!("  receipt  {}", r.display());
     }
     if let Some(b) = &fetched.bundle {
-        match job["logIndex"].as_u64() {
+        match job.log_index {
             Some(i) => outln!("  bundle   {} (log entry {i})", b.display()),
             None => outln!("  bundle   {}", b.display()),
         }
         outln!(
             "  verify   poex --node {} verify {}",
-            client.base,
+            client.base(),
             fetched.out.display()
         );
     }
@@ -507,13 +471,13 @@ pub fn fetch(
     quiet: bool,
 ) -> Result<Done> {
     check_id(id)?;
-    let key = super::identity(root, as_key)?;
-    let job = client.get_json(&format!("/api/jobs/{id}"))?;
-    let state = text(&job, "state");
-    if !is_final(state) {
+    let key = crate::home::identity(root, as_key)?;
+    let job = client.job(id)?;
+    let state = job.state;
+    if !state.is_final() {
         bail!(
             "job {id} is still {state}; follow it with `poex --node {} status {id}` and fetch it once it has ended",
-            client.base
+            client.base()
         );
     }
     let out = out.unwrap_or_else(|| PathBuf::from(format!("poex-job-{id}")));
@@ -524,26 +488,25 @@ pub fn fetch(
 /// `poex --node URL cancel JOB`: asks, then waits a little for the job to end.
 pub fn cancel(client: &Client, root: &Path, id: &str, as_key: &str, quiet: bool) -> Result<Done> {
     check_id(id)?;
-    let key = super::identity(root, as_key)?;
-    let (_, mut job) = client.post_empty(&format!("/api/jobs/{id}/cancel"), &key)?;
+    let key = crate::home::identity(root, as_key)?;
+    let mut job = client.cancel(id, &key)?;
     let deadline = Instant::now() + CANCEL_WAIT;
-    while !is_final(text(&job, "state")) && Instant::now() < deadline {
+    while !job.state.is_final() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
-        job = client.get_json(&format!("/api/jobs/{id}"))?;
+        job = client.job(id)?;
     }
-    let state = text(&job, "state");
+    let state = job.state;
     if !quiet {
-        let state = escape(state);
-        if is_final(&state) {
+        if state.is_final() {
             outln!("job {id} {state}");
-            if let Some(r) = job["reason"].as_str() {
+            if let Some(r) = &job.reason {
                 outln!("  reason   {}", escape(r));
             }
         } else {
             outln!(
                 "job {id}: cancel requested, still {state} after {} s; `poex --node {} status {id}` follows it",
                 CANCEL_WAIT.as_secs(),
-                client.base
+                client.base()
             );
         }
     }
@@ -554,7 +517,7 @@ pub fn cancel(client: &Client, root: &Path, id: &str, as_key: &str, quiet: bool)
 pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
     if let Some(id) = &args.job {
         check_id(id)?;
-        let job = client.get_json(&format!("/api/jobs/{id}"))?;
+        let job = client.job(id)?;
         if args.json {
             outln!("{}", crate::json::pretty(&job)?);
         } else {
@@ -565,10 +528,10 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
     let requester = args
         .requester
         .as_deref()
-        .map(|r| super::key_id(root, r))
+        .map(|r| crate::home::key_id(root, r))
         .transpose()?;
     let limit = args.limit.max(1);
-    let mut jobs: Vec<Value> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     let mut before: Option<u64> = None;
     while jobs.len() < limit {
         let q = query(&[
@@ -577,9 +540,9 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
             ("limit", Some((limit - jobs.len()).min(500).to_string())),
             ("before", before.map(|b| b.to_string())),
         ]);
-        let page = client.get_json(&format!("/api/jobs{q}"))?;
-        jobs.extend(page["jobs"].as_array().cloned().unwrap_or_default());
-        match page["nextBefore"].as_u64() {
+        let page = client.jobs(&q)?;
+        jobs.extend(page.jobs);
+        match page.next_before {
             Some(b) => before = Some(b),
             None => break,
         }
@@ -590,17 +553,17 @@ pub fn status(client: &Client, root: &Path, args: StatusArgs) -> Result<Done> {
         return Ok(Done(0));
     }
     if jobs.is_empty() {
-        outln!("no jobs on {}", client.base);
+        outln!("no jobs on {}", client.base());
     }
     for j in &jobs {
         outln!(
             "{}  {:<11} {} on {}  {}  by {}",
-            shown(j, "id"),
-            shown(j, "state"),
-            shown(j, "algorithm"),
-            names(&j["datasets"]),
-            shown(j, "submittedAt"),
-            escape(&short(text(j, "requester")))
+            escape(&j.id),
+            j.state.name(),
+            escape(&j.algorithm),
+            names(&j.datasets),
+            escape(&j.submitted_at),
+            escape(&short(&j.requester))
         );
     }
     Ok(Done(0))
@@ -611,50 +574,43 @@ fn short(id: &str) -> String {
     id.chars().take(16).collect()
 }
 
-/// Dataset names from a job's JSON (names, or objects with a name), escaped for a person.
-fn names(v: &Value) -> String {
-    match v.as_array() {
-        Some(a) => a
-            .iter()
-            .map(|d| escape(d.as_str().or_else(|| d["name"].as_str()).unwrap_or("?")).into_owned())
-            .collect::<Vec<_>>()
-            .join(","),
-        None => "?".into(),
-    }
+/// Dataset names, escaped for a person.
+fn names(datasets: &[String]) -> String {
+    datasets
+        .iter()
+        .map(|d| escape(d).into_owned())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// One job as `poex --node URL status JOB` prints it: every string the node sent is shown
 /// with control and bidi characters escaped (a reason quotes names the requester chose).
-fn print_job(job: &Value) -> Result<()> {
-    outln!("job        {}", shown(job, "id"));
-    let progress = &job["progress"];
-    let mut state = shown(job, "state").into_owned();
-    if let Some(stage) = progress["stage"].as_str() {
-        state.push_str(&format!(", {}", escape(stage)));
-        if let (Some(done), Some(total)) = (
-            progress["bytesDone"].as_u64(),
-            progress["bytesTotal"].as_u64(),
-        ) && total > 0
-        {
-            state.push_str(&format!(" ({done}/{total} bytes)"));
+fn print_job(job: &Job) -> Result<()> {
+    outln!("job        {}", escape(&job.id));
+    let mut state = job.state.name().to_owned();
+    if let Some(p) = &job.progress {
+        state.push_str(&format!(", {}", escape(&p.stage)));
+        if p.bytes_total > 0 {
+            state.push_str(&format!(" ({}/{} bytes)", p.bytes_done, p.bytes_total));
         }
     }
     outln!("state      {state}");
-    outln!("requester  {}", shown(job, "requester"));
-    outln!("algorithm  {}", shown(job, "algorithm"));
-    outln!("datasets   {}", names(&job["datasets"]));
-    for (label, key) in [
-        ("submitted", "submittedAt"),
-        ("started", "startedAt"),
-        ("finished", "finishedAt"),
-        ("status", "status"),
-        ("reason", "reason"),
+    outln!("requester  {}", escape(&job.requester));
+    outln!("algorithm  {}", escape(&job.algorithm));
+    outln!("datasets   {}", names(&job.datasets));
+    let status = job.status.map(|s| s.word().to_owned());
+    for (label, value) in [
+        ("submitted", Some(&job.submitted_at)),
+        ("started", job.started_at.as_ref()),
+        ("finished", job.finished_at.as_ref()),
+        ("status", status.as_ref()),
+        ("reason", job.reason.as_ref()),
     ] {
-        if let Some(v) = job[key].as_str() {
+        if let Some(v) = value {
             outln!("{label:<10} {}", escape(v));
         }
     }
-    if let Some(i) = job["logIndex"].as_u64() {
+    if let Some(i) = job.log_index {
         outln!("log entry  {i}");
     }
     Ok(())

@@ -12,17 +12,17 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use poex_client::wire::{PolicyBody, Publish, Stored};
+use poex_client::{Client, Upload};
 use poex_core::display::escape;
 use poex_core::{Algorithm, Digest};
 use poex_exec::pipeline::Reporter as _;
-use poex_store::registry::{AssetKind, Name, Record};
-use serde_json::{Value, json};
+use poex_store::registry::{AssetKind, Name};
 use sha2::{Digest as _, Sha256};
 
 use crate::Done;
 use crate::args::PublishCommand;
 use crate::progress::Bars;
-use crate::remote::{Client, Upload};
 
 pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: bool) -> Result<Done> {
     let (kind, path, name, as_key) = match &command {
@@ -41,10 +41,14 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
             "publish --chain registers an asset of this home; with --node, publish first, then register it from the node's home (poex --home NODE_HOME publish ... --chain)"
         );
     }
-    let key = super::identity(root, as_key)?;
+    let key = crate::home::identity(root, as_key)?;
 
     // Settle everything that can fail on the arguments before sending any bytes.
-    let mut body = json!({ "kind": kind.name(), "name": name.as_str() });
+    let mut body = Publish {
+        kind: kind.name().into(),
+        name: name.as_str().into(),
+        ..Publish::default()
+    };
     match &command {
         PublishCommand::Dataset {
             allow,
@@ -55,7 +59,7 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
             if *seal_at_rest {
                 // The node seals it to its owner's data identity and drops the plaintext
                 // upload (docs/seal.md, "Datasets at rest").
-                body["sealAtRest"] = json!(true);
+                body.seal_at_rest = true;
             }
             let mut algorithms = Vec::new();
             for a in allow {
@@ -64,11 +68,14 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
             let mut requesters = Vec::new();
             for r in allow_requester {
                 requesters.push(
-                    super::key_id(root, r).with_context(|| format!("--allow-requester {r}"))?,
+                    crate::home::key_id(root, r)
+                        .with_context(|| format!("--allow-requester {r}"))?,
                 );
             }
-            body["policy"] =
-                json!({ "allowedAlgorithms": algorithms, "allowedRequesters": requesters });
+            body.policy = Some(PolicyBody {
+                allowed_algorithms: algorithms,
+                allowed_requesters: requesters,
+            });
         }
         PublishCommand::Algorithm { entrypoint, .. } => {
             let argv: Vec<&str> = entrypoint.split_whitespace().collect();
@@ -77,25 +84,24 @@ pub fn publish(client: &Client, root: &Path, command: PublishCommand, quiet: boo
                     "--entrypoint is empty; give the command to run, e.g. --entrypoint \"python3 main.py\""
                 );
             }
-            body["entrypoint"] = json!(argv);
+            body.entrypoint = Some(argv.into_iter().map(str::to_owned).collect());
         }
     }
 
     let uploaded = upload(client, path, &key, quiet)?;
-    let object = uploaded["object"]
-        .as_str()
-        .context("the node's upload answer has no object digest")?;
-    body["object"] = json!(object);
-    let (status, answer) = client.post_json("/api/assets", &body, Some(&key))?;
-    let record: Record = serde_json::from_value(answer)
-        .context("the node's answer to POST /api/assets is not a registry record")?;
+    body.object = Some(
+        uploaded
+            .object
+            .context("the node's upload answer has no object digest")?,
+    );
+    let (created, record) = client.publish(&body, &key)?;
     if !quiet {
-        if status == 201 {
-            outln!("published {kind} {name} on {}", client.base);
+        if created {
+            outln!("published {kind} {name} on {}", client.base());
         } else {
             outln!(
                 "{kind} {name} was already published on {} with this content; nothing changed",
-                client.base
+                client.base()
             );
         }
         for d in record.digests.iter() {
@@ -117,11 +123,11 @@ fn algorithm_digest(client: &Client, text: &str) -> Result<Digest> {
         return Ok(d);
     }
     Name::new(text).with_context(|| format!("--allow {text}"))?;
-    let record = super::record(client, AssetKind::Algorithm, text)?.with_context(|| {
+    let record = client.asset(AssetKind::Algorithm, text)?.with_context(|| {
         format!(
             "--allow {text}: no algorithm of that name is published on the node at {} (publish \
              it first, or give its sha256 digest)",
-            client.base
+            client.base()
         )
     })?;
     record
@@ -137,10 +143,10 @@ fn upload(
     path: &Path,
     key: &poex_core::keys::SecretKey,
     quiet: bool,
-) -> Result<Value> {
+) -> Result<Stored> {
     let meta = std::fs::symlink_metadata(path)
         .with_context(|| format!("{} does not exist", path.display()))?;
-    let limit = client.get_json("/api/info")?["limits"]["maxUploadBytes"].as_u64();
+    let limit = Some(client.info()?.limits.max_upload_bytes);
     let too_large = |len: u64| -> Result<()> {
         match limit {
             Some(max) if len > max => bail!(
@@ -148,7 +154,7 @@ fn upload(
                  (its max_upload_bytes); ask its operator, or have an owner register the file \
                  by path on the node",
                 path.display(),
-                client.base
+                client.base()
             ),
             _ => Ok(()),
         }
@@ -165,8 +171,7 @@ fn upload(
             bail!("{} changed while it was read; try again", path.display());
         }
         bars.begin_bytes(&format!("uploading {}", path.display()), len);
-        let answer = client.post(
-            "/api/objects",
+        let answer = client.upload(
             Upload {
                 content_type: "application/octet-stream",
                 sha256,
@@ -176,10 +181,10 @@ fn upload(
                     bars: &bars,
                 }),
             },
-            Some(key),
+            key,
         );
         bars.end_bytes();
-        return Ok(answer?.1);
+        return Ok(answer?);
     }
     if !meta.is_dir() {
         bail!(
@@ -208,8 +213,7 @@ fn upload(
             result
         });
         bars.begin_bytes(&format!("uploading {} (tar)", path.display()), len);
-        let answer = client.post(
-            "/api/objects",
+        let answer = client.upload(
             Upload {
                 content_type: "application/x-tar",
                 sha256,
@@ -219,7 +223,7 @@ fn upload(
                     bars: &bars,
                 }),
             },
-            Some(key),
+            key,
         );
         bars.end_bytes();
         let produced = producer
@@ -227,12 +231,12 @@ fn upload(
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the tar writer panicked")));
         match (answer, produced) {
             // The node's refusal says more than the broken pipe it causes.
-            (Err(e), _) if e.downcast_ref::<crate::remote::HttpError>().is_some() => Err(e),
+            (Err(e @ poex_client::Error::Node(_)), _) => Err(e.into()),
             (_, Err(e)) => Err(e.context(format!("sending {}", path.display()))),
-            (answer, Ok(())) => answer,
+            (answer, Ok(())) => Ok(answer?),
         }
     })?;
-    Ok(answer.1)
+    Ok(answer)
 }
 
 fn open(path: &Path) -> Result<File> {
@@ -391,6 +395,28 @@ impl<R: Read> Read for Progress<'_, R> {
         (self.progress)(n as u64);
         Ok(n)
     }
+}
+
+/// `poex --node URL show NAME`.
+pub fn show(client: &Client, name: &str, json: bool) -> Result<Done> {
+    Name::new(name)?;
+    let mut found = Vec::new();
+    for kind in [AssetKind::Dataset, AssetKind::Algorithm] {
+        if let Some(r) = client.asset(kind, name)? {
+            found.push(r);
+        }
+    }
+    if found.is_empty() {
+        bail!(
+            "nothing named {name:?} is published on the node at {} (poex --node URL publish \
+             dataset|algorithm PATH --name {name})",
+            client.base()
+        );
+    }
+    for r in found {
+        super::print_record(&r, json)?;
+    }
+    Ok(Done(0))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `poex publish dataset|algorithm` and `poex show`.
 
+pub mod node;
+
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};

@@ -3,12 +3,11 @@
 
 use std::io::Write as _;
 
-use anyhow::{Context as _, Result};
-use poex_store::audit::Event;
+use anyhow::Result;
+use poex_client::{Client, query};
 
 use crate::Done;
 use crate::args::AuditArgs;
-use crate::remote::{Client, query};
 
 /// Events per page asked for (the node's maximum).
 const PAGE: usize = 1000;
@@ -31,17 +30,16 @@ pub fn audit(client: &Client, args: AuditArgs) -> Result<Done> {
             ("limit", Some(PAGE.to_string())),
             ("after", after.map(|a| a.to_string())),
         ]);
-        let page = client.get_json(&format!("/api/audit{q}"))?;
-        for item in page["events"].as_array().into_iter().flatten() {
-            let e: Event = serde_json::from_value(item["event"].clone())
-                .context("the node sent an audit event poex cannot read")?;
+        let page = client.audit(&q)?;
+        for item in &page.events {
+            let e = &item.event;
             if args.json {
                 writeln!(out, "{}", crate::json::line(&e)?)?;
             } else {
-                crate::cmd::audit::print_event(&mut out, &e)?;
+                crate::cmd::audit::print_event(&mut out, e)?;
             }
         }
-        match page["next"].as_u64() {
+        match page.next {
             Some(n) if after != Some(n) => after = Some(n),
             _ => break,
         }

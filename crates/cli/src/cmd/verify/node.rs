@@ -14,6 +14,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use poex_client::Client;
+use poex_client::wire::{FileDigest, VerifyRequest};
 use poex_core::Algorithm;
 use poex_core::display::escape;
 use poex_core::keys::PublicKey;
@@ -23,8 +25,7 @@ use serde_json::{Value, json};
 
 use crate::Done;
 use crate::args::VerifyArgs;
-use crate::checks::{Checks, PrintChecks as _};
-use crate::remote::Client;
+use crate::checks::PrintChecks as _;
 
 const INDEPENDENT: &str = "for an independent check, get the node's keys another way (from its operator) and run offline: poex verify BUNDLE --key PROCESSOR.pem --log-key VKEY";
 
@@ -37,16 +38,10 @@ pub fn verify(client: &Client, root: &Path, mut args: VerifyArgs, quiet: bool) -
         }
         return ask_node(client, &args, quiet);
     }
-    let info = client.get_json("/api/info")?;
-    let processor_b64 = info["processor"]["publicKey"]
-        .as_str()
-        .context("the node's /api/info has no processor.publicKey")?;
-    let processor = PublicKey::from_base64(processor_b64)
+    let info = client.info()?;
+    let processor = PublicKey::from_base64(&info.processor.public_key)
         .context("the node's processor key in /api/info is not an Ed25519 public key")?;
-    let log_key = info["log"]["verifierKey"]
-        .as_str()
-        .context("the node's /api/info has no log.verifierKey")?
-        .to_owned();
+    let log_key = info.log.verifier_key;
 
     // The user's own choices win over the node's word.
     let mut trusted = Vec::new();
@@ -91,7 +86,7 @@ pub fn verify(client: &Client, root: &Path, mut args: VerifyArgs, quiet: bool) -
         writeln!(
             w,
             "checking here, with the keys the node at {} publishes:",
-            client.base
+            client.base()
         )?;
         for t in &trusted {
             // The log key is the node's word, shown as it sent it but escaped.
@@ -108,7 +103,7 @@ pub fn verify(client: &Client, root: &Path, mut args: VerifyArgs, quiet: bool) -
         header(&mut std::io::stdout())?;
     }
     let json = args.json;
-    let done = super::super::verify::verify(root, args, quiet)?;
+    let done = super::verify(root, args, quiet)?;
     if !json && !quiet {
         outln!("note: the node's keys came from the node itself; {INDEPENDENT}");
     }
@@ -137,7 +132,10 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
             .with_context(|| format!("hashing {}", dir.display()))?;
         for f in &tree.files {
             if let Some(d) = f.digests.sha256() {
-                files.push(json!({ "name": f.path, "sha256": d.to_string() }));
+                files.push(FileDigest {
+                    name: f.path.clone(),
+                    sha256: d.to_string(),
+                });
             }
         }
     }
@@ -145,7 +143,10 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
         let d = hash_file(file, &[Algorithm::Sha256], &no_progress)
             .with_context(|| format!("hashing {}", file.display()))?;
         if let Some(d) = d.sha256() {
-            files.push(json!({ "name": display_name(file), "sha256": d.to_string() }));
+            files.push(FileDigest {
+                name: display_name(file),
+                sha256: d.to_string(),
+            });
         }
     }
     if args.key.is_some() || args.log_key.is_some() || args.log.is_some() {
@@ -153,33 +154,20 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
             "--ask-node checks with the node's own keys and log; --key, --log-key and --log are for checking here (drop --ask-node)"
         );
     }
-    let (_, answer) = client.post_json(
-        "/api/verify",
-        &json!({ "bundle": bundle, "files": files }),
-        None,
-    )?;
-    let ok = answer["ok"].as_bool().unwrap_or(false);
+    let answer = client.verify(&VerifyRequest { bundle, files })?;
+    let ok = answer.ok;
     let code = if ok { 0 } else { 4 };
     if args.json {
-        let mut answer = answer;
-        answer["askedNode"] = json!(client.base);
-        outln!("{}", crate::json::pretty(&answer)?);
+        let mut json = serde_json::to_value(&answer)?;
+        json["askedNode"] = json!(client.base());
+        outln!("{}", crate::json::pretty(&json)?);
         return Ok(Done(code));
     }
-    let mut checks = Checks::default();
-    for c in answer["checks"].as_array().into_iter().flatten() {
-        let name = c["check"].as_str().unwrap_or("?");
-        let detail = c["detail"].as_str().unwrap_or("");
-        if c["ok"].as_bool().unwrap_or(false) {
-            checks.pass(name, detail);
-        } else {
-            checks.fail(name, detail);
-        }
-    }
+    let checks = &answer.checks;
     if !quiet || !ok {
         outln!(
             "the node at {} checked {}:",
-            client.base,
+            client.base(),
             bundle_path.display()
         );
         checks.print()?;
@@ -194,11 +182,11 @@ fn ask_node(client: &Client, args: &VerifyArgs, quiet: bool) -> Result<Done> {
         );
     }
     if !quiet {
-        let t = &answer["trusted"];
+        let t = &answer.trusted;
         outln!(
             "the node used its own keys: processor {}, log {}",
-            escape(t["processorKeyId"].as_str().unwrap_or("?")),
-            escape(t["logVerifierKey"].as_str().unwrap_or("?"))
+            escape(&t.processor_key_id),
+            escape(&t.log_verifier_key)
         );
         outln!("note: this asked the node; {INDEPENDENT}");
     }
