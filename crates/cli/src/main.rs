@@ -52,9 +52,15 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // Errors quote names and reasons that algorithms, requesters and nodes wrote.
-            eprintln!("poex: error: {}", escape(&err.to_string()));
+            let mut shown = err.to_string();
+            eprintln!("poex: error: {}", escape(&shown));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {}", escape(&cause.to_string()));
+                // An error that quotes its source (`store: {0}`) already said this.
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {}", escape(&text));
+                }
+                shown = text;
             }
             // A node's refusal (401, 403) exits like a refused job.
             let code = err

@@ -72,9 +72,12 @@ pub enum ReceiptError {
     /// Signature or payload type.
     #[error("receipt signature: {0}")]
     Signature(#[from] DsseError),
-    /// The payload is not JSON of the expected shape.
+    /// The payload is not JSON of the expected shape (or could not be encoded as JSON).
     #[error("receipt payload is malformed: {0}")]
-    Malformed(String),
+    Malformed(#[from] serde_json::Error),
+    /// The statement is not SLSA Provenance.
+    #[error("receipt payload is malformed: predicateType is {0:?}, expected {PROVENANCE_TYPE:?}")]
+    PredicateType(String),
     /// The statement or predicate breaks the in-toto/SLSA rules.
     #[error("receipt statement is invalid: {0}")]
     Invalid(#[from] StatementError),
@@ -117,8 +120,7 @@ impl ReceiptFacts {
     /// Builds the statement and signs it with the processor key.
     pub fn sign(&self, processor: &dyn Signer) -> Result<Envelope, ReceiptError> {
         let statement = self.statement(&processor.public_key());
-        let payload =
-            serde_json::to_vec(&statement).map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+        let payload = serde_json::to_vec(&statement)?;
         Ok(Envelope::sign(PAYLOAD_TYPE, payload, processor))
     }
 }
@@ -132,14 +134,10 @@ pub fn builder_id(processor: &PublicKey) -> String {
 /// the statement and predicate.
 pub fn open(envelope: &Envelope, processor: &PublicKey) -> Result<ReceiptStatement, ReceiptError> {
     let payload = envelope.verify(PAYLOAD_TYPE, processor)?;
-    let statement: ReceiptStatement =
-        serde_json::from_slice(payload).map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+    let statement: ReceiptStatement = serde_json::from_slice(payload)?;
     statement.validate()?;
     if statement.predicate_type != PROVENANCE_TYPE {
-        return Err(ReceiptError::Malformed(format!(
-            "predicateType is {:?}, expected {PROVENANCE_TYPE:?}",
-            statement.predicate_type
-        )));
+        return Err(ReceiptError::PredicateType(statement.predicate_type));
     }
     statement.predicate.validate()?;
     Ok(statement)

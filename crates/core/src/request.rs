@@ -103,9 +103,12 @@ pub enum RequestError {
     /// The envelope's signature or type is wrong.
     #[error("job request signature: {0}")]
     Signature(#[from] DsseError),
-    /// The payload is not a job request document.
+    /// The payload is not a job request document (or could not be encoded as JSON).
     #[error("job request is malformed: {0}")]
-    Malformed(String),
+    Malformed(#[from] serde_json::Error),
+    /// The document is of another type.
+    #[error("job request is malformed: _type is {0:?}, expected {REQUEST_TYPE:?}")]
+    Type(String),
     /// The key id does not belong to the embedded key.
     #[error("job request names key id {claimed} but carries the key {actual}")]
     KeyIdMismatch {
@@ -134,8 +137,7 @@ impl SignedRequest {
                 actual: signer.public_key().key_id(),
             });
         }
-        let payload =
-            serde_json::to_vec(&request).map_err(|e| RequestError::Malformed(e.to_string()))?;
+        let payload = serde_json::to_vec(&request)?;
         let envelope = Envelope::sign(PAYLOAD_TYPE, payload, signer);
         Ok(SignedRequest { envelope, request })
     }
@@ -146,13 +148,9 @@ impl SignedRequest {
     /// belongs to a person you trust is the dataset policy's question.
     pub fn open(envelope: Envelope) -> Result<Self, RequestError> {
         // Parse first to learn the claimed key, then verify under exactly that key.
-        let claimed: JobRequest = serde_json::from_slice(&envelope.payload)
-            .map_err(|e| RequestError::Malformed(e.to_string()))?;
+        let claimed: JobRequest = serde_json::from_slice(&envelope.payload)?;
         if claimed.type_ != REQUEST_TYPE {
-            return Err(RequestError::Malformed(format!(
-                "_type is {:?}, expected {REQUEST_TYPE:?}",
-                claimed.type_
-            )));
+            return Err(RequestError::Type(claimed.type_));
         }
         let key = claimed.requester.public_key;
         if key.key_id() != claimed.requester.key_id {

@@ -244,12 +244,30 @@ pub enum PipelineError {
         /// What went wrong.
         message: String,
     },
-    /// The object store or registry could not give what a verified job needs.
+    /// The object store could not give what a verified job needs.
     #[error("store: {0}")]
-    Store(String),
-    /// Writing an audit event to the log failed.
+    Store(#[from] ObjectError),
+    /// A registry record has no BLAKE3 digest, so its object cannot be found.
+    #[error(
+        "registry record {kind} {name:?} has no blake3 digest; the record is corrupt (re-publish \
+         the asset under a new name)"
+    )]
+    NoObject {
+        /// The record's kind.
+        kind: AssetKind,
+        /// The record's name.
+        name: String,
+    },
+    /// A dataset sealed at rest reached the sandbox without being opened (a bug of the
+    /// pipeline, not of the input).
+    #[error("store: dataset {0} is sealed at rest but was not opened")]
+    NotOpened(String),
+    /// The log could not be opened to take the job's record.
     #[error("log: {0}")]
-    Audit(String),
+    Log(#[from] LedgerError),
+    /// The log is open read-only.
+    #[error("log: the log is open read-only; a job needs it writable")]
+    ReadOnlyLog,
     /// The receipt was written but could not be logged or proven.
     #[error(
         "the receipt is saved at {receipt} but is not in the log: {reason}; fix the log \
@@ -261,9 +279,15 @@ pub enum PipelineError {
         /// Why logging failed.
         reason: String,
     },
-    /// Signing or serializing the receipt failed.
+    /// Signing the receipt failed.
     #[error("receipt: {0}")]
-    Receipt(String),
+    Receipt(#[from] poex_core::receipt::ReceiptError),
+    /// Encoding the receipt or the request it embeds as JSON failed.
+    #[error("receipt: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The system's random source failed (job ids).
+    #[error("job id: {0}")]
+    Random(#[from] poex_core::keys::KeyError),
     /// [`Processor::end_unrun`] was given a status other than [`EndStatus::UNRUN`].
     #[error("a job that did not run ends interrupted, cancelled, expired or failed, not {0}")]
     UnrunStatus(EndStatus),
@@ -378,16 +402,11 @@ pub struct ExecRequest {
 impl Processor<'_> {
     /// Whether the log can take the job's record now: a job does not run while it cannot.
     fn log_writable(&self) -> Result<(), PipelineError> {
-        let ledger = self
-            .ledger
-            .open()
-            .map_err(|e| PipelineError::Audit(e.to_string()))?;
+        let ledger = self.ledger.open().map_err(PipelineError::Log)?;
         if ledger.is_writable() {
             Ok(())
         } else {
-            Err(PipelineError::Audit(
-                "the log is open read-only; a job needs it writable".into(),
-            ))
+            Err(PipelineError::ReadOnlyLog)
         }
     }
 
@@ -442,7 +461,7 @@ impl Processor<'_> {
                 check_job_id(&id)?;
                 id
             }
-            None => random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?,
+            None => random_hex16().map_err(PipelineError::from)?,
         };
         let out = out.unwrap_or_else(|| self.jobs_dir.join(&job_id));
         prepare_out(&out)?;
@@ -523,8 +542,7 @@ impl Processor<'_> {
         let mut ext = Map::new();
         ext.insert(
             "jobRequest".into(),
-            serde_json::to_value(&checked.request.envelope)
-                .map_err(|e| PipelineError::Receipt(e.to_string()))?,
+            serde_json::to_value(&checked.request.envelope).map_err(PipelineError::from)?,
         );
         let started = now();
         let unstarted = |checked: Checked, reason: String| {
@@ -608,11 +626,7 @@ impl Processor<'_> {
         cancel: Option<CancelToken>,
     ) -> Result<Spec, PipelineError> {
         let alg = &checked.algorithm;
-        let alg_path = self
-            .store
-            .objects()
-            .path_of(blake3_of(alg).map_err(PipelineError::Store)?)
-            .map_err(|e| PipelineError::Store(e.to_string()))?;
+        let alg_path = self.store.objects().path_of(blake3_of(alg)?)?;
         let (alg_mount, workdir) = match alg.layout {
             Layout::Directory => (PathBuf::from("/algo"), PathBuf::from("/algo")),
             _ => (
@@ -631,16 +645,9 @@ impl Processor<'_> {
             let host = match (&ds.sealed, &checked.plain) {
                 (Some(_), Some(plain)) => plain.path_of(&ds.name),
                 (Some(_), None) => {
-                    return Err(PipelineError::Store(format!(
-                        "dataset {} is sealed at rest but was not opened",
-                        ds.name
-                    )));
+                    return Err(PipelineError::NotOpened(ds.name.as_str().to_owned()));
                 }
-                (None, _) => self
-                    .store
-                    .objects()
-                    .path_of(blake3_of(ds).map_err(PipelineError::Store)?)
-                    .map_err(|e| PipelineError::Store(e.to_string()))?,
+                (None, _) => self.store.objects().path_of(blake3_of(ds)?)?,
             };
             let at = format!("/data/{}", ds.name);
             data_paths.push(at.clone());
@@ -683,7 +690,7 @@ impl Processor<'_> {
         requester: &dyn Signer,
         reporter: &dyn Reporter,
     ) -> Result<JobReport, PipelineError> {
-        let job_id = random_hex16().map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let job_id = random_hex16().map_err(PipelineError::from)?;
         let out = absolute(&request.out)?;
         prepare_out(&out)?;
         let requester_id = requester.public_key().key_id().to_string();
@@ -895,7 +902,7 @@ impl Processor<'_> {
         let mut ext = Map::new();
         ext.insert(
             "jobRequest".into(),
-            serde_json::to_value(request).map_err(|e| PipelineError::Receipt(e.to_string()))?,
+            serde_json::to_value(request).map_err(PipelineError::from)?,
         );
         let facts = ReceiptFacts {
             build_type: BUILD_TYPE_JOB,
@@ -909,9 +916,7 @@ impl Processor<'_> {
             byproducts: vec![outcome.to_descriptor()],
             fallback_subject: request_subject(&request.payload),
         };
-        let receipt = facts
-            .sign(self.signer)
-            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let receipt = facts.sign(self.signer).map_err(PipelineError::from)?;
         let receipt_path = out.join("receipt.json");
         write_atomic(&receipt_path, &to_json(&receipt)?)?;
 
@@ -1162,7 +1167,7 @@ impl Processor<'_> {
             }
             reporter.begin_bytes(&format!("verifying {role} {name}"), record.size);
             let expected = *blake3_of(record)
-                .map_err(|reason| Refusal::new(Some(&requester), name, reason))?;
+                .map_err(|reason| Refusal::new(Some(&requester), name, reason.to_string()))?;
             let verified = self
                 .store
                 .objects()
@@ -1236,9 +1241,7 @@ impl Processor<'_> {
             byproducts: vec![outcome.to_descriptor()],
             fallback_subject: request_subject(request_bytes),
         };
-        let receipt = facts
-            .sign(self.signer)
-            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let receipt = facts.sign(self.signer).map_err(PipelineError::from)?;
         let receipt_path = out.join("receipt.json");
         write_atomic(&receipt_path, &to_json(&receipt)?)?;
         let bundle_path = out.join(BUNDLE_NAME);
@@ -1433,8 +1436,7 @@ impl Processor<'_> {
         let mut internal = Map::new();
         internal.insert(
             "sandbox".into(),
-            serde_json::to_value(&outcome.profile)
-                .map_err(|e| PipelineError::Receipt(e.to_string()))?,
+            serde_json::to_value(&outcome.profile).map_err(PipelineError::from)?,
         );
         let facts = ReceiptFacts {
             build_type,
@@ -1449,9 +1451,7 @@ impl Processor<'_> {
             fallback_subject: request_subject(request_bytes),
         };
         reporter.stage("signing the receipt");
-        let receipt = facts
-            .sign(self.signer)
-            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let receipt = facts.sign(self.signer).map_err(PipelineError::from)?;
         write_atomic(&paths.receipt, &to_json(&receipt)?)?;
         reporter.stage("recording the job in the log, writing its proof bundle");
         let log_index = self.record(&writes, &receipt, &paths.receipt, &paths.bundle)?;
@@ -1508,9 +1508,7 @@ impl Processor<'_> {
             byproducts: vec![outcome.to_descriptor()],
             fallback_subject: request_subject(job.request_bytes),
         };
-        let receipt = facts
-            .sign(self.signer)
-            .map_err(|e| PipelineError::Receipt(e.to_string()))?;
+        let receipt = facts.sign(self.signer).map_err(PipelineError::from)?;
         write_atomic(&job.receipt, &to_json(&receipt)?)?;
         let processor_id = self.signer.public_key().key_id().to_string();
         let mut event = self.event(
@@ -1667,14 +1665,14 @@ fn pinned(record: &Record, wanted: &Digest, requester: &str) -> Result<(), Box<R
 
 /// The BLAKE3 digest that names a record's object. `Registry::add` refuses records without
 /// one, but a record file edited by hand could lack it: that refuses the job, never panics.
-fn blake3_of(record: &Record) -> Result<&Digest, String> {
-    record.digests.blake3().ok_or_else(|| {
-        format!(
-            "registry record {} {:?} has no blake3 digest; the record is corrupt (re-publish the asset under a new name)",
-            record.kind,
-            record.name.as_str()
-        )
-    })
+fn blake3_of(record: &Record) -> Result<&Digest, PipelineError> {
+    record
+        .digests
+        .blake3()
+        .ok_or_else(|| PipelineError::NoObject {
+            kind: record.kind,
+            name: record.name.as_str().to_owned(),
+        })
 }
 
 fn apply_limits(ceiling: &Limits, asked: &RequestedLimits) -> Limits {
@@ -1790,8 +1788,7 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 }
 
 fn to_json(envelope: &Envelope) -> Result<Vec<u8>, PipelineError> {
-    let mut bytes =
-        serde_json::to_vec_pretty(envelope).map_err(|e| PipelineError::Receipt(e.to_string()))?;
+    let mut bytes = serde_json::to_vec_pretty(envelope).map_err(PipelineError::from)?;
     bytes.push(b'\n');
     Ok(bytes)
 }

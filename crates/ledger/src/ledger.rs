@@ -44,7 +44,7 @@ use poex_log::Hash;
 use poex_log::checkpoint::{Checkpoint, CheckpointError, CheckpointOpenError, Origin, TreeSize};
 use poex_log::note::{self, Ed25519Verifier};
 use poex_log::proof;
-use poex_log::tile::{TILE_WIDTH, TileHashReader};
+use poex_log::tile::{TILE_WIDTH, TileHashReader, TileReadError};
 use poex_log::tlog_proof::TlogProof;
 use poex_log_store::{FileStore, Log, LogConfig, LogError, LogIndex, TileStore};
 use poex_store::audit::{Event, Filter};
@@ -184,9 +184,22 @@ pub enum LedgerError {
     /// Reading the tiles directory failed.
     #[error(transparent)]
     Tiles(#[from] DirError),
-    /// A proof could not be computed.
+    /// A proof could not be computed from the tiles directory.
     #[error("proving: {0}")]
-    Prove(String),
+    Prove(#[from] proof::ProveError<TileReadError<DirError>>),
+    /// The stored tiles give a root that the signed checkpoint does not commit to.
+    #[error(
+        "proving: the stored tiles give a root for size {size} that the signed checkpoint of size \
+         {latest} does not commit to ({source}); the log is damaged: run `poex audit validate`"
+    )]
+    Damaged {
+        /// The size whose root was computed.
+        size: u64,
+        /// The signed checkpoint's size.
+        latest: u64,
+        /// Why the roots do not link.
+        source: proof::ConsistencyError,
+    },
     /// Signing a checkpoint failed.
     #[error("signing a checkpoint: {0}")]
     Sign(#[from] note::SignError),
@@ -197,7 +210,8 @@ pub enum LedgerError {
     #[error("the receipt is not in the log; log it with a writable ledger first")]
     NotLogged,
     /// The writer cannot append now (a commit failed part-way and the log is not reopened
-    /// yet); the reason says what failed.
+    /// yet); the reason says what failed. It is text on purpose: the failure happened once,
+    /// in another call, and is reported to every caller until the log is reopened.
     #[error("the log cannot be written now: {0}")]
     Unavailable(String),
 }
@@ -943,12 +957,10 @@ impl Ledger {
                     let root = log.root(size)?;
                     let link = log.consistency_proof(size, now)?;
                     proof::verify_consistency(size, now, &link, &root, &latest_root).map_err(
-                        |e| {
-                            LedgerError::Prove(format!(
-                                "the stored tiles give a root for size {size} that the signed \
-                                 checkpoint of size {now} does not commit to ({e}); the log is \
-                                 damaged: run `poex audit validate`"
-                            ))
+                        |source| LedgerError::Damaged {
+                            size,
+                            latest: now,
+                            source,
                         },
                     )?;
                     Checkpoint::new(self.origin.clone(), TreeSize(size), root).sign(&[&**signer])?
@@ -965,8 +977,7 @@ impl Ledger {
                     return Err(LedgerError::NoCheckpointAt { size, latest: *at });
                 }
                 let reader = TileHashReader::new(size, tiles);
-                let hashes = proof::inclusion_proof(index.get(), size, &reader)
-                    .map_err(|e| LedgerError::Prove(e.to_string()))?;
+                let hashes = proof::inclusion_proof(index.get(), size, &reader)?;
                 (hashes, note.clone())
             }
         };
@@ -993,7 +1004,7 @@ impl Ledger {
             Mode::Writer { .. } => self.with_log(|log| Ok(log.consistency_proof(size1, size2)?)),
             Mode::Reader { tiles, .. } => {
                 proof::consistency_proof(size1, size2, &TileHashReader::new(size2, tiles))
-                    .map_err(|e| LedgerError::Prove(e.to_string()))
+                    .map_err(LedgerError::from)
             }
         }
     }
@@ -1019,8 +1030,7 @@ impl Ledger {
                 if size == *at {
                     return Ok(*root);
                 }
-                proof::root(size, &TileHashReader::new(size, tiles))
-                    .map_err(|e| LedgerError::Prove(e.to_string()))
+                proof::root(size, &TileHashReader::new(size, tiles)).map_err(LedgerError::from)
             }
         }
     }
