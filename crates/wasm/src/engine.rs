@@ -28,9 +28,20 @@ const SETTINGS: &[&str] = &[
 
 /// The deterministic engine.
 pub fn engine() -> wasmtime::Result<wasmtime::Engine> {
+    configured(true)
+}
+
+/// The same engine without fuel metering: only to measure what metering costs
+/// (`cargo bench -p poex-wasm`). A job run in it has no CPU limit, so [`crate::run`] must not
+/// be given it for a job.
+pub fn unmetered() -> wasmtime::Result<wasmtime::Engine> {
+    configured(false)
+}
+
+fn configured(fuel: bool) -> wasmtime::Result<wasmtime::Engine> {
     let mut config = wasmtime::Config::new();
     config
-        .consume_fuel(true)
+        .consume_fuel(fuel)
         .cranelift_nan_canonicalization(true)
         .wasm_relaxed_simd(true)
         .relaxed_simd_deterministic(true)
