@@ -157,6 +157,9 @@ pub enum Termination {
     NotStarted,
     /// The job was cancelled while it ran: the processor killed the whole sandbox.
     Cancelled,
+    /// A WebAssembly module trapped (unreachable, an out-of-bounds access, a stack overflow):
+    /// the engine stopped it, and its execution log ends with the engine's message.
+    Trapped,
 }
 
 impl Termination {
@@ -183,6 +186,9 @@ pub enum Accounting {
     /// written before the field existed were counted this way, so it is the default.
     #[default]
     PerProcess,
+    /// A WebAssembly engine's own metering: CPU as fuel (about one unit per instruction),
+    /// memory as the module's linear memories; no process of the job's exists.
+    Engine,
 }
 
 impl Accounting {
@@ -192,6 +198,7 @@ impl Accounting {
             Accounting::CgroupV2 => "cgroup-v2",
             Accounting::CgroupV1 => "cgroup-v1",
             Accounting::PerProcess => "per-process",
+            Accounting::Engine => "engine",
         }
     }
 }
@@ -232,6 +239,10 @@ pub struct Usage {
     /// Bytes the job wrote to stdout and stderr, kept in the execution log or not.
     #[serde(default)]
     pub log_bytes: u64,
+    /// Fuel a WebAssembly module burnt (the same on every machine running the same engine
+    /// version and configuration); none for native jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
     /// True when the output folder holds folders nested deeper than the runner allows (not
     /// recorded: the status and its reason say so).
     #[serde(skip)]

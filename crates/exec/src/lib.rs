@@ -26,7 +26,7 @@
 
 pub mod at_rest;
 mod inputs;
-mod outdir;
+pub mod outdir;
 pub mod pipeline;
 pub mod runner;
 pub mod sandbox;

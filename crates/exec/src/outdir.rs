@@ -18,17 +18,17 @@ use crate::sandbox::MAX_OUTPUT_DEPTH;
 
 /// What [`measure`] counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct OutputSize {
+pub struct OutputSize {
     /// Apparent bytes of the regular files.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Regular files.
-    pub(crate) files: u64,
+    pub files: u64,
     /// Entries of any kind (files, folders, links, ...), the root excluded.
-    pub(crate) entries: u64,
+    pub entries: u64,
     /// The largest regular file.
-    pub(crate) largest: u64,
+    pub largest: u64,
     /// A folder deeper than [`MAX_OUTPUT_DEPTH`] exists (it was not walked).
-    pub(crate) too_deep: bool,
+    pub too_deep: bool,
 }
 
 fn open_dir(parent: impl AsFd, name: &CStr) -> io::Result<OwnedFd> {
@@ -55,7 +55,7 @@ fn is_dot(name: &CStr) -> bool {
 /// Sizes the output folder without following links. Entries that vanish or cannot be read
 /// mid-walk are skipped (the job may be running). Holds at most [`MAX_OUTPUT_DEPTH`] + 1
 /// descriptors; a folder below that depth is not walked and sets `too_deep`.
-pub(crate) fn measure(dir: &Path) -> OutputSize {
+pub fn measure(dir: &Path) -> OutputSize {
     let mut size = OutputSize::default();
     let Ok(root) = open_root(dir) else {
         return size;

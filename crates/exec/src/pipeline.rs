@@ -1614,6 +1614,11 @@ fn status_of(outcome: &Outcome, interrupted: bool) -> JobStatus {
             EndStatus::Cancelled,
             "cancelled while running; the sandbox was killed".into(),
         ),
+        Termination::Trapped => failed(
+            EndStatus::Failed,
+            "the WebAssembly module trapped; the execution log ends with the engine's message"
+                .into(),
+        ),
     }
 }
 

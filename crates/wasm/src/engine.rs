@@ -20,6 +20,7 @@ const SETTINGS: &[&str] = &[
     "relaxed_simd_deterministic=true",
     "threads=not compiled in",
     "max_wasm_stack=1048576",
+    "epoch_interruption=true (wall time and cancellation only: they end a job, never change it)",
     "memory.grow past the limit returns -1",
     "clocks=fixed to the job's time",
     "random=SHA-256(seed || counter)",
@@ -45,7 +46,8 @@ fn configured(fuel: bool) -> wasmtime::Result<wasmtime::Engine> {
         .cranelift_nan_canonicalization(true)
         .wasm_relaxed_simd(true)
         .relaxed_simd_deterministic(true)
-        .max_wasm_stack(STACK_BYTES);
+        .max_wasm_stack(STACK_BYTES)
+        .epoch_interruption(true);
     wasmtime::Engine::new(&config)
 }
 

@@ -20,13 +20,18 @@
 //! a receipt: fuel counts and stack depth are the same for the same engine version and
 //! configuration, not across versions.
 //!
-//! What it does **not** do (yet): wire into poex's job pipeline as a runner, record the runtime
-//! in receipts, re-execute a bundle, or cache compiled modules; see docs/wasm.md.
+//! [`Wasm`] is the job pipeline's runner for WebAssembly algorithms (`poex_exec::runner::Runner`).
+//!
+//! What it does **not** do (yet): choose itself from a published algorithm's runtime (the CLI
+//! and node still run every job with bubblewrap), re-execute a bundle, or cache compiled
+//! modules; see docs/wasm.md.
 #![forbid(unsafe_code)]
 
 pub mod determinism;
 pub mod engine;
 pub mod run;
+pub mod runner;
 
 pub use engine::{ENGINE, ENGINE_VERSION, STACK_BYTES, config_digest, engine};
 pub use run::{End, Job, Run, WasmError, run};
+pub use runner::Wasm;

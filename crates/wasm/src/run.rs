@@ -1,8 +1,12 @@
 //! Running one module: [`Job`] in, [`Run`] out.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use wasmtime::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -33,6 +37,10 @@ pub struct Job {
     pub time_ns: u64,
     /// The seed of `random_get`'s bytes.
     pub seed: [u8; 32],
+    /// Set to stop the module (wall time, cancellation): it ends [`End::Interrupted`] at the
+    /// engine's next epoch tick, which whoever sets it must then cause
+    /// ([`Engine::increment_epoch`]). Never part of what the module computes.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// How a module ended.
@@ -42,6 +50,9 @@ pub enum End {
     Exited(i32),
     /// The fuel ran out: the job's CPU limit.
     OutOfFuel,
+    /// The engine's epoch moved past the job's deadline: someone called
+    /// [`Engine::increment_epoch`] (the runner does for the wall-time limit and cancellation).
+    Interrupted,
     /// The module trapped (unreachable, out-of-bounds access, stack overflow, a log past its
     /// limit, ...): the engine's description.
     Trapped(String),
@@ -136,6 +147,17 @@ pub fn run(engine: &Engine, job: &Job) -> Result<Run, WasmError> {
         },
     );
     store.limiter(|s| &mut s.limits);
+    // Every tick of the engine's epoch (any job's runner may cause one) asks whether this job
+    // must stop; otherwise it goes on, unchanged.
+    store.set_epoch_deadline(1);
+    let stop = job.stop.clone();
+    store.epoch_deadline_callback(move |_| {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Acquire)) {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Continue(1))
+        }
+    });
     store
         .set_fuel(job.fuel)
         .map_err(|e| WasmError::Engine(format!("{e:#}")))?;
@@ -155,6 +177,8 @@ pub fn run(engine: &Engine, job: &Job) -> Result<Run, WasmError> {
                 End::Exited(exit.0)
             } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
                 End::OutOfFuel
+            } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                End::Interrupted
             } else {
                 End::Trapped(format!("{e:#}"))
             }

@@ -52,6 +52,7 @@ fn in_wasmtime() -> Vec<String> {
     let module = Module::new(&engine, MODULE).unwrap();
     let mut store = Store::new(&engine, ());
     store.set_fuel(100_000_000).unwrap();
+    store.set_epoch_deadline(1 << 40);
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     let names: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();
     names

@@ -43,6 +43,7 @@ fn job(module: Vec<u8>, data: &Path, out: &Path) -> Job {
         log_bytes: 1 << 16,
         time_ns: 1_700_000_000_000_000_000,
         seed: [9; 32],
+        stop: None,
     }
 }
 

@@ -390,6 +390,7 @@ pub(super) fn run(spec: &Spec) -> Result<Outcome, SandboxError> {
         output_entries: out.entries,
         output_too_deep: out.too_deep,
         log_bytes: log_total,
+        fuel: None,
     };
     drop(cgroup);
 

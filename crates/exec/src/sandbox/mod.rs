@@ -148,6 +148,15 @@ pub enum SandboxError {
         /// bubblewrap's message.
         message: String,
     },
+    /// A runner other than bubblewrap could not run the job (its engine failed, or the spec
+    /// asks for something it cannot give).
+    #[error("the {runner} runner could not run the job: {message}")]
+    Runner {
+        /// Which runner (`wasm`).
+        runner: &'static str,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// The spec is not acceptable.
     #[error("invalid sandbox spec: {reason}")]
     InvalidSpec {

@@ -125,3 +125,69 @@ pub struct Profile {
     /// elsewhere `none`.
     pub seccomp: String,
 }
+
+impl ProfileMount {
+    /// A mount as a receipt records it: its path inside the job, `input` or `output`, and
+    /// whether the job could write it.
+    pub fn new(path: impl Into<String>, kind: impl Into<String>, access: Access) -> ProfileMount {
+        ProfileMount {
+            path: path.into(),
+            kind: kind.into(),
+            access,
+        }
+    }
+}
+
+impl Profile {
+    /// The profile of a runner that executes the job inside this process (an engine, not a
+    /// process sandbox): no namespaces, no uid of its own, no process limits; `engine` says
+    /// what ran it, `network` and `seccomp` what the engine allows instead.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "every field a receipt records must be given"
+    )]
+    pub fn in_process(
+        engine: String,
+        network: String,
+        seccomp: String,
+        mounts: Vec<ProfileMount>,
+        limits: Limits,
+        env_keys: Vec<String>,
+        accounting: Accounting,
+    ) -> Profile {
+        Profile {
+            engine,
+            namespaces: Vec::new(),
+            nested_user_namespaces: false,
+            network,
+            uid: 0,
+            gid: 0,
+            hostname: String::new(),
+            mounts,
+            limits,
+            nproc_rlimit: None,
+            env_keys,
+            accounting,
+            seccomp,
+        }
+    }
+}
+
+impl Outcome {
+    /// How a job ended, what it used, what it printed, and where it ran.
+    pub fn new(
+        termination: Termination,
+        usage: Usage,
+        log: Vec<u8>,
+        log_truncated: bool,
+        profile: Profile,
+    ) -> Outcome {
+        Outcome {
+            termination,
+            usage,
+            log,
+            log_truncated,
+            profile,
+        }
+    }
+}
