@@ -90,6 +90,7 @@ fn a_module_runs_as_a_job_with_its_inputs_and_output() {
     let fuel = outcome.usage.fuel.unwrap();
     assert!(fuel > 0);
     assert_eq!(outcome.usage.accounting, Accounting::Engine);
+    assert!(outcome.usage.user_cpu <= outcome.usage.wall);
     assert!(
         outcome.profile.engine.starts_with("wasmtime 48.0.8"),
         "{}",

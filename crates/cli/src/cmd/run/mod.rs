@@ -50,21 +50,25 @@ fn asset_ref(home: &Home, kind: AssetKind, name: &str) -> Result<AssetRef> {
     })
 }
 
-pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
-    crate::progress::timing("opening the home, reading the keys");
-    let home = Home::open(root)?;
-    let requester = home.secret(&args.as_key)?;
-    let request = JobRequest {
+/// The job request `poex run` signs, here or for a node: the inputs pinned by `pin` (this
+/// home's registry, or the node's).
+fn request(
+    root: &Path,
+    args: &RunArgs,
+    requester: &poex_core::keys::SecretKey,
+    pin: impl Fn(AssetKind, &str) -> Result<AssetRef>,
+) -> Result<JobRequest> {
+    Ok(JobRequest {
         type_: REQUEST_TYPE.into(),
         requester: Requester {
             key_id: requester.public_key().key_id(),
             public_key: requester.public_key(),
         },
-        algorithm: asset_ref(&home, AssetKind::Algorithm, &args.algorithm)?,
+        algorithm: pin(AssetKind::Algorithm, &args.algorithm)?,
         datasets: args
             .datasets
             .iter()
-            .map(|d| asset_ref(&home, AssetKind::Dataset, d))
+            .map(|d| pin(AssetKind::Dataset, d))
             .collect::<Result<_>>()?,
         arguments: args.args.clone(),
         limits: requested(&args.limits),
@@ -73,10 +77,18 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         result_recipient: (args.recipient.as_deref())
             .map(|r| super::seal::recipient_text(root, r))
             .transpose()?,
-    };
-    // The inputs on chain (when HOME/chain.toml names a registry): another digest registered
-    // under an input's name refuses the job before anything runs.
-    let inputs = super::chain::request_inputs(&request);
+    })
+}
+
+/// The inputs on chain (when HOME/chain.toml names a registry): another digest registered
+/// under an input's name refuses the job before anything runs. The reason, if refused.
+fn chain_refusal(
+    root: &Path,
+    args: &RunArgs,
+    quiet: bool,
+    request: &JobRequest,
+) -> Result<Option<String>> {
+    let inputs = super::chain::request_inputs(request);
     let check = super::chain::RunCheck {
         require: args.require_chain,
         skip: args.no_chain_check,
@@ -84,7 +96,17 @@ pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
         to_stderr: args.json,
         quiet,
     };
-    if let Some(reason) = super::chain::check_run_inputs(&home.root, &check, &inputs)? {
+    super::chain::check_run_inputs(root, &check, &inputs)
+}
+
+pub fn run(root: &Path, args: RunArgs, quiet: bool) -> Result<Done> {
+    crate::progress::timing("opening the home, reading the keys");
+    let home = Home::open(root)?;
+    let requester = home.secret(&args.as_key)?;
+    let request = request(root, &args, &requester, |kind, name| {
+        asset_ref(&home, kind, name)
+    })?;
+    if let Some(reason) = chain_refusal(&home.root, &args, quiet, &request)? {
         eprintln!(
             "poex: error: job refused, nothing was run: {}",
             escape(&reason)

@@ -16,33 +16,20 @@ use poex_client::{Client, query};
 use poex_core::Signer as _;
 use poex_core::display::escape;
 use poex_core::keys::SecretKey;
-use poex_core::receipt::{LOG_NAME, rfc3339};
-use poex_core::request::{
-    AssetRef, JobRequest, REQUEST_TYPE, RequestedLimits, Requester, SignedRequest, random_hex16,
-};
+use poex_core::receipt::LOG_NAME;
+use poex_core::request::{AssetRef, SignedRequest};
 use poex_exec::pipeline::BUNDLE_NAME;
 use poex_store::registry::AssetKind;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::Done;
-use crate::args::{LimitArgs, RunArgs, StatusArgs};
+use crate::args::{RunArgs, StatusArgs};
 
 /// How long `run` and `status` keep retrying while the node cannot be reached (a restart).
 const UNREACHABLE_PATIENCE: Duration = Duration::from_secs(120);
 /// How long `cancel` waits for a running job to end.
 const CANCEL_WAIT: Duration = Duration::from_secs(30);
-
-fn requested(l: &LimitArgs) -> RequestedLimits {
-    RequestedLimits {
-        cpu_seconds: l.cpu_seconds,
-        memory_bytes: l.memory_mib.map(|m| m << 20),
-        wall_seconds: l.wall_seconds,
-        processes: l.processes,
-        output_bytes: l.output_mib.map(|m| m << 20),
-        output_files: l.output_files,
-    }
-}
 
 /// The node's record of `name`, as the request pins it: its name and SHA-256.
 fn asset_ref(client: &Client, kind: AssetKind, name: &str) -> Result<AssetRef> {
@@ -98,36 +85,11 @@ pub fn run(client: &Client, root: &Path, args: RunArgs, quiet: bool) -> Result<D
     if let Some(out) = &args.out {
         check_out(out)?;
     }
-    let request = JobRequest {
-        type_: REQUEST_TYPE.into(),
-        requester: Requester {
-            key_id: key.public_key().key_id(),
-            public_key: key.public_key(),
-        },
-        algorithm: asset_ref(client, AssetKind::Algorithm, &args.algorithm)?,
-        datasets: args
-            .datasets
-            .iter()
-            .map(|d| asset_ref(client, AssetKind::Dataset, d))
-            .collect::<Result<_>>()?,
-        arguments: args.args.clone(),
-        limits: requested(&args.limits),
-        requested_at: rfc3339(time::OffsetDateTime::now_utc()),
-        nonce: random_hex16()?,
-        result_recipient: (args.recipient.as_deref())
-            .map(|r| crate::cmd::seal::recipient_text(root, r))
-            .transpose()?,
-    };
+    let request = super::request(root, &args, &key, |kind, name| {
+        asset_ref(client, kind, name)
+    })?;
     // The node's digests for the inputs, checked against the chain this home names.
-    let inputs = crate::cmd::chain::request_inputs(&request);
-    let check = crate::cmd::chain::RunCheck {
-        require: args.require_chain,
-        skip: args.no_chain_check,
-        rpc: args.rpc.as_deref(),
-        to_stderr: args.json,
-        quiet,
-    };
-    if let Some(reason) = crate::cmd::chain::check_run_inputs(root, &check, &inputs)? {
+    if let Some(reason) = super::chain_refusal(root, &args, quiet, &request)? {
         eprintln!("poex: error: job refused, nothing was sent to the node: {reason}");
         return Ok(Done(2));
     }
